@@ -1,0 +1,219 @@
+//! The backend set: where requests can go, and what each backend is doing now.
+//!
+//! OS concept: shared counters without locks. Every worker updates a backend's
+//! in-flight and request counts at once; each is an atomic, so `/stats` and the
+//! strategies read them without stopping anyone.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use thiserror::Error;
+
+use crate::strategy::BackendsView;
+
+/// A backend as written on the command line: `http://host:port[,weight=N]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendSpec {
+    /// `host:port`, what the proxy connects to.
+    pub authority: String,
+    pub weight: u32,
+}
+
+impl BackendSpec {
+    /// The backend's base URL, `http://host:port`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.authority)
+    }
+}
+
+impl fmt::Display for BackendSpec {
+    fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        write!(formatter, "{}", self.url())?;
+        if self.weight != 1 {
+            write!(formatter, ",weight={}", self.weight)?;
+        }
+        Ok(())
+    }
+}
+
+/// A backend description that cannot be used.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum BackendSpecError {
+    #[error("backend {0:?}: only http:// URLs are supported (write http://host:port)")]
+    Scheme(String),
+    #[error("backend {0:?}: missing host")]
+    Host(String),
+    #[error("backend {0:?}: bad port")]
+    Port(String),
+    #[error("backend {0:?}: a backend URL has no path; routes belong in the config file")]
+    Path(String),
+    #[error("backend {0:?}: bad option {1:?} (expected weight=N with N from 1 to 1000)")]
+    Option(String, String),
+}
+
+impl std::str::FromStr for BackendSpec {
+    type Err = BackendSpecError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut parts = text.split(',');
+        let url = parts.next().unwrap_or_default().trim();
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| BackendSpecError::Scheme(text.to_string()))?;
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.contains('/') || authority.contains('?') {
+            return Err(BackendSpecError::Path(text.to_string()));
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => (host, Some(port)),
+            _ => (authority, None),
+        };
+        if host.is_empty() {
+            return Err(BackendSpecError::Host(text.to_string()));
+        }
+        let port: u16 = match port {
+            Some(port) => port
+                .parse()
+                .ok()
+                .filter(|&port| port != 0)
+                .ok_or_else(|| BackendSpecError::Port(text.to_string()))?,
+            None => 80,
+        };
+        let mut weight = 1;
+        for option in parts {
+            let option = option.trim();
+            weight = option
+                .strip_prefix("weight=")
+                .and_then(|value| value.parse().ok())
+                .filter(|weight| (1..=1000).contains(weight))
+                .ok_or_else(|| BackendSpecError::Option(text.to_string(), option.to_string()))?;
+        }
+        Ok(BackendSpec {
+            authority: format!("{host}:{port}"),
+            weight,
+        })
+    }
+}
+
+/// One backend and its live counters.
+#[derive(Debug)]
+pub struct Backend {
+    pub spec: BackendSpec,
+    /// The base URL, kept so the hot path never formats it.
+    pub url: String,
+    /// Requests sent and not yet answered (least-conn and p2c read this).
+    pub in_flight: AtomicU64,
+    /// Requests this backend answered (any status).
+    pub requests: AtomicU64,
+    /// Attempts that ended in a connect error, a timeout or a broken response.
+    pub errors: AtomicU64,
+    pub healthy: AtomicBool,
+}
+
+impl Backend {
+    pub fn new(spec: BackendSpec) -> Self {
+        Backend {
+            url: spec.url(),
+            spec,
+            in_flight: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            healthy: AtomicBool::new(true),
+        }
+    }
+
+    /// Counts a request as in flight until the returned guard is dropped, so every
+    /// exit path (success, error, panic) gives the slot back.
+    pub fn start_request(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight { backend: self }
+    }
+}
+
+/// Decrements the backend's in-flight count when dropped.
+pub struct InFlight<'a> {
+    backend: &'a Backend,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.backend.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// All backends of the balancer.
+#[derive(Debug)]
+pub struct BackendSet {
+    backends: Vec<Backend>,
+}
+
+impl BackendSet {
+    pub fn new(specs: Vec<BackendSpec>) -> Self {
+        BackendSet {
+            backends: specs.into_iter().map(Backend::new).collect(),
+        }
+    }
+
+    pub fn get(&self, index: usize) -> &Backend {
+        &self.backends[index]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Backend> {
+        self.backends.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.backends.is_empty()
+    }
+}
+
+impl BackendsView for BackendSet {
+    fn len(&self) -> usize {
+        self.backends.len()
+    }
+    fn in_flight(&self, index: usize) -> u64 {
+        self.backends[index].in_flight.load(Ordering::Relaxed)
+    }
+    fn weight(&self, index: usize) -> u32 {
+        self.backends[index].spec.weight
+    }
+    fn is_healthy(&self, index: usize) -> bool {
+        self.backends[index].healthy.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_backend_specs() {
+        let spec: BackendSpec = "http://127.0.0.1:9001,weight=5".parse().unwrap();
+        assert_eq!(spec.authority, "127.0.0.1:9001");
+        assert_eq!(spec.weight, 5);
+        assert_eq!(
+            "http://example.test/".parse::<BackendSpec>().unwrap().authority,
+            "example.test:80"
+        );
+        assert!(matches!(
+            "https://x:1".parse::<BackendSpec>(),
+            Err(BackendSpecError::Scheme(_))
+        ));
+        assert!(matches!(
+            "http://x:0".parse::<BackendSpec>(),
+            Err(BackendSpecError::Port(_))
+        ));
+        assert!(matches!(
+            "http://x:1/api".parse::<BackendSpec>(),
+            Err(BackendSpecError::Path(_))
+        ));
+        assert!(matches!(
+            "http://x:1,weight=0".parse::<BackendSpec>(),
+            Err(BackendSpecError::Option(..))
+        ));
+        assert!(matches!(
+            "127.0.0.1:9001".parse::<BackendSpec>(),
+            Err(BackendSpecError::Scheme(_))
+        ));
+    }
+}

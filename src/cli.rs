@@ -1,0 +1,122 @@
+//! The command line: `roundhouse [serve]`, `roundhouse backend`.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::backends::BackendSpec;
+use crate::units::{parse_duration, parse_millis_range, parse_size};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "roundhouse",
+    version,
+    about = "A thread-based HTTP load balancer for learning how servers work",
+    long_about = "roundhouse accepts HTTP requests, queues them in a bounded channel, and lets a \
+                  fixed pool of worker threads forward each one to a backend chosen by a \
+                  balancing strategy. With no subcommand it runs `serve` with three simulated \
+                  backends, so `cargo run` followed by `curl localhost:8080/stats` shows it working.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the balancer (the default when no subcommand is given).
+    Serve(ServeArgs),
+    /// Run one simulated backend as its own process.
+    Backend(BackendArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to accept clients on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+
+    /// Worker threads forwarding requests (the most requests in progress at once).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=4096), value_name = "N")]
+    pub workers: u32,
+
+    /// Capacity of the bounded queue between the front and the workers; when it is full
+    /// new requests get 503 with Retry-After at once. Benchmarks want it at least the
+    /// number of client connections.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N")]
+    pub queue: u32,
+
+    /// Balancing strategy (round-robin: each backend in turn, via an atomic counter).
+    #[arg(long, default_value = "round-robin", value_name = "NAME")]
+    pub strategy: String,
+
+    /// A backend to balance over, `http://host:port[,weight=N]`; repeat for more. When
+    /// given, no simulated backends start.
+    #[arg(long = "backend", value_name = "URL")]
+    pub backends: Vec<BackendSpec>,
+
+    /// Number of simulated backends to start in this process when no --backend is given.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(0..=256), value_name = "N")]
+    pub sim_backends: u16,
+
+    /// Port of the first simulated backend; the others follow (9001, 9002, ...). 0 lets
+    /// the system choose free ports.
+    #[arg(long, default_value_t = 9001, value_name = "PORT")]
+    pub sim_base_port: u16,
+
+    /// Delay of each simulated answer, a uniform random choice in MIN..MAX milliseconds.
+    #[arg(long, default_value = "200..800", value_parser = parse_millis_range, value_name = "MIN..MAX")]
+    pub sim_latency: RangeInclusive<u64>,
+
+    /// Longest wait for a backend's answer before the client gets 504 (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// Longest wait for a TCP connection to a backend.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub connect_timeout: Duration,
+
+    /// Longest a client may take to send a request head or to read our answer.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub client_timeout: Duration,
+
+    /// How long an idle keep-alive connection is kept open waiting for its next request.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub keepalive_timeout: Duration,
+
+    /// Most client connections open at once; one more gets 503 and is closed.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N")]
+    pub max_connections: u32,
+
+    /// Largest request body accepted (e.g. 10M, 512K); larger gets 413.
+    #[arg(long, default_value = "10M", value_parser = parse_size, value_name = "SIZE")]
+    pub max_body: u64,
+
+    /// On Ctrl-C or SIGTERM, how long to let accepted requests finish before exiting.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub drain_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    /// Port to listen on.
+    #[arg(long, value_name = "PORT")]
+    pub port: u16,
+
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    pub host: std::net::IpAddr,
+
+    /// Delay of each answer, a uniform random choice in MIN..MAX milliseconds.
+    #[arg(long, default_value = "200..800", value_parser = parse_millis_range, value_name = "MIN..MAX")]
+    pub latency: RangeInclusive<u64>,
+
+    /// Name reported in each answer (default: backend-PORT).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}

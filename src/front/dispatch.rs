@@ -1,0 +1,80 @@
+//! The balancer's request handler: answer `/stats` here, queue everything else.
+//!
+//! OS concept: the producer side of a bounded buffer, and admission control. The
+//! connection thread `try_send`s the request into the bounded channel. If the channel
+//! is full it does not wait: it answers `503 Retry-After: 1` at once, so the queue (and
+//! the time a request can spend in it) never grows without bound. Otherwise it blocks
+//! on a one-slot reply channel until a worker hands the response back.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::{Sender, TrySendError};
+use http::{Method, StatusCode, header};
+
+use super::message::{Request, Response};
+use super::server::Handler;
+use crate::backends::BackendSet;
+use crate::pool::Job;
+use crate::stats::Stats;
+
+pub struct Dispatcher {
+    jobs: Sender<Job>,
+    capacity: usize,
+    stats: Arc<Stats>,
+    backends: Arc<BackendSet>,
+}
+
+impl Dispatcher {
+    pub fn new(jobs: Sender<Job>, capacity: usize, stats: Arc<Stats>, backends: Arc<BackendSet>) -> Self {
+        Dispatcher {
+            jobs,
+            capacity,
+            stats,
+            backends,
+        }
+    }
+
+    fn stats_response(&self) -> Response {
+        let snapshot = self
+            .stats
+            .snapshot(&self.backends, self.jobs.len(), self.capacity);
+        Response::json(StatusCode::OK, &snapshot).with_header(header::CACHE_CONTROL, "no-store")
+    }
+}
+
+impl Handler for Dispatcher {
+    fn handle(&self, request: Request) -> Response {
+        if request.path() == "/stats" && (request.method == Method::GET || request.method == Method::HEAD) {
+            return self.stats_response();
+        }
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        match self.jobs.try_send(Job { request, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                self.stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
+                return Response::text(StatusCode::SERVICE_UNAVAILABLE, "queue full, try again")
+                    .with_header(header::RETRY_AFTER, "1");
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
+                return Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+                    .with_header(header::CONNECTION, "close");
+            }
+        }
+        // A worker always replies; if it died instead, the sender is dropped and we
+        // say so rather than hang.
+        answer.recv().unwrap_or_else(|_| {
+            Response::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "worker failed while serving this request",
+            )
+        })
+    }
+
+    fn rejected(&self, _peer: SocketAddr, status: StatusCode) {
+        self.stats.record_status(status);
+    }
+}

@@ -1,0 +1,94 @@
+//! The request and response values that travel between threads.
+//!
+//! OS concept: message passing. A connection thread parses bytes into a `Request`,
+//! moves it (ownership and all) down a channel to a worker, and gets a `Response`
+//! back. Nothing is shared, so nothing needs a lock.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
+
+/// One parsed HTTP request with its whole body.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    /// The request target exactly as the client sent it (origin form: path and query).
+    pub target: String,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// The client's socket address (the proxy appends its IP to `X-Forwarded-For`).
+    pub peer: SocketAddr,
+    /// When the request head was complete: the start of the request's time in the proxy.
+    pub received_at: Instant,
+}
+
+impl Request {
+    /// The path without the query string.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    /// The query string without the `?`, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.target.split_once('?').map(|(_, query)| query)
+    }
+
+    /// A header's value as text, if present and valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+}
+
+/// One response, built by a handler and written by the connection thread.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// An empty response with the given status.
+    pub fn new(status: StatusCode) -> Self {
+        Response {
+            status,
+            headers: HeaderMap::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A plain-text response; a newline is added so `curl` output ends cleanly.
+    pub fn text(status: StatusCode, text: impl Into<String>) -> Self {
+        let mut body = text.into();
+        if !body.ends_with('\n') {
+            body.push('\n');
+        }
+        Response::new(status)
+            .with_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .with_body(body.into_bytes())
+    }
+
+    /// A JSON response, pretty-printed because students read it with `curl`.
+    pub fn json(status: StatusCode, value: &serde_json::Value) -> Self {
+        let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
+        body.push(b'\n');
+        Response::new(status)
+            .with_header(header::CONTENT_TYPE, "application/json")
+            .with_body(body)
+    }
+
+    /// Sets (replaces) a header; values that are not valid header text are ignored.
+    pub fn with_header(mut self, name: header::HeaderName, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.insert(name, value);
+        }
+        self
+    }
+
+    pub fn with_body(mut self, body: Vec<u8>) -> Self {
+        self.body = body;
+        self
+    }
+}

@@ -1,0 +1,19 @@
+//! The front: accept connections, parse HTTP/1.1 requests, hand each to a handler.
+//!
+//! Read in this order: `server` (threads and sockets), `reader` and `parse` (bytes to a
+//! request head, within limits), `body`, `message` (the values passed between threads),
+//! `writer`, and finally `dispatch` (the balancer's handler: the producer side of the
+//! bounded queue).
+
+pub mod body;
+pub mod dispatch;
+pub mod error;
+pub mod message;
+pub mod parse;
+pub mod reader;
+pub mod server;
+pub mod writer;
+
+pub use error::RequestError;
+pub use message::{Request, Response};
+pub use server::{Handler, ServerConfig, ServerHandle};

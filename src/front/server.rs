@@ -1,0 +1,368 @@
+//! The HTTP/1.1 server: an acceptor thread and one thread per connection.
+//!
+//! OS concept: threads and blocking sockets, the classic server model. The acceptor
+//! blocks in `accept(2)`; each connection gets its own thread that blocks in `read(2)`.
+//! The model is simple and, bounded by `--max-connections` and socket timeouts, safe:
+//! a connection over the limit gets a 503 at once, a stalled client is closed after the
+//! client timeout, an idle keep-alive connection after the keep-alive timeout.
+//!
+//! The balancer's front and every simulated backend run this same server; only the
+//! `Handler` differs.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode, Version, header};
+use parking_lot::{Condvar, Mutex};
+
+use super::body::read_body;
+use super::error::RequestError;
+use super::message::{Request, Response};
+use super::parse::{Framing, Limits, read_request_head, wants_keep_alive};
+use super::reader::HttpReader;
+use super::writer::write_response;
+
+/// What a server does with each request. Called on the connection's own thread, so a
+/// slow handler delays only its own client.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, request: Request) -> Response;
+
+    /// A request that could not be read was answered with `status` by the server itself
+    /// (400, 413, 414, 431...). Handlers that count or log requests override this.
+    fn rejected(&self, _peer: SocketAddr, _status: StatusCode) {}
+}
+
+/// Settings of one server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub limits: Limits,
+    /// Open connections allowed at once; one more gets a 503 and is closed.
+    pub max_connections: usize,
+    /// Longest wait for a client's bytes or for it to take ours.
+    pub client_timeout: Duration,
+    /// Longest wait for the next request on an idle keep-alive connection.
+    pub keepalive_timeout: Duration,
+    /// Prefix of thread names, so `top -H` shows which server a thread belongs to.
+    pub thread_name: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            max_connections: 1024,
+            client_timeout: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(15),
+            thread_name: "conn".into(),
+        }
+    }
+}
+
+/// State shared by the acceptor, every connection thread and the handle.
+struct Shared {
+    config: ServerConfig,
+    handler: Arc<dyn Handler>,
+    stopping: AtomicBool,
+    /// Protects the table of open connections: taken only to add or remove one, and by
+    /// shutdown to wake the idle ones; never held while reading or writing a socket.
+    connections: Mutex<ConnectionTable>,
+    /// Signalled when a connection closes, so a draining shutdown can wait for zero.
+    connection_closed: Condvar,
+}
+
+#[derive(Default)]
+struct ConnectionTable {
+    next_id: u64,
+    /// A clone of each open socket and whether its thread is waiting for a new request.
+    open: HashMap<u64, (TcpStream, Arc<AtomicBool>)>,
+}
+
+/// A running server: its address, and the way to stop it.
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+/// Starts serving `listener` on a new acceptor thread.
+pub fn start(
+    listener: TcpListener,
+    config: ServerConfig,
+    handler: Arc<dyn Handler>,
+) -> std::io::Result<ServerHandle> {
+    let local_addr = listener.local_addr()?;
+    let shared = Arc::new(Shared {
+        config,
+        handler,
+        stopping: AtomicBool::new(false),
+        connections: Mutex::new(ConnectionTable::default()),
+        connection_closed: Condvar::new(),
+    });
+    let acceptor_shared = Arc::clone(&shared);
+    let acceptor = thread::Builder::new()
+        .name(format!("{}-accept", shared.config.thread_name))
+        .spawn(move || accept_loop(listener, acceptor_shared))?;
+    Ok(ServerHandle {
+        local_addr,
+        shared,
+        acceptor: Some(acceptor),
+    })
+}
+
+impl ServerHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Number of client connections open right now.
+    pub fn open_connections(&self) -> usize {
+        self.shared.connections.lock().open.len()
+    }
+
+    /// Stops accepting, closes idle keep-alive connections, and waits up to `drain`
+    /// for connections with a request in progress to finish it. Returns true when every
+    /// connection closed in time.
+    pub fn shutdown(&mut self, drain: Duration) -> bool {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // accept(2) has no timeout: a connection to ourselves wakes the acceptor, which
+        // then sees `stopping` and returns.
+        let mut wake = self.local_addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(if wake.is_ipv4() {
+                [127, 0, 0, 1].into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+        let deadline = Instant::now() + drain;
+        let mut table = self.shared.connections.lock();
+        loop {
+            // A thread blocked reading an idle connection cannot see `stopping`;
+            // shutting down the read side makes its read(2) return 0 at once. A thread
+            // busy with a request keeps its write side and closes after answering.
+            let idle: Vec<TcpStream> = table
+                .open
+                .values()
+                .filter(|(_, idle)| idle.load(Ordering::SeqCst))
+                .filter_map(|(stream, _)| stream.try_clone().ok())
+                .collect();
+            if table.open.is_empty() {
+                return true;
+            }
+            drop(table);
+            for stream in idle {
+                let _ = stream.shutdown(Shutdown::Read);
+            }
+            table = self.shared.connections.lock();
+            if table.open.is_empty() {
+                return true;
+            }
+            let wait = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(100));
+            if wait.is_zero() {
+                return false;
+            }
+            // Wake at least every 100 ms to catch connections that turned idle.
+            self.shared.connection_closed.wait_for(&mut table, wait);
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(pair) => pair,
+            Err(error) => {
+                if shared.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                // Out of file descriptors or a similar passing shortage: back off like
+                // Go's net/http (5 ms doubling to 1 s) instead of spinning.
+                log::warn!("accept failed: {error}; retrying in {backoff:?}");
+                thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(5);
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let registered = register(&shared, &stream);
+        let Some((id, idle)) = registered else {
+            refuse_over_limit(stream);
+            continue;
+        };
+        let thread_shared = Arc::clone(&shared);
+        let spawned = thread::Builder::new()
+            .name(format!("{}-{id}", shared.config.thread_name))
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                serve_connection(&thread_shared, stream, peer, &idle);
+                unregister(&thread_shared, id);
+            });
+        if let Err(error) = spawned {
+            log::warn!("cannot start a connection thread: {error}");
+            unregister(&shared, id);
+        }
+    }
+}
+
+/// Adds a connection to the table unless the table is full.
+fn register(shared: &Shared, stream: &TcpStream) -> Option<(u64, Arc<AtomicBool>)> {
+    let clone = stream.try_clone().ok()?;
+    let mut table = shared.connections.lock();
+    if table.open.len() >= shared.config.max_connections {
+        return None;
+    }
+    table.next_id += 1;
+    let id = table.next_id;
+    let idle = Arc::new(AtomicBool::new(true));
+    table.open.insert(id, (clone, Arc::clone(&idle)));
+    Some((id, idle))
+}
+
+fn unregister(shared: &Shared, id: u64) {
+    shared.connections.lock().open.remove(&id);
+    shared.connection_closed.notify_all();
+}
+
+/// Over `--max-connections`: answer 503 without reading the request, and close.
+/// (HAProxy's `maxconn` queues instead; a bounded, visible refusal is the lesson here.)
+fn refuse_over_limit(mut stream: TcpStream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let response = Response::text(StatusCode::SERVICE_UNAVAILABLE, "too many connections, try again")
+        .with_header(header::RETRY_AFTER, "1");
+    let _ = write_response(&mut stream, &response, &Method::GET, Version::HTTP_11, false);
+}
+
+/// The keep-alive loop of one connection.
+fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: &AtomicBool) {
+    let config = &shared.config;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(config.client_timeout));
+    let mut writer = match stream.try_clone() {
+        Ok(writer) => writer,
+        Err(_) => return,
+    };
+    let mut reader = HttpReader::new(stream);
+    // The first request may take the client timeout to begin; later ones the keep-alive.
+    let mut idle_wait = config.client_timeout;
+    loop {
+        idle.store(true, Ordering::SeqCst);
+        if shared.stopping.load(Ordering::SeqCst) && reader.buffered().is_empty() {
+            return;
+        }
+        let head = read_request_head(
+            &mut reader,
+            &config.limits,
+            Instant::now() + idle_wait,
+            config.client_timeout,
+        );
+        idle.store(false, Ordering::SeqCst);
+        idle_wait = config.keepalive_timeout;
+        let head = match head {
+            Ok(head) => head,
+            Err(error) => return answer_error(shared, &mut writer, &mut reader, peer, &error),
+        };
+        let keep_alive = wants_keep_alive(head.version, &head.headers);
+        if let Some(expect) = head.headers.get(header::EXPECT) {
+            if !expect.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+                let error = RequestError::Malformed("unsupported Expect".into());
+                let response = Response::text(StatusCode::EXPECTATION_FAILED, error.to_string());
+                let _ = write_response(&mut writer, &response, &head.method, head.version, false);
+                shared.handler.rejected(peer, StatusCode::EXPECTATION_FAILED);
+                return;
+            }
+            if let Framing::ContentLength(length) = head.framing
+                && length > config.limits.max_body
+            {
+                let error = RequestError::BodyTooLarge(config.limits.max_body);
+                return answer_error(shared, &mut writer, &mut reader, peer, &error);
+            }
+            // The client waits for this interim answer before sending its body.
+            if head.version == Version::HTTP_11
+                && head.framing != Framing::None
+                && writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
+            {
+                return;
+            }
+        }
+        let body = match read_body(
+            &mut reader,
+            head.framing,
+            config.limits.max_body,
+            config.client_timeout,
+        ) {
+            Ok(body) => body,
+            Err(error) => return answer_error(shared, &mut writer, &mut reader, peer, &error),
+        };
+        let method = head.method.clone();
+        let version = head.version;
+        let request = Request {
+            method: head.method,
+            target: head.target,
+            version,
+            headers: head.headers,
+            body,
+            peer,
+            received_at: Instant::now(),
+        };
+        let response = shared.handler.handle(request);
+        let handler_wants_close = response
+            .headers
+            .get(header::CONNECTION)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
+        let keep_alive = keep_alive && !handler_wants_close && !shared.stopping.load(Ordering::SeqCst);
+        if write_response(&mut writer, &response, &method, version, keep_alive).is_err() || !keep_alive {
+            return;
+        }
+    }
+}
+
+/// Answers a request that could not be read, if the client can still hear it, and
+/// closes: after a framing error the connection's byte stream cannot be trusted.
+fn answer_error(
+    shared: &Shared,
+    writer: &mut TcpStream,
+    reader: &mut HttpReader,
+    peer: SocketAddr,
+    error: &RequestError,
+) {
+    let Some(status) = error.status() else { return };
+    let response = Response::text(status, error.to_string());
+    let _ = write_response(writer, &response, &Method::GET, Version::HTTP_11, false);
+    shared.handler.rejected(peer, status);
+    linger(writer, reader);
+}
+
+/// Closing a socket that still has unread bytes makes the kernel send a reset, which can
+/// destroy our error response before the client reads it. Like nginx's
+/// `lingering_close`, half-close and discard what the client still sends, for a while.
+fn linger(writer: &TcpStream, reader: &mut HttpReader) {
+    const LINGER_TIME: Duration = Duration::from_secs(2);
+    const LINGER_BYTES: usize = 64 * 1024 * 1024;
+    let _ = writer.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut discarded = 0;
+    while discarded < LINGER_BYTES {
+        let pending = reader.buffered().len();
+        reader.consume(pending);
+        discarded += pending;
+        match reader.fill(deadline) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! roundhouse: a thread-based HTTP load balancer written to be read.
+//!
+//! The modules, in the order a request visits them:
+//! `front` (accept, parse, dispatch) → `pool` (worker threads) → `strategy` (pick a
+//! backend) → `backends` (the set and its counters) → `forward` (send, answer) →
+//! `stats`. `backend` is the simulated backend; `balancer` wires it all together.
+
+pub mod backend;
+pub mod backends;
+pub mod balancer;
+pub mod cli;
+pub mod forward;
+pub mod front;
+pub mod pool;
+pub mod stats;
+pub mod strategy;
+pub mod units;
