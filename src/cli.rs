@@ -4,9 +4,11 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, Parser, Subcommand};
 
 use crate::backends::BackendSpec;
+use crate::strategy::STRATEGIES;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 #[derive(Debug, Parser)]
@@ -51,8 +53,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N")]
     pub queue: u32,
 
-    /// Balancing strategy (round-robin: each backend in turn, via an atomic counter).
-    #[arg(long, default_value = "round-robin", value_name = "NAME")]
+    /// Balancing strategy: how the next backend is chosen.
+    #[arg(long, default_value = "round-robin", value_name = "NAME", value_parser = strategy_names())]
     pub strategy: String,
 
     /// A backend to balance over, `http://host:port[,weight=N]`; repeat for more. When
@@ -100,6 +102,11 @@ pub struct ServeArgs {
     /// On Ctrl-C or SIGTERM, how long to let accepted requests finish before exiting.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub drain_timeout: Duration,
+}
+
+/// The strategy names with their one-line descriptions, so `--help` lists them all.
+fn strategy_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(STRATEGIES.iter().map(|(name, help)| PossibleValue::new(*name).help(*help)))
 }
 
 #[derive(Debug, Clone, Args)]
