@@ -72,11 +72,13 @@ impl UreqTransport {
         }?;
         let (parts, mut body) = response.into_parts();
         // Reading to the end also returns the connection to ureq's pool.
-        let bytes = body
-            .with_config()
-            .limit(u64::MAX)
-            .read_to_vec()
-            .map_err(UpstreamError::from_ureq)?;
+        let bytes =
+            body.with_config().limit(u64::MAX).read_to_vec().map_err(
+                |error| match UpstreamError::from_ureq(error) {
+                    UpstreamError::Incomplete(detail) => UpstreamError::Incomplete(detail),
+                    other => UpstreamError::Incomplete(other.to_string()),
+                },
+            )?;
         Ok(Response {
             status: parts.status,
             headers: parts.headers,
@@ -106,6 +108,13 @@ impl UreqTransport {
 impl UpstreamError {
     fn from_ureq(error: ureq::Error) -> Self {
         match error {
+            // Part of the answer came, then it stalled: not the same as no answer at all.
+            ureq::Error::Timeout(ureq::Timeout::RecvBody) => {
+                UpstreamError::Incomplete("timed out reading the body".into())
+            }
+            ureq::Error::Timeout(ureq::Timeout::Connect) => {
+                UpstreamError::ConnectTimeout("no TCP connection".into())
+            }
             ureq::Error::Timeout(phase) => UpstreamError::Timeout(phase.to_string()),
             ureq::Error::Io(io)
                 if io.kind() == std::io::ErrorKind::TimedOut

@@ -69,7 +69,13 @@ impl HttpReader {
         }
         let old_len = self.buffer.len();
         self.buffer.resize(old_len + READ_CHUNK, 0);
-        let result = self.stream.read(&mut self.buffer[old_len..]);
+        let result = loop {
+            match self.stream.read(&mut self.buffer[old_len..]) {
+                // A signal arrived during the wait (EINTR): nothing was read, try again.
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
         let read = match result {
             Ok(read) => read,
             Err(error) => {

@@ -281,8 +281,8 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
             if !expect.as_bytes().eq_ignore_ascii_case(b"100-continue") {
                 let error = RequestError::Malformed("unsupported Expect".into());
                 let response = Response::text(StatusCode::EXPECTATION_FAILED, error.to_string());
-                let _ = write_response(&mut writer, &response, &head.method, head.version, false);
                 shared.handler.rejected(peer, StatusCode::EXPECTATION_FAILED);
+                let _ = write_response(&mut writer, &response, &head.method, head.version, false);
                 return;
             }
             if let Framing::ContentLength(length) = head.framing
@@ -341,9 +341,11 @@ fn answer_error(
     error: &RequestError,
 ) {
     let Some(status) = error.status() else { return };
+    // Counted before the answer is written, so a client that reads the answer and then
+    // asks /stats always sees its request counted.
+    shared.handler.rejected(peer, status);
     let response = Response::text(status, error.to_string());
     let _ = write_response(writer, &response, &Method::GET, Version::HTTP_11, false);
-    shared.handler.rejected(peer, status);
     linger(writer, reader);
 }
 

@@ -24,7 +24,11 @@ pub fn listener() -> TcpListener {
 
 /// Starts `count` simulated backends with `latency` ms, then a balancer over them;
 /// `adjust` can change the configuration first.
-pub fn cluster(count: usize, latency: RangeInclusive<u64>, adjust: impl FnOnce(&mut BalancerConfig)) -> Cluster {
+pub fn cluster(
+    count: usize,
+    latency: RangeInclusive<u64>,
+    adjust: impl FnOnce(&mut BalancerConfig),
+) -> Cluster {
     let mut backends = Vec::new();
     let mut config = BalancerConfig::default();
     for number in 0..count {
@@ -35,7 +39,9 @@ pub fn cluster(count: usize, latency: RangeInclusive<u64>, adjust: impl FnOnce(&
             latency_ms: latency.clone(),
         };
         backends.push(backend::start(listener, sim).unwrap());
-        config.backends.push(format!("http://127.0.0.1:{port}").parse().unwrap());
+        config
+            .backends
+            .push(format!("http://127.0.0.1:{port}").parse().unwrap());
     }
     adjust(&mut config);
     let balancer = Balancer::start(listener(), &config).expect("balancer starts");
@@ -68,28 +74,45 @@ impl Reply {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.text()))
     }
 }
 
 /// Reads one response from `stream` (Content-Length framed, or until close).
 pub fn read_reply(stream: &mut TcpStream, head_request: bool) -> std::io::Result<Reply> {
+    // `read` may return EINTR when a signal (a child exiting, in these tests) arrives.
+    fn read_some(stream: &mut TcpStream, chunk: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match stream.read(chunk) {
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
         if let Some(position) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
             break position + 4;
         }
-        let read = stream.read(&mut chunk)?;
+        let read = read_some(stream, &mut chunk)?;
         if read == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed before a response"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed before a response",
+            ));
         }
         buffer.extend_from_slice(&chunk[..read]);
     };
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
     let headers: Vec<(String, String)> = lines
         .filter(|line| !line.is_empty())
         .filter_map(|line| line.split_once(':'))
@@ -105,7 +128,7 @@ pub fn read_reply(stream: &mut TcpStream, head_request: bool) -> std::io::Result
         _ if no_body => body.clear(),
         Some(length) => {
             while body.len() < length {
-                let read = stream.read(&mut chunk)?;
+                let read = read_some(stream, &mut chunk)?;
                 if read == 0 {
                     break;
                 }
@@ -117,7 +140,11 @@ pub fn read_reply(stream: &mut TcpStream, head_request: bool) -> std::io::Result
             stream.read_to_end(&mut body)?;
         }
     }
-    Ok(Reply { status, headers, body })
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Sends raw bytes on a new connection and reads one response.
@@ -166,6 +193,8 @@ pub struct Running {
 }
 
 /// Starts the binary and waits for its `listening on http://ADDR` line.
+// The child is handed to the caller, and `Running`'s Drop kills and waits for it.
+#[allow(clippy::zombie_processes)]
 pub fn run_binary(args: &[&str]) -> Running {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_roundhouse"))
@@ -181,6 +210,7 @@ pub fn run_binary(args: &[&str]) -> Running {
         line.clear();
         if stdout.read_line(&mut line).unwrap() == 0 {
             let _ = child.kill();
+            let _ = child.wait();
             let mut stderr = String::new();
             child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
             panic!("roundhouse exited before listening: {stderr}");
@@ -189,6 +219,15 @@ pub fn run_binary(args: &[&str]) -> Running {
             let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
             return Running { child, addr, stdout };
         }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
     }
 }
 
