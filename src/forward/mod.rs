@@ -181,13 +181,7 @@ impl Proxy {
         outgoing.remove(http::header::CONTENT_LENGTH);
         headers::add_forwarding_headers(&mut outgoing, request.peer.ip());
         let in_flight = backend.start_request();
-        let result = self.transport.send(
-            &backend.url,
-            &request.method,
-            &request.target,
-            outgoing,
-            &request.body,
-        );
+        let result = self.transport.send(&backend.url, request, outgoing);
         drop(in_flight);
         let mut response = result?;
         backend.requests.fetch_add(1, Ordering::Relaxed);
