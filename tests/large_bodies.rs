@@ -104,8 +104,10 @@ fn start() -> (roundhouse::balancer::Balancer, roundhouse::front::ServerHandle) 
         ..ServerConfig::default()
     };
     let backend = server::start(backend_listener, config, Arc::new(BigBackend)).unwrap();
-    let mut balancer_config = roundhouse::balancer::BalancerConfig::default();
-    balancer_config.backends = vec![format!("http://127.0.0.1:{port}").parse().unwrap()];
+    let mut balancer_config = roundhouse::balancer::BalancerConfig {
+        backends: vec![format!("http://127.0.0.1:{port}").parse().unwrap()],
+        ..Default::default()
+    };
     balancer_config.server.limits.max_body = 200 * MIB;
     balancer_config.check.interval = Duration::ZERO;
     let balancer = roundhouse::balancer::Balancer::start(listener(), &balancer_config).unwrap();
