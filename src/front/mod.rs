@@ -8,6 +8,7 @@
 pub mod body;
 pub mod dispatch;
 pub mod error;
+pub mod listen;
 pub mod message;
 pub mod parse;
 pub mod reader;
