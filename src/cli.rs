@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::backend::apps::args::AppArgs;
 use crate::backends::BackendSpec;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
@@ -100,6 +101,10 @@ pub struct ServeArgs {
     /// On Ctrl-C or SIGTERM, how long to let accepted requests finish before exiting.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub drain_timeout: Duration,
+
+    /// Options of the apps the simulated backends host (static site, currency rates).
+    #[command(flatten)]
+    pub apps: AppArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -119,4 +124,7 @@ pub struct BackendArgs {
     /// Name reported in each answer (default: backend-PORT).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+
+    #[command(flatten)]
+    pub apps: AppArgs,
 }
