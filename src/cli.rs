@@ -1,4 +1,4 @@
-//! The command line: `roundhouse [serve]`, `roundhouse backend`.
+//! The command line: `roundhouse [serve]`, `roundhouse backend`, `roundhouse client`.
 
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::backend::apps::args::AppArgs;
 use crate::backends::BackendSpec;
+use crate::client::ClientArgs;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 #[derive(Debug, Parser)]
@@ -34,6 +35,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run one simulated backend as its own process.
     Backend(BackendArgs),
+    /// Send a request through the balancer, or `client calc` for the calculator loop.
+    Client(ClientArgs),
 }
 
 #[derive(Debug, Clone, Args)]

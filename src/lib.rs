@@ -10,6 +10,7 @@ pub mod backends;
 pub mod balancer;
 pub mod calc;
 pub mod cli;
+pub mod client;
 pub mod forward;
 pub mod front;
 pub mod pool;
