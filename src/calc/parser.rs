@@ -318,6 +318,25 @@ mod tests {
     }
 
     #[test]
+    fn printing_is_stable_and_keeps_the_meaning() {
+        for input in [
+            "3+4*2",
+            "-(1 - -2) / .5",
+            "((7))",
+            "1 - (2 - 3)",
+            "--1.25*-(0)",
+            "1/(1-1)",
+        ] {
+            let expr = parse(input).unwrap();
+            let printed = expr.to_string();
+            let reparsed = parse(&printed).unwrap();
+            assert_eq!(reparsed.to_string(), printed, "{input}");
+            let kind = |result: Result<f64, CalcError>| result.map_err(|error| error.kind);
+            assert_eq!(kind(reparsed.eval()), kind(expr.eval()), "{input}");
+        }
+    }
+
+    #[test]
     fn too_long_input_points_at_the_limit() {
         let long = "1+".repeat(600);
         assert_eq!(error(&long), CalcError::new(ErrorKind::TooLong, MAX_INPUT_BYTES));
