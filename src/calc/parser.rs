@@ -345,11 +345,13 @@ mod tests {
     #[test]
     fn nesting_runs_on_a_small_stack() {
         // The connection threads' stack size: the deepest allowed input must fit.
-        let deepest = format!("{}1{}", "(-".repeat(MAX_DEPTH / 2), ")".repeat(MAX_DEPTH / 2));
+        // Parentheses cost the most stack per level (primary, expr, chain, term, chain,
+        // unary), so the worst case is all parentheses, with a chain at every level.
+        let deepest = format!("{}1{}", "(1+1*".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
         let worker = std::thread::Builder::new()
             .stack_size(256 * 1024)
             .spawn(move || parse(&deepest).and_then(|expr| expr.eval()))
             .unwrap();
-        assert_eq!(worker.join().unwrap(), Ok(1.0));
+        assert_eq!(worker.join().unwrap(), Ok(MAX_DEPTH as f64 + 1.0));
     }
 }

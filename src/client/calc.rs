@@ -2,7 +2,7 @@
 //! `/calc` through the balancer, print the result and which backend and worker
 //! computed it, again until `quit` or end of input (Ctrl-D).
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 
 use http::{Method, Uri};
 use serde_json::Value;
@@ -17,6 +17,9 @@ pub fn run(url: &str) -> Result<(), ClientError> {
     let agent = agent();
     println!("calculator at {uri}: type an expression such as 3 + 4 * 2; `quit` or Ctrl-D leaves");
     let stdin = io::stdin();
+    // A terminal echoes what is typed; piped input is echoed here so the transcript
+    // still reads as prompt, expression, answer.
+    let echo = !stdin.is_terminal();
     let mut lines = stdin.lock().lines();
     loop {
         print!("{PROMPT}");
@@ -30,6 +33,9 @@ pub fn run(url: &str) -> Result<(), ClientError> {
             }
         };
         let expression = line.trim_end_matches('\r');
+        if echo {
+            println!("{expression}");
+        }
         match expression.trim() {
             "" => continue,
             "quit" | "exit" => return Ok(()),
