@@ -167,6 +167,11 @@ impl Balancer {
         &self.stats
     }
 
+    /// Client connections open right now.
+    pub fn open_connections(&self) -> usize {
+        self.server.open_connections()
+    }
+
     /// Stops accepting, finishes every accepted request (up to `drain`), stops the
     /// workers, and reports what was done.
     pub fn shutdown(self, drain: Duration) -> Summary {

@@ -1,4 +1,4 @@
-//! The command line: `roundhouse [serve]`, `roundhouse backend`.
+//! The command line: `roundhouse [serve]`, `roundhouse backend`, `roundhouse client`.
 
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
@@ -7,10 +7,12 @@ use std::time::Duration;
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, Parser, Subcommand};
 
+use crate::backend::apps::args::AppArgs;
 use crate::backends::BackendSpec;
 use crate::backends::checker::CheckPolicy;
 use crate::backends::health::PassivePolicy;
 use crate::balancer::BalancerConfig;
+use crate::client::ClientArgs;
 use crate::forward::ureq_transport::UpstreamTimeouts;
 use crate::front::ServerConfig;
 use crate::front::parse::Limits;
@@ -41,6 +43,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Run one simulated backend as its own process.
     Backend(BackendArgs),
+    /// Send a request through the balancer, or `client calc` for the calculator loop.
+    Client(ClientArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -142,6 +146,10 @@ pub struct ServeArgs {
     /// How often least-load asks each backend for its load (GET /load).
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub load_interval: Duration,
+
+    /// Options of the apps the simulated backends host (static site, currency rates).
+    #[command(flatten)]
+    pub apps: AppArgs,
 }
 
 impl ServeArgs {
@@ -208,4 +216,7 @@ pub struct BackendArgs {
     /// Name reported in each answer (default: backend-PORT).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+
+    #[command(flatten)]
+    pub apps: AppArgs,
 }

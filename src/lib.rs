@@ -8,7 +8,9 @@
 pub mod backend;
 pub mod backends;
 pub mod balancer;
+pub mod calc;
 pub mod cli;
+pub mod client;
 pub mod forward;
 pub mod front;
 pub mod pool;
