@@ -7,7 +7,8 @@
 //!
 //! OS concept: graceful shutdown. Stopping is ordered so nothing accepted is lost:
 //! stop accepting, let every connection with a request finish it (workers keep
-//! serving the queue meanwhile), then close the channel so the workers exit.
+//! serving the queue meanwhile), then close the channel so the workers exit, and
+//! finally let the access logger write its last lines.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -15,7 +16,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::access_log::{AccessLog, AccessLogTarget};
 use crate::backends::{BackendSet, BackendSpec};
+use crate::cache::{Cache, CacheConfig};
 use crate::forward::Proxy;
 use crate::forward::ureq_transport::UpstreamTimeouts;
 use crate::front::dispatch::Dispatcher;
@@ -33,6 +36,10 @@ pub struct BalancerConfig {
     pub backends: Vec<BackendSpec>,
     pub server: ServerConfig,
     pub upstream: UpstreamTimeouts,
+    /// The response cache; `None` (the default) turns it off.
+    pub cache: Option<CacheConfig>,
+    /// Where the access log goes. The library default is `Off`; the command line's is `-`.
+    pub access_log: AccessLogTarget,
 }
 
 impl Default for BalancerConfig {
@@ -47,6 +54,8 @@ impl Default for BalancerConfig {
                 connect: Duration::from_secs(2),
                 response: Duration::from_secs(10),
             },
+            cache: None,
+            access_log: AccessLogTarget::Off,
         }
     }
 }
@@ -64,6 +73,10 @@ pub enum StartError {
     NoQueue,
     #[error("cannot start threads: {0}")]
     Threads(#[from] std::io::Error),
+    #[error("cannot use the cache directory: {0}")]
+    CacheDir(std::io::Error),
+    #[error("cannot open the access log {0}")]
+    AccessLog(std::io::Error),
 }
 
 /// A running balancer.
@@ -71,6 +84,7 @@ pub struct Balancer {
     server: ServerHandle,
     pool: WorkerPool,
     stats: Arc<Stats>,
+    access_log: Option<AccessLog>,
 }
 
 /// What a finished balancer reports.
@@ -105,11 +119,31 @@ impl Balancer {
             config.workers,
             Arc::clone(&stats),
         ));
+        let access_log = AccessLog::start(&config.access_log).map_err(StartError::AccessLog)?;
+        let cache = match &config.cache {
+            // A follower waits for its leader at most as long as a fetch may take.
+            Some(cache) => Some(Arc::new(
+                Cache::new(
+                    cache.clone(),
+                    config.upstream.connect + config.upstream.response,
+                    Arc::clone(&stats),
+                )
+                .map_err(StartError::CacheDir)?,
+            )),
+            None => None,
+        };
         let (jobs, queue) = crossbeam_channel::bounded(config.queue);
         let pool = WorkerPool::start(config.workers, queue, proxy)?;
-        let dispatcher = Dispatcher::new(jobs, config.queue, Arc::clone(&stats), backends);
+        let dispatcher = Dispatcher::new(jobs, config.queue, Arc::clone(&stats), backends)
+            .with_cache(cache)
+            .with_access_log(access_log.as_ref().map(AccessLog::sender));
         let server = server::start(listener, config.server.clone(), Arc::new(dispatcher))?;
-        Ok(Balancer { server, pool, stats })
+        Ok(Balancer {
+            server,
+            pool,
+            stats,
+            access_log,
+        })
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
@@ -127,6 +161,7 @@ impl Balancer {
             mut server,
             pool,
             stats,
+            access_log,
         } = self;
         let drained = server.shutdown(drain);
         // Dropping the server drops the dispatcher and with it the channel's sender;
@@ -135,6 +170,11 @@ impl Balancer {
         drop(server);
         if drained {
             pool.join();
+        }
+        // Last: every connection has sent its record by now (or the drain timed out),
+        // and `finish` writes each queued line before it returns.
+        if let Some(access_log) = access_log {
+            access_log.finish();
         }
         let load =
             |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);

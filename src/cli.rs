@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::access_log::AccessLogArgs;
 use crate::backends::BackendSpec;
+use crate::cache::CacheArgs;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 #[derive(Debug, Parser)]
@@ -30,7 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the balancer (the default when no subcommand is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run one simulated backend as its own process.
     Backend(BackendArgs),
 }
@@ -100,6 +102,12 @@ pub struct ServeArgs {
     /// On Ctrl-C or SIGTERM, how long to let accepted requests finish before exiting.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub drain_timeout: Duration,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+
+    #[command(flatten)]
+    pub access_log: AccessLogArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -121,6 +121,8 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             connect: args.connect_timeout,
             response: args.timeout,
         },
+        cache: args.cache.config(),
+        access_log: args.access_log.access_log.clone(),
     };
     let balancer = Balancer::start(listener, &config).map_err(|error| error.to_string())?;
     print_banner(&balancer, &config, &simulated, args);
@@ -176,6 +178,19 @@ fn print_banner(
             )
         };
         println!("  backend {backend}{kind}");
+    }
+    if let Some(cache) = &config.cache {
+        println!(
+            "  cache on: {} bytes, objects up to {} bytes, ttl {:?}{}",
+            cache.max_bytes,
+            cache.max_object,
+            cache.ttl,
+            cache
+                .dir
+                .as_ref()
+                .map(|dir| format!(", kept in {}", dir.display()))
+                .unwrap_or_default()
+        );
     }
     println!("try:  curl -i http://{addr}/hello");
     println!("      curl http://{addr}/stats");

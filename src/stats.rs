@@ -13,6 +13,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::backends::BackendSet;
+use crate::cache::CacheStats;
 
 /// What one worker thread has done.
 #[derive(Debug, Default)]
@@ -33,6 +34,8 @@ pub struct Stats {
     pub ok: AtomicU64,
     pub client_errors: AtomicU64,
     pub server_errors: AtomicU64,
+    /// The response cache's counters (all zero while `--cache` is off).
+    pub cache: CacheStats,
 }
 
 impl Stats {
@@ -46,6 +49,7 @@ impl Stats {
             ok: AtomicU64::new(0),
             client_errors: AtomicU64::new(0),
             server_errors: AtomicU64::new(0),
+            cache: CacheStats::default(),
         }
     }
 
@@ -104,6 +108,7 @@ impl Stats {
                 "client_errors": load(&self.client_errors),
                 "server_errors": load(&self.server_errors),
             },
+            "cache": self.cache.snapshot(),
         })
     }
 }

@@ -68,7 +68,7 @@ impl Handler for SimBackend {
                 )
             })
             .collect();
-        Response::json(
+        let response = Response::json(
             StatusCode::OK,
             &json!({
                 "backend": self.config.name,
@@ -80,7 +80,18 @@ impl Handler for SimBackend {
                 "body_bytes": request.body.len(),
                 "headers": headers,
             }),
-        )
+        );
+        // `?cache=N` asks for a response that caches may keep N seconds (for the cache demo).
+        match request
+            .query()
+            .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("cache=")))
+            .and_then(|seconds| seconds.parse::<u32>().ok())
+        {
+            Some(seconds) => {
+                response.with_header(http::header::CACHE_CONTROL, &format!("public, max-age={seconds}"))
+            }
+            None => response,
+        }
     }
 }
 

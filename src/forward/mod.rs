@@ -89,6 +89,7 @@ impl Proxy {
         response
             .headers
             .insert("x-roundhouse-worker", HeaderValue::from(worker));
+        response.meta.worker = Some(worker);
         self.stats.record_status(response.status);
         response
     }
@@ -100,6 +101,7 @@ impl Proxy {
         outgoing.remove(http::header::CONTENT_LENGTH);
         headers::add_forwarding_headers(&mut outgoing, request.peer.ip());
         let in_flight = backend.start_request();
+        let sent_at = std::time::Instant::now();
         let result = self.transport.send(
             &backend.url,
             &request.method,
@@ -107,6 +109,7 @@ impl Proxy {
             outgoing,
             &request.body,
         );
+        let upstream_time = sent_at.elapsed();
         drop(in_flight);
         let mut response = match result {
             Ok(mut response) => {
@@ -124,6 +127,8 @@ impl Proxy {
         if let Ok(value) = HeaderValue::from_str(&backend.url) {
             response.headers.insert("x-roundhouse-backend", value);
         }
+        response.meta.upstream = Some(backend.spec.authority.clone());
+        response.meta.upstream_time = Some(upstream_time);
         response
     }
 }

@@ -78,9 +78,9 @@ impl UreqTransport {
             .read_to_vec()
             .map_err(UpstreamError::from_ureq)?;
         Ok(Response {
-            status: parts.status,
             headers: parts.headers,
             body: bytes,
+            ..Response::new(parts.status)
         })
     }
 }

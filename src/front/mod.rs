@@ -15,5 +15,5 @@ pub mod server;
 pub mod writer;
 
 pub use error::RequestError;
-pub use message::{Request, Response};
+pub use message::{Request, Response, ResponseMeta};
 pub use server::{Handler, ServerConfig, ServerHandle};
