@@ -180,17 +180,7 @@ fn print_banner(
         println!("  backend {backend}{kind}");
     }
     if let Some(cache) = &config.cache {
-        println!(
-            "  cache on: {} bytes, objects up to {} bytes, ttl {:?}{}",
-            cache.max_bytes,
-            cache.max_object,
-            cache.ttl,
-            cache
-                .dir
-                .as_ref()
-                .map(|dir| format!(", kept in {}", dir.display()))
-                .unwrap_or_default()
-        );
+        println!("  {}", cache.summary());
     }
     println!("try:  curl -i http://{addr}/hello");
     println!("      curl http://{addr}/stats");

@@ -299,6 +299,18 @@ fn unsafe_methods_bypass_and_invalidate() {
 }
 
 #[test]
+fn only_if_cached_never_reaches_the_backend() {
+    let backend = TestBackend::start(|_| respond(200, &[("cache-control", "max-age=60")], "v"));
+    let balancer = balancer(&backend, cache_on());
+    let addr = balancer.local_addr();
+    let only = [("cache-control", "only-if-cached")];
+    assert_eq!(get_with(addr, "/o", &only).status, 504);
+    assert_eq!(backend.requests(), 0);
+    get(addr, "/o");
+    assert_eq!(get_with(addr, "/o", &only).x_cache(), "HIT");
+}
+
+#[test]
 fn the_cache_is_off_by_default() {
     let backend = TestBackend::start(|_| respond(200, &[("cache-control", "max-age=60")], "v"));
     let balancer = balancer(&backend, BalancerConfig::default());

@@ -66,6 +66,22 @@ pub struct CacheConfig {
     pub dir: Option<PathBuf>,
 }
 
+impl CacheConfig {
+    /// One line for the start-up banner.
+    pub fn summary(&self) -> String {
+        let mut text = format!(
+            "cache on: {} MiB, objects up to {} KiB, ttl {}s",
+            self.max_bytes >> 20,
+            self.max_object >> 10,
+            self.ttl.as_secs()
+        );
+        if let Some(dir) = &self.dir {
+            text.push_str(&format!(", kept in {}", dir.display()));
+        }
+        text
+    }
+}
+
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
@@ -141,6 +157,13 @@ impl Cache {
             }
             other => other,
         };
+        // The client wants nothing but a stored response (RFC 9111 section 5.2.1.7).
+        if policy::has_directive(&request.headers, "only-if-cached") {
+            CacheStats::count(&self.stats.cache.misses);
+            self.stats.record_status(StatusCode::GATEWAY_TIMEOUT);
+            let response = Response::text(StatusCode::GATEWAY_TIMEOUT, "not in the cache (only-if-cached)");
+            return marked(response, CacheStatus::Miss);
+        }
         // HEAD is answered from a fresh stored GET only; otherwise it goes on as it is.
         if request.method == Method::HEAD {
             return self.pass(request, fetch);
