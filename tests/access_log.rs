@@ -115,7 +115,7 @@ fn requests_the_front_refuses_are_logged_too() {
         thread::sleep(Duration::from_millis(800));
         respond(200, &[], "slow")
     });
-    // One worker and a queue of one: of four requests at once, at most two are taken.
+    // One worker and a queue of one: of six requests at once, at most two are taken.
     let balancer = balancer(
         &backend,
         BalancerConfig {
@@ -132,9 +132,9 @@ fn requests_the_front_refuses_are_logged_too() {
     assert!(status_line.starts_with("HTTP/1.1 400"), "{status_line}");
     drop(garbage);
 
-    let start = Barrier::new(4);
+    let start = Barrier::new(6);
     let statuses: Vec<u16> = thread::scope(|scope| {
-        let clients: Vec<_> = (0..4)
+        let clients: Vec<_> = (0..6)
             .map(|_| {
                 scope.spawn(|| {
                     let agent = agent();
@@ -150,7 +150,7 @@ fn requests_the_front_refuses_are_logged_too() {
 
     let text = std::fs::read_to_string(&path).unwrap();
     let format = combined();
-    assert_eq!(text.lines().count(), 5);
+    assert_eq!(text.lines().count(), 7);
     assert!(text.lines().all(|line| format.is_match(line)), "{text}");
     assert!(text.contains("\"-\" 400 0"), "{text}");
     let logged_503 = text
