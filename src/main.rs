@@ -154,6 +154,9 @@ fn print_banner(
         };
         println!("  backend {backend}{kind}");
     }
+    if let Some(cache) = &config.cache {
+        println!("  {}", cache.summary());
+    }
     println!("try:  curl -i http://{addr}/hello");
     println!("      curl http://{addr}/stats");
     println!("      curl http://{addr}/calc?expr=3%2B4   curl http://{addr}/convertepradolareuro/15.0");

@@ -148,6 +148,7 @@ impl Proxy {
         response
             .headers
             .insert("x-roundhouse-worker", HeaderValue::from(worker));
+        response.meta.worker = Some(worker);
         self.stats.record_status(response.status);
         response
     }
@@ -181,7 +182,9 @@ impl Proxy {
         outgoing.remove(http::header::CONTENT_LENGTH);
         headers::add_forwarding_headers(&mut outgoing, request.peer.ip());
         let in_flight = backend.start_request();
+        let sent_at = std::time::Instant::now();
         let result = self.transport.send(&backend.url, request, outgoing);
+        let upstream_time = sent_at.elapsed();
         drop(in_flight);
         let mut response = result?;
         backend.requests.fetch_add(1, Ordering::Relaxed);
@@ -192,6 +195,8 @@ impl Proxy {
         if let Ok(value) = HeaderValue::from_str(&backend.url) {
             response.headers.insert("x-roundhouse-backend", value);
         }
+        response.meta.upstream = Some(backend.spec.authority.clone());
+        response.meta.upstream_time = Some(upstream_time);
         Ok(response)
     }
 

@@ -17,5 +17,5 @@ pub mod spool;
 pub mod writer;
 
 pub use error::RequestError;
-pub use message::{Request, Response};
+pub use message::{Request, Response, ResponseMeta};
 pub use server::{Handler, ServerConfig, ServerHandle};
