@@ -35,6 +35,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run one simulated backend as its own process.
     Backend(BackendArgs),
+    /// Load-test a URL with a closed loop of clients; against a roundhouse balancer,
+    /// also report per-worker counts and the Little's-law bound.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -106,7 +109,11 @@ pub struct ServeArgs {
 
 /// The strategy names with their one-line descriptions, so `--help` lists them all.
 fn strategy_names() -> PossibleValuesParser {
-    PossibleValuesParser::new(STRATEGIES.iter().map(|(name, help)| PossibleValue::new(*name).help(*help)))
+    PossibleValuesParser::new(
+        STRATEGIES
+            .iter()
+            .map(|(name, help)| PossibleValue::new(*name).help(*help)),
+    )
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod backends;
 pub mod balancer;
+pub mod bench;
 pub mod cli;
 pub mod forward;
 pub mod front;

@@ -85,6 +85,7 @@ impl Stats {
                     "requests": load(&backend.requests),
                     "errors": load(&backend.errors),
                     "in_flight": load(&backend.in_flight),
+                    "busy_ms": load(&backend.busy_us) as f64 / 1000.0,
                 })
             })
             .collect();

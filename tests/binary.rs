@@ -36,7 +36,10 @@ fn sigint_lets_the_request_in_flight_finish_then_exits_0() {
     assert_eq!(status.code(), Some(0));
     let mut rest = String::new();
     running.stdout.read_to_string(&mut rest).unwrap();
-    assert!(rest.contains("drained; served 1 requests"), "summary line: {rest}");
+    assert!(
+        rest.contains("drained; served 1 requests"),
+        "summary line: {rest}"
+    );
 }
 
 fn exit_of(args: &[&str]) -> (Option<i32>, String) {
@@ -45,7 +48,10 @@ fn exit_of(args: &[&str]) -> (Option<i32>, String) {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -55,7 +61,10 @@ fn a_port_in_use_is_one_line_and_exit_2() {
     let (code, stderr) = exit_of(&["--listen", &addr, "--sim-base-port", "0"]);
     assert_eq!(code, Some(2));
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.contains("already in use") && stderr.contains("--listen"), "{stderr}");
+    assert!(
+        stderr.contains("already in use") && stderr.contains("--listen"),
+        "{stderr}"
+    );
     // The same for a simulated backend's port.
     let port = taken.local_addr().unwrap().port().to_string();
     let (code, stderr) = exit_of(&["--listen", "127.0.0.1:0", "--sim-base-port", &port]);

@@ -22,7 +22,10 @@ fn thirty_concurrent_requests_spread_evenly_and_stats_add_up() {
         .into_iter()
         .map(|handle| handle.join().unwrap())
         .collect();
-    assert!(replies.iter().all(|reply| reply.status == 200), "every request gets 200");
+    assert!(
+        replies.iter().all(|reply| reply.status == 200),
+        "every request gets 200"
+    );
     let stats = get(addr, "/stats").json();
     for field in ["uptime_s", "strategy", "workers", "backends", "queue", "requests"] {
         assert!(stats.get(field).is_some(), "/stats has {field}");
@@ -31,14 +34,24 @@ fn thirty_concurrent_requests_spread_evenly_and_stats_add_up() {
     let backends = stats["backends"].as_array().unwrap();
     assert_eq!(backends.len(), 3);
     for backend in backends {
-        assert_eq!(backend["requests"], 10, "round-robin gives each backend 10: {backend}");
+        assert_eq!(
+            backend["requests"], 10,
+            "round-robin gives each backend 10: {backend}"
+        );
         assert!(backend["url"].is_string() && backend["in_flight"] == 0 && backend["errors"] == 0);
     }
     let workers = stats["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 4);
-    let handled: u64 = workers.iter().map(|worker| worker["handled"].as_u64().unwrap()).sum();
+    let handled: u64 = workers
+        .iter()
+        .map(|worker| worker["handled"].as_u64().unwrap())
+        .sum();
     assert_eq!(handled, 30);
-    assert!(workers.iter().all(|worker| worker["busy"].is_boolean() && worker["id"].is_u64()));
+    assert!(
+        workers
+            .iter()
+            .all(|worker| worker["busy"].is_boolean() && worker["id"].is_u64())
+    );
     assert_eq!(stats["queue"]["capacity"], 64);
     assert!(stats["queue"]["depth"].is_u64() && stats["queue"]["rejected"] == 0);
     assert_eq!(stats["requests"]["total"], 30);
@@ -49,7 +62,11 @@ fn thirty_concurrent_requests_spread_evenly_and_stats_add_up() {
         .map(|reply| reply.header("x-roundhouse-backend").unwrap().to_string())
         .collect();
     assert_eq!(served_by.len(), 3);
-    assert!(replies.iter().all(|reply| reply.header("x-roundhouse-worker").is_some()));
+    assert!(
+        replies
+            .iter()
+            .all(|reply| reply.header("x-roundhouse-worker").is_some())
+    );
 }
 
 #[test]
@@ -67,27 +84,52 @@ fn a_full_queue_answers_503_at_once_and_counts_it() {
         .collect();
     let rejected: Vec<_> = replies.iter().filter(|reply| reply.status == 503).collect();
     let served = replies.iter().filter(|reply| reply.status == 200).count();
-    assert_eq!(rejected.len() + served, 5, "every request is answered: {replies:?}");
-    assert!(!rejected.is_empty(), "one worker and a queue of one cannot hold five requests");
+    assert_eq!(
+        rejected.len() + served,
+        5,
+        "every request is answered: {replies:?}"
+    );
+    assert!(
+        !rejected.is_empty(),
+        "one worker and a queue of one cannot hold five requests"
+    );
     assert!(served >= 1);
-    assert!(rejected.iter().all(|reply| reply.header("retry-after") == Some("1")));
+    assert!(
+        rejected
+            .iter()
+            .all(|reply| reply.header("retry-after") == Some("1"))
+    );
     let stats = get(addr, "/stats").json();
-    assert_eq!(stats["queue"]["rejected"].as_u64().unwrap(), rejected.len() as u64);
+    assert_eq!(
+        stats["queue"]["rejected"].as_u64().unwrap(),
+        rejected.len() as u64
+    );
     assert_eq!(stats["queue"]["capacity"], 1);
 }
 
 #[test]
 fn a_dead_backend_gives_502_quickly() {
     // Reserve a port, then free it: nothing listens there.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let cluster = cluster(0, 0..=0, |config| {
         config.backends = vec![format!("http://127.0.0.1:{port}").parse().unwrap()];
     });
     let started = Instant::now();
     let reply = get(cluster.addr, "/x");
     assert_eq!(reply.status, 502);
-    assert!(reply.text().contains(&format!("127.0.0.1:{port}")), "body names the backend: {}", reply.text());
-    assert!(started.elapsed() < Duration::from_secs(2), "refusal is immediate, not a timeout");
+    assert!(
+        reply.text().contains(&format!("127.0.0.1:{port}")),
+        "body names the backend: {}",
+        reply.text()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refusal is immediate, not a timeout"
+    );
     let stats = get(cluster.addr, "/stats").json();
     assert_eq!(stats["backends"][0]["errors"], 1);
     assert_eq!(stats["requests"]["server_errors"], 1);
@@ -133,8 +175,18 @@ Proxy-Connection: keep-alive\r\nX-Forwarded-For: 203.0.113.9\r\nX-Kept: yes\r\n\
     assert_eq!(reply.status, 200);
     let seen = reply.json();
     let headers = seen["headers"].as_object().unwrap();
-    for hop in ["connection", "x-private", "keep-alive", "te", "upgrade", "proxy-connection"] {
-        assert!(!headers.contains_key(hop), "{hop} must not reach the backend: {headers:?}");
+    for hop in [
+        "connection",
+        "x-private",
+        "keep-alive",
+        "te",
+        "upgrade",
+        "proxy-connection",
+    ] {
+        assert!(
+            !headers.contains_key(hop),
+            "{hop} must not reach the backend: {headers:?}"
+        );
     }
     assert_eq!(headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
     assert_eq!(headers["x-forwarded-proto"], "http");
@@ -153,7 +205,9 @@ fn a_burst_of_256_keep_alive_connections_is_all_answered() {
     for _ in 0..256 {
         let mut stream = TcpStream::connect(cluster.addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        stream.write_all(b"GET /burst HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        stream
+            .write_all(b"GET /burst HTTP/1.1\r\nHost: test\r\n\r\n")
+            .unwrap();
         connections.push(stream);
     }
     let mut answered = 0;
@@ -165,14 +219,18 @@ fn a_burst_of_256_keep_alive_connections_is_all_answered() {
     assert_eq!(answered, 256);
     // Every connection is still open (keep-alive) and serves a second request.
     for stream in &mut connections[..8] {
-        stream.write_all(b"GET /again HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        stream
+            .write_all(b"GET /again HTTP/1.1\r\nHost: test\r\n\r\n")
+            .unwrap();
         assert_eq!(read_reply(stream, false).unwrap().status, 200);
     }
 }
 
 #[test]
 fn a_stalled_client_is_closed_after_the_client_timeout_while_others_are_served() {
-    let cluster = cluster(1, 0..=0, |config| config.server.client_timeout = Duration::from_millis(400));
+    let cluster = cluster(1, 0..=0, |config| {
+        config.server.client_timeout = Duration::from_millis(400)
+    });
     let mut stalled = TcpStream::connect(cluster.addr).unwrap();
     stalled.write_all(b"GET /half HTTP/1.1\r\nHost: te").unwrap();
     let started = Instant::now();
@@ -199,9 +257,14 @@ fn limits_give_the_right_status() {
     let big_body = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n";
     assert_eq!(raw(cluster.addr, big_body).unwrap().status, 413);
     assert_eq!(raw(cluster.addr, b"NOT HTTP AT ALL\r\n\r\n").unwrap().status, 400);
-    let smuggle = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    let smuggle =
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
     assert_eq!(raw(cluster.addr, smuggle).unwrap().status, 400);
-    assert_eq!(raw(cluster.addr, b"GET / HTTP/1.1\r\n\r\n").unwrap().status, 400, "HTTP/1.1 needs Host");
+    assert_eq!(
+        raw(cluster.addr, b"GET / HTTP/1.1\r\n\r\n").unwrap().status,
+        400,
+        "HTTP/1.1 needs Host"
+    );
     let stats = get(cluster.addr, "/stats").json();
     assert_eq!(stats["requests"]["client_errors"], 6);
 }
@@ -213,7 +276,11 @@ fn http_1_0_head_chunked_and_expect_continue_behave() {
     let reply = raw(cluster.addr, b"GET /old HTTP/1.0\r\n\r\n").unwrap();
     assert_eq!(reply.status, 200);
     // HEAD: length announced, no body sent.
-    let reply = raw(cluster.addr, b"HEAD /h HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let reply = raw(
+        cluster.addr,
+        b"HEAD /h HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(reply.status, 200);
     assert!(reply.body.is_empty());
     assert!(reply.header("content-length").unwrap().parse::<u64>().unwrap() > 0);
@@ -235,7 +302,11 @@ fn http_1_0_head_chunked_and_expect_continue_behave() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json()["body_bytes"], 5);
     // CONNECT is refused: this is not a tunnel.
-    let reply = raw(cluster.addr, b"CONNECT other.test:443 HTTP/1.1\r\nHost: other.test:443\r\n\r\n").unwrap();
+    let reply = raw(
+        cluster.addr,
+        b"CONNECT other.test:443 HTTP/1.1\r\nHost: other.test:443\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(reply.status, 405);
 }
 
@@ -245,7 +316,10 @@ fn shutdown_finishes_the_request_in_flight() {
     let addr = cluster.addr;
     let in_flight = thread::spawn(move || get(addr, "/slow"));
     let stats = Arc::clone(cluster.balancer.stats());
-    assert!(wait_until(Duration::from_secs(5), || stats.workers.iter().any(|w| w.busy.load(Ordering::Relaxed))));
+    assert!(wait_until(Duration::from_secs(5), || stats
+        .workers
+        .iter()
+        .any(|w| w.busy.load(Ordering::Relaxed))));
     let summary = cluster.balancer.shutdown(Duration::from_secs(5));
     assert!(summary.drained);
     assert_eq!(summary.per_worker.iter().sum::<u64>(), 1);

@@ -107,6 +107,9 @@ pub struct Backend {
     pub requests: AtomicU64,
     /// Attempts that ended in a connect error, a timeout or a broken response.
     pub errors: AtomicU64,
+    /// Microseconds spent waiting on this backend, summed over every attempt: busy
+    /// time divided by attempts is its mean service time E[S] (`roundhouse bench`).
+    pub busy_us: AtomicU64,
     pub healthy: AtomicBool,
 }
 
@@ -118,6 +121,7 @@ impl Backend {
             in_flight: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            busy_us: AtomicU64::new(0),
             healthy: AtomicBool::new(true),
         }
     }

@@ -100,6 +100,7 @@ impl Proxy {
         outgoing.remove(http::header::CONTENT_LENGTH);
         headers::add_forwarding_headers(&mut outgoing, request.peer.ip());
         let in_flight = backend.start_request();
+        let started = std::time::Instant::now();
         let result = self.transport.send(
             &backend.url,
             &request.method,
@@ -108,6 +109,10 @@ impl Proxy {
             &request.body,
         );
         drop(in_flight);
+        let busy_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        backend
+            .busy_us
+            .fetch_add(busy_us, std::sync::atomic::Ordering::Relaxed);
         let mut response = match result {
             Ok(mut response) => {
                 backend

@@ -24,7 +24,11 @@ pub fn listener() -> TcpListener {
 
 /// Starts `count` simulated backends with `latency` ms, then a balancer over them;
 /// `adjust` can change the configuration first.
-pub fn cluster(count: usize, latency: RangeInclusive<u64>, adjust: impl FnOnce(&mut BalancerConfig)) -> Cluster {
+pub fn cluster(
+    count: usize,
+    latency: RangeInclusive<u64>,
+    adjust: impl FnOnce(&mut BalancerConfig),
+) -> Cluster {
     let mut backends = Vec::new();
     let mut config = BalancerConfig::default();
     for number in 0..count {
@@ -35,7 +39,9 @@ pub fn cluster(count: usize, latency: RangeInclusive<u64>, adjust: impl FnOnce(&
             latency_ms: latency.clone(),
         };
         backends.push(backend::start(listener, sim).unwrap());
-        config.backends.push(format!("http://127.0.0.1:{port}").parse().unwrap());
+        config
+            .backends
+            .push(format!("http://127.0.0.1:{port}").parse().unwrap());
     }
     adjust(&mut config);
     let balancer = Balancer::start(listener(), &config).expect("balancer starts");
@@ -68,7 +74,8 @@ impl Reply {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.text()))
     }
 }
 
@@ -82,14 +89,21 @@ pub fn read_reply(stream: &mut TcpStream, head_request: bool) -> std::io::Result
         }
         let read = stream.read(&mut chunk)?;
         if read == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed before a response"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed before a response",
+            ));
         }
         buffer.extend_from_slice(&chunk[..read]);
     };
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
     let headers: Vec<(String, String)> = lines
         .filter(|line| !line.is_empty())
         .filter_map(|line| line.split_once(':'))
@@ -117,7 +131,11 @@ pub fn read_reply(stream: &mut TcpStream, head_request: bool) -> std::io::Result
             stream.read_to_end(&mut body)?;
         }
     }
-    Ok(Reply { status, headers, body })
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Sends raw bytes on a new connection and reads one response.
@@ -166,6 +184,8 @@ pub struct Running {
 }
 
 /// Starts the binary and waits for its `listening on http://ADDR` line.
+// The child is handed to the caller, and `Running`'s Drop kills and waits for it.
+#[allow(clippy::zombie_processes)]
 pub fn run_binary(args: &[&str]) -> Running {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_roundhouse"))
