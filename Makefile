@@ -1,7 +1,7 @@
 # roundhouse: `make run` starts the balancer, `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: run test fmt clippy
+.PHONY: run test fmt clippy experiment
 
 run:
 	$(CARGO) run --release
@@ -14,3 +14,8 @@ fmt:
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# Little's law as a picture: throughput and latency for 1..128 workers, 64 clients,
+# 10 s each (about 90 s). Writes docs/img/workers-vs-*.svg and the data table.
+experiment:
+	$(CARGO) run --release -- experiment --out docs/img

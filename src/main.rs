@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         None => serve(&cli.serve),
         Some(Command::Backend(args)) => run_backend(&args),
         Some(Command::Bench(args)) => roundhouse::bench::run(&args),
+        Some(Command::Experiment(args)) => roundhouse::bench::experiment::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
