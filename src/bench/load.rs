@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use hdrhistogram::Histogram;
 
+/// How long a client waits after its connection was refused, before it tries again.
+const REFUSED_PAUSE: Duration = Duration::from_millis(10);
+
 /// When the run ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopRule {
@@ -269,12 +272,18 @@ impl Client {
             }
             let begin = Instant::now();
             let outcome = self.request();
+            let refused = matches!(outcome, Outcome::Transport("refused" | "connect"));
             let sample = Sample {
                 latency: begin.elapsed(),
                 outcome,
             };
             if self.samples.send(sample).is_err() {
                 break;
+            }
+            if refused {
+                // Nothing listens: without a pause every client would retry in a busy
+                // loop and burn the CPU the server under test may need.
+                thread::sleep(REFUSED_PAUSE);
             }
         }
     }

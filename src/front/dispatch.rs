@@ -49,6 +49,9 @@ impl Handler for Dispatcher {
         if request.path() == "/stats" && (request.method == Method::GET || request.method == Method::HEAD) {
             return self.stats_response();
         }
+        if request.path() == "/dashboard" && [Method::GET, Method::HEAD].contains(&request.method) {
+            return super::dashboard::response();
+        }
         let (reply, answer) = crossbeam_channel::bounded(1);
         match self.jobs.try_send(Job { request, reply }) {
             Ok(()) => {}
