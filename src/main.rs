@@ -181,6 +181,9 @@ fn print_banner(
     }
     println!("try:  curl -i http://{addr}/hello");
     println!("      curl http://{addr}/stats");
+    println!(
+        "      open http://{addr}/dashboard in a browser; load it with: roundhouse bench http://{addr}/"
+    );
     println!("stop: Ctrl-C (finishes accepted requests, then exits)");
 }
 

@@ -293,8 +293,8 @@ pub fn throughput_chart(rows: &[Row], args: &ExperimentArgs, mean_ms: f64) -> Ch
                 text: format!("W < {}: the workers are the limit", args.clients),
             },
             Note {
-                at: (right, knee * 0.7),
-                text: format!("W > {}: the clients are", args.clients),
+                at: (right, knee * 0.25),
+                text: format!("W > {}: the clients are the limit", args.clients),
             },
         ],
         legend: Legend::TopLeft,
