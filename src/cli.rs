@@ -47,6 +47,13 @@ pub enum Command {
     Backend(BackendArgs),
     /// Send a request through the balancer, or `client calc` for the calculator loop.
     Client(ClientArgs),
+    /// Load-test a URL with a closed loop of clients; against a roundhouse balancer,
+    /// also report per-worker counts and the Little's-law bound.
+    Bench(crate::bench::BenchArgs),
+    /// Measure throughput and latency for several worker counts and plot them
+    /// (`make experiment`).
+    #[command(hide = true)]
+    Experiment(crate::bench::experiment::ExperimentArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -11,6 +11,7 @@ pub mod backends;
 pub mod balancer;
 pub mod cache;
 pub mod calc;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod forward;

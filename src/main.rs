@@ -27,6 +27,8 @@ fn main() -> ExitCode {
         None => serve(&cli.serve),
         Some(Command::Backend(args)) => run_backend(&args),
         Some(Command::Client(args)) => return roundhouse::client::run(&args),
+        Some(Command::Bench(args)) => roundhouse::bench::run(&args),
+        Some(Command::Experiment(args)) => roundhouse::bench::experiment::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -161,6 +163,9 @@ fn print_banner(
     println!("      curl http://{addr}/stats");
     println!("      curl http://{addr}/calc?expr=3%2B4   curl http://{addr}/convertepradolareuro/15.0");
     println!("      http://{addr}/site/ in a browser     cargo run -- client calc");
+    println!(
+        "      open http://{addr}/dashboard in a browser; load it with: roundhouse bench http://{addr}/"
+    );
     println!("stop: Ctrl-C (finishes accepted requests, then exits)");
 }
 

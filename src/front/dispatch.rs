@@ -90,6 +90,9 @@ impl Dispatcher {
         if request.path() == "/stats" && (request.method == Method::GET || request.method == Method::HEAD) {
             return self.stats_response();
         }
+        if request.path() == "/dashboard" && [Method::GET, Method::HEAD].contains(&request.method) {
+            return super::dashboard::response();
+        }
         match &self.cache {
             Some(cache) => cache.serve(request, |request| self.queue(request)),
             None => self.queue(request),
