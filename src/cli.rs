@@ -51,8 +51,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N")]
     pub queue: u32,
 
-    /// Balancing strategy (round-robin: each backend in turn, via an atomic counter).
-    #[arg(long, default_value = "round-robin", value_name = "NAME")]
+    /// Balancing strategy: how each request's backend is chosen.
+    #[arg(long, default_value = "round-robin", value_name = "NAME", value_parser = crate::strategy::name_parser())]
     pub strategy: String,
 
     /// A backend to balance over, `http://host:port[,weight=N]`; repeat for more. When
