@@ -33,6 +33,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run one simulated backend as its own process.
     Backend(BackendArgs),
+    /// Simulate a strategy with many backends in virtual time and compare with theory.
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(&args),
         None => serve(&cli.serve),
         Some(Command::Backend(args)) => run_backend(&args),
+        Some(Command::Simulate(args)) => roundhouse::simulate::command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -44,14 +44,29 @@ impl Strategy for LeastConn {
             // An idle backend cannot be beaten: stop scanning. At any load below 1 some
             // backends are idle, which keeps the scan short with thousands of them.
             if in_flight == 0 {
-                return Some(index);
+                best = Some((index, 0));
+                break;
             }
             // Strictly fewer: on a tie the earlier one in this scan's order wins.
             if best.is_none_or(|(_, fewest)| in_flight < fewest) {
                 best = Some((index, in_flight));
             }
         }
-        best.map(|(index, _)| index)
+        let (chosen, _) = best?;
+        advance_past(&self.next, start, chosen, count);
+        Some(chosen)
+    }
+}
+
+/// Moves the shared scan position past the backends this scan passed over, so the
+/// next scan starts just after `chosen`. Without it the position would creep forward
+/// by one per pick while the idle backends, consumed one per pick, run ahead of it,
+/// and every scan would wade through the same busy backends again. Adding (rather than
+/// storing) keeps concurrent workers' steps: none is lost, the position stays a hint.
+pub(crate) fn advance_past(next: &AtomicUsize, start: usize, chosen: usize, count: usize) {
+    let passed = (chosen + count - start) % count;
+    if passed > 0 {
+        next.fetch_add(passed, Ordering::Relaxed);
     }
 }
 

@@ -14,6 +14,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::least_conn::advance_past;
 use super::{BackendsView, PickContext, Strategy};
 
 #[derive(Debug, Default)]
@@ -52,7 +53,8 @@ impl Strategy for LeastLoad {
             let key = busyness(backends, index);
             // Reported idle and nothing in flight cannot be beaten: stop scanning.
             if key == (0.0, 0) {
-                return Some(index);
+                best = Some((index, key));
+                break;
             }
             // Strictly less (lexicographic on load, then in-flight): ties keep the
             // earlier one in this scan's rotated order.
@@ -60,7 +62,9 @@ impl Strategy for LeastLoad {
                 best = Some((index, key));
             }
         }
-        best.map(|(index, _)| index)
+        let (chosen, _) = best?;
+        advance_past(&self.next, start, chosen, count);
+        Some(chosen)
     }
 }
 
