@@ -52,7 +52,9 @@ fn main() -> ExitCode {
         "roundhouse simulate, seed {SEED}; lines: closed forms (docs/simulate.md), dots: simulation of the balancer's own strategy code"
     ));
 
-    println!("| strategy | λ | requests | measured mean | predicted mean | measured/predicted | p99 measured | p99 predicted |");
+    println!(
+        "| strategy | λ | requests | measured mean | predicted mean | measured/predicted | p99 measured | p99 predicted |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for &(strategy, color, label) in STRATEGIES {
         let curve: Vec<(f64, f64)> = (0..=196)

@@ -15,9 +15,16 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+
+use crate::backends::checker::{self, CheckPolicy};
+use crate::backends::health::PassivePolicy;
+use crate::backends::load;
 use crate::backends::{BackendSet, BackendSpec};
-use crate::forward::Proxy;
 use crate::forward::ureq_transport::UpstreamTimeouts;
+use crate::forward::{ForwardPolicy, Proxy};
 use crate::front::dispatch::Dispatcher;
 use crate::front::server::{self, ServerConfig, ServerHandle};
 use crate::pool::WorkerPool;
@@ -33,6 +40,14 @@ pub struct BalancerConfig {
     pub backends: Vec<BackendSpec>,
     pub server: ServerConfig,
     pub upstream: UpstreamTimeouts,
+    /// Extra attempts on other backends after a retryable failure.
+    pub retries: u32,
+    /// Passive health: live failures that take a backend out, and for how long.
+    pub passive: PassivePolicy,
+    /// Active health checks (interval zero: off).
+    pub check: CheckPolicy,
+    /// How often `least-load` asks backends for their load.
+    pub load_interval: Duration,
 }
 
 impl Default for BalancerConfig {
@@ -47,6 +62,10 @@ impl Default for BalancerConfig {
                 connect: Duration::from_secs(2),
                 response: Duration::from_secs(10),
             },
+            retries: 2,
+            passive: PassivePolicy::default(),
+            check: CheckPolicy::default(),
+            load_interval: Duration::from_secs(1),
         }
     }
 }
@@ -71,6 +90,10 @@ pub struct Balancer {
     server: ServerHandle,
     pool: WorkerPool,
     stats: Arc<Stats>,
+    /// Background threads (health checker, load poller) and the channel whose closing
+    /// tells them to stop.
+    monitors: Vec<JoinHandle<()>>,
+    stop_monitors: Sender<()>,
 }
 
 /// What a finished balancer reports.
@@ -97,11 +120,29 @@ impl Balancer {
         }
         let strategy = strategy::by_name(&config.strategy)?;
         let stats = Arc::new(Stats::new(strategy.name(), config.workers));
-        let backends = Arc::new(BackendSet::new(config.backends.clone()));
+        let backends =
+            Arc::new(BackendSet::new(config.backends.clone()).with_load_interval(config.load_interval));
+        let (stop_monitors, stop) = crossbeam_channel::bounded(0);
+        let mut monitors = Vec::new();
+        if !config.check.interval.is_zero() {
+            monitors.push(checker::start(
+                Arc::clone(&backends),
+                config.check.clone(),
+                stop.clone(),
+            )?);
+        }
+        if strategy.name() == "least-load" {
+            monitors.push(load::start(Arc::clone(&backends), config.load_interval, stop)?);
+        }
+        let policy = ForwardPolicy {
+            timeouts: config.upstream,
+            retries: config.retries,
+            passive: config.passive,
+        };
         let proxy = Arc::new(Proxy::new(
             Arc::clone(&backends),
             strategy,
-            config.upstream,
+            policy,
             config.workers,
             Arc::clone(&stats),
         ));
@@ -109,7 +150,13 @@ impl Balancer {
         let pool = WorkerPool::start(config.workers, queue, proxy)?;
         let dispatcher = Dispatcher::new(jobs, config.queue, Arc::clone(&stats), backends);
         let server = server::start(listener, config.server.clone(), Arc::new(dispatcher))?;
-        Ok(Balancer { server, pool, stats })
+        Ok(Balancer {
+            server,
+            pool,
+            stats,
+            monitors,
+            stop_monitors,
+        })
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
@@ -127,7 +174,13 @@ impl Balancer {
             mut server,
             pool,
             stats,
+            monitors,
+            stop_monitors,
         } = self;
+        drop(stop_monitors);
+        for monitor in monitors {
+            let _ = monitor.join();
+        }
         let drained = server.shutdown(drain);
         // Dropping the server drops the dispatcher and with it the channel's sender;
         // the workers' `recv` then fails and they exit. If connections are still busy

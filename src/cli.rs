@@ -4,9 +4,17 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, Parser, Subcommand};
 
 use crate::backends::BackendSpec;
+use crate::backends::checker::CheckPolicy;
+use crate::backends::health::PassivePolicy;
+use crate::balancer::BalancerConfig;
+use crate::forward::ureq_transport::UpstreamTimeouts;
+use crate::front::ServerConfig;
+use crate::front::parse::Limits;
+use crate::strategy::STRATEGIES;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 #[derive(Debug, Parser)]
@@ -30,7 +38,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the balancer (the default when no subcommand is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run one simulated backend as its own process.
     Backend(BackendArgs),
     /// Simulate a strategy with many backends in virtual time and compare with theory.
@@ -53,8 +61,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N")]
     pub queue: u32,
 
-    /// Balancing strategy: how each request's backend is chosen.
-    #[arg(long, default_value = "round-robin", value_name = "NAME", value_parser = crate::strategy::name_parser())]
+    /// Balancing strategy: how the next backend is chosen.
+    #[arg(long, default_value = "round-robin", value_name = "NAME", value_parser = strategy_names())]
     pub strategy: String,
 
     /// A backend to balance over, `http://host:port[,weight=N]`; repeat for more. When
@@ -102,6 +110,87 @@ pub struct ServeArgs {
     /// On Ctrl-C or SIGTERM, how long to let accepted requests finish before exiting.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub drain_timeout: Duration,
+
+    /// Extra attempts on other backends after a connect error or timeout (idempotent
+    /// methods; POST and PATCH only when the connection was never made).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=16), value_name = "N")]
+    pub retries: u32,
+
+    /// Connect errors or timeouts in a row that take a backend out (passive health,
+    /// like nginx's max_fails); 0 turns passive health off.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub max_fails: u32,
+
+    /// How long a backend taken out by --max-fails stays out before a trial request.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub fail_timeout: Duration,
+
+    /// Path the active health checker requests on every backend.
+    #[arg(long, default_value = "/health", value_name = "PATH")]
+    pub health_path: String,
+
+    /// Time between active health checks of each backend; 0 turns them off.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub health_interval: Duration,
+
+    /// Failed health checks in a row that mark a backend down.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100), value_name = "N")]
+    pub health_fall: u32,
+
+    /// Passed health checks in a row that mark a down backend up again.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100), value_name = "N")]
+    pub health_rise: u32,
+
+    /// How often least-load asks each backend for its load (GET /load).
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub load_interval: Duration,
+}
+
+impl ServeArgs {
+    /// The balancer's configuration from these flags, balancing over `backends`.
+    pub fn balancer_config(&self, backends: Vec<BackendSpec>) -> BalancerConfig {
+        BalancerConfig {
+            workers: self.workers as usize,
+            queue: self.queue as usize,
+            strategy: self.strategy.clone(),
+            backends,
+            server: ServerConfig {
+                limits: Limits {
+                    max_body: self.max_body,
+                    ..Limits::default()
+                },
+                max_connections: self.max_connections as usize,
+                client_timeout: self.client_timeout,
+                keepalive_timeout: self.keepalive_timeout,
+                thread_name: "conn".into(),
+            },
+            upstream: UpstreamTimeouts {
+                connect: self.connect_timeout,
+                response: self.timeout,
+            },
+            retries: self.retries,
+            passive: PassivePolicy {
+                max_fails: self.max_fails,
+                fail_timeout: self.fail_timeout,
+            },
+            check: CheckPolicy {
+                path: self.health_path.clone(),
+                interval: self.health_interval,
+                rise: self.health_rise,
+                fall: self.health_fall,
+            },
+            load_interval: self.load_interval,
+        }
+    }
+}
+
+/// The strategy names with their one-line descriptions, so `--help` lists them all.
+fn strategy_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        STRATEGIES
+            .iter()
+            .map(|(name, help)| PossibleValue::new(*name).help(*help)),
+    )
 }
 
 #[derive(Debug, Clone, Args)]

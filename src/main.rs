@@ -15,9 +15,6 @@ use roundhouse::backend::{self, SimConfig};
 use roundhouse::backends::BackendSpec;
 use roundhouse::balancer::{Balancer, BalancerConfig};
 use roundhouse::cli::{BackendArgs, Cli, Command, ServeArgs};
-use roundhouse::forward::ureq_transport::UpstreamTimeouts;
-use roundhouse::front::ServerConfig;
-use roundhouse::front::parse::Limits;
 
 /// Exit code for bad configuration, the same as clap's for bad arguments.
 const EXIT_CONFIG: u8 = 2;
@@ -103,26 +100,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             );
         }
     }
-    let config = BalancerConfig {
-        workers: args.workers as usize,
-        queue: args.queue as usize,
-        strategy: args.strategy.clone(),
-        backends: backends.clone(),
-        server: ServerConfig {
-            limits: Limits {
-                max_body: args.max_body,
-                ..Limits::default()
-            },
-            max_connections: args.max_connections as usize,
-            client_timeout: args.client_timeout,
-            keepalive_timeout: args.keepalive_timeout,
-            thread_name: "conn".into(),
-        },
-        upstream: UpstreamTimeouts {
-            connect: args.connect_timeout,
-            response: args.timeout,
-        },
-    };
+    let config = args.balancer_config(backends);
     let balancer = Balancer::start(listener, &config).map_err(|error| error.to_string())?;
     print_banner(&balancer, &config, &simulated, args);
     wait_for_signal()?;

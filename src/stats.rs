@@ -13,6 +13,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::backends::BackendSet;
+use crate::strategy::BackendsView;
 
 /// What one worker thread has done.
 #[derive(Debug, Default)]
@@ -33,6 +34,10 @@ pub struct Stats {
     pub ok: AtomicU64,
     pub client_errors: AtomicU64,
     pub server_errors: AtomicU64,
+    /// Attempts repeated on another backend after a retryable failure.
+    pub retries: AtomicU64,
+    /// Retries refused because the retry budget was spent.
+    pub retries_denied: AtomicU64,
 }
 
 impl Stats {
@@ -46,6 +51,8 @@ impl Stats {
             ok: AtomicU64::new(0),
             client_errors: AtomicU64::new(0),
             server_errors: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            retries_denied: AtomicU64::new(0),
         }
     }
 
@@ -77,14 +84,19 @@ impl Stats {
                 })
             })
             .collect();
-        let backends: Vec<Value> = backends
-            .iter()
-            .map(|backend| {
+        let backends: Vec<Value> = (0..backends.len())
+            .map(|index| {
+                let backend = backends.get(index);
                 json!({
                     "url": backend.url,
                     "requests": load(&backend.requests),
                     "errors": load(&backend.errors),
                     "in_flight": load(&backend.in_flight),
+                    "healthy": backends.is_healthy(index),
+                    "weight": backend.spec.weight,
+                    "consecutive_failures": backend.health.consecutive_failures(),
+                    "last_error": backend.health.last_error(),
+                    "load": backends.load(index),
                 })
             })
             .collect();
@@ -98,6 +110,8 @@ impl Stats {
                 "depth": queue_depth,
                 "rejected": load(&self.rejected),
             },
+            "retries": load(&self.retries),
+            "retries_denied": load(&self.retries_denied),
             "requests": {
                 "total": load(&self.total),
                 "ok": load(&self.ok),

@@ -4,12 +4,18 @@
 //! in-flight and request counts at once; each is an atomic, so `/stats` and the
 //! strategies read them without stopping anyone.
 
+pub mod checker;
+pub mod health;
+pub mod load;
+
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use thiserror::Error;
 
 use crate::strategy::BackendsView;
+use health::{Health, now_ms};
+use load::LoadReport;
 
 /// A backend as written on the command line: `http://host:port[,weight=N]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +113,10 @@ pub struct Backend {
     pub requests: AtomicU64,
     /// Attempts that ended in a connect error, a timeout or a broken response.
     pub errors: AtomicU64,
-    pub healthy: AtomicBool,
+    /// Passive and active failure detection.
+    pub health: Health,
+    /// The last load the backend reported (least-load).
+    pub load: LoadReport,
 }
 
 impl Backend {
@@ -118,7 +127,8 @@ impl Backend {
             in_flight: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
-            healthy: AtomicBool::new(true),
+            health: Health::default(),
+            load: LoadReport::default(),
         }
     }
 
@@ -145,13 +155,22 @@ impl Drop for InFlight<'_> {
 #[derive(Debug)]
 pub struct BackendSet {
     backends: Vec<Backend>,
+    /// A load report older than this is stale (three load intervals).
+    load_max_age_ms: u64,
 }
 
 impl BackendSet {
     pub fn new(specs: Vec<BackendSpec>) -> Self {
         BackendSet {
             backends: specs.into_iter().map(Backend::new).collect(),
+            load_max_age_ms: 3000,
         }
+    }
+
+    /// Sets how old a load report may be before it counts as unknown.
+    pub fn with_load_interval(mut self, interval: std::time::Duration) -> Self {
+        self.load_max_age_ms = 3 * interval.as_millis() as u64;
+        self
     }
 
     pub fn get(&self, index: usize) -> &Backend {
@@ -164,6 +183,10 @@ impl BackendSet {
 
     pub fn is_empty(&self) -> bool {
         self.backends.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.backends.len()
     }
 }
 
@@ -178,7 +201,10 @@ impl BackendsView for BackendSet {
         self.backends[index].spec.weight
     }
     fn is_healthy(&self, index: usize) -> bool {
-        self.backends[index].healthy.load(Ordering::Relaxed)
+        self.backends[index].health.is_up(now_ms())
+    }
+    fn load(&self, index: usize) -> Option<f64> {
+        self.backends[index].load.fresh(now_ms(), self.load_max_age_ms)
     }
     /// The address, hashed: `ip-hash` keeps each client's backend when another backend
     /// is added to or removed from the list and the indices shift.

@@ -6,42 +6,53 @@
 //! clock (504). Either way the worker is free for the next request afterwards.
 
 pub mod headers;
+pub mod retry;
 pub mod ureq_transport;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use http::{HeaderValue, StatusCode};
 use rand::rngs::StdRng;
 use thiserror::Error;
 
+use crate::backends::health::{PassivePolicy, Transition, now_ms};
 use crate::backends::{Backend, BackendSet};
 use crate::front::{Request, Response};
 use crate::stats::Stats;
 use crate::strategy::{PickContext, Strategy};
+use retry::RetryBudget;
 use ureq_transport::{UpstreamTimeouts, UreqTransport};
 
 /// Why a backend did not give an answer.
 #[derive(Debug, Error)]
 pub enum UpstreamError {
-    /// No TCP connection could be made (refused, unreachable, connect timeout).
+    /// No TCP connection could be made (refused, unreachable): the request never left.
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// The TCP connection was not established in time: the request never left.
+    #[error("connect timed out: {0}")]
+    ConnectTimeout(String),
     /// The backend did not answer in time.
     #[error("timed out: {0}")]
     Timeout(String),
-    /// The connection broke while the request or response was in transit.
+    /// The connection broke before the response head arrived.
     #[error("connection broken: {0}")]
     Broken(String),
+    /// The response began but broke off or stalled: part of it was received.
+    #[error("response cut short: {0}")]
+    Incomplete(String),
     /// The backend's bytes were not a valid HTTP response.
     #[error("invalid response: {0}")]
     Protocol(String),
 }
 
 impl UpstreamError {
-    /// 504 for a backend that said nothing in time, 502 for every other failure.
+    /// 504 for a backend that said nothing in time, 502 for every other failure
+    /// (nginx answers a connect timeout with 504 too).
     pub fn status(&self) -> StatusCode {
         match self {
-            UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::Timeout(_) | UpstreamError::ConnectTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -53,21 +64,35 @@ pub struct Proxy {
     strategy: Box<dyn Strategy>,
     transport: UreqTransport,
     stats: Arc<Stats>,
+    policy: ForwardPolicy,
+    budget: RetryBudget,
+}
+
+/// How hard the proxy tries.
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardPolicy {
+    pub timeouts: UpstreamTimeouts,
+    /// Extra attempts on other backends after a retryable failure (`--retries`).
+    pub retries: u32,
+    /// When live failures take a backend out (`--max-fails`, `--fail-timeout`).
+    pub passive: PassivePolicy,
 }
 
 impl Proxy {
     pub fn new(
         backends: Arc<BackendSet>,
         strategy: Box<dyn Strategy>,
-        timeouts: UpstreamTimeouts,
+        policy: ForwardPolicy,
         workers: usize,
         stats: Arc<Stats>,
     ) -> Self {
         Proxy {
             backends,
             strategy,
-            transport: UreqTransport::new(timeouts, workers),
+            transport: UreqTransport::new(policy.timeouts, workers),
             stats,
+            policy,
+            budget: RetryBudget::default(),
         }
     }
 
@@ -75,17 +100,51 @@ impl Proxy {
         &self.stats
     }
 
-    /// Serves one request on worker `worker`.
+    /// Serves one request on worker `worker`: pick, send, and on a retryable failure
+    /// pick again among the backends not tried yet.
     pub fn handle(&self, request: Request, worker: usize, rng: &mut StdRng) -> Response {
-        let mut context = PickContext {
-            client: Some(request.peer.ip()),
-            exclude: &[],
-            rng,
-        };
-        let mut response = match self.strategy.pick(&*self.backends, &mut context) {
-            Some(index) => self.forward_to(self.backends.get(index), &request),
-            None => Response::text(StatusCode::SERVICE_UNAVAILABLE, "no backend is available"),
-        };
+        let _active = self.budget.start_request();
+        let mut tried: Vec<usize> = Vec::new();
+        let mut failures: Vec<String> = Vec::new();
+        let mut last_status = StatusCode::BAD_GATEWAY;
+        // Holds the retry budget's slot for as long as a retry is in progress.
+        let mut _retry_permit = None;
+        let mut response = loop {
+            let mut context = PickContext {
+                client: Some(request.peer.ip()),
+                exclude: &tried,
+                rng,
+            };
+            let Some(index) = self.strategy.pick(&*self.backends, &mut context) else {
+                break None;
+            };
+            let backend = self.backends.get(index);
+            match self.attempt(backend, &request) {
+                Ok(response) => break Some(response),
+                Err(error) => {
+                    self.record_failure(backend, &error);
+                    failures.push(format!("{}: {error}", backend.url));
+                    last_status = error.status();
+                    tried.push(index);
+                    if !retry::may_retry(&request.method, &error)
+                        || tried.len() > self.policy.retries as usize
+                    {
+                        break None;
+                    }
+                    match self.budget.try_retry() {
+                        Some(permit) => {
+                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                            _retry_permit = Some(permit);
+                        }
+                        None => {
+                            self.stats.retries_denied.fetch_add(1, Ordering::Relaxed);
+                            break None;
+                        }
+                    }
+                }
+            }
+        }
+        .unwrap_or_else(|| self.failure_response(&failures, last_status));
         response
             .headers
             .insert("x-roundhouse-worker", HeaderValue::from(worker));
@@ -93,37 +152,64 @@ impl Proxy {
         response
     }
 
-    fn forward_to(&self, backend: &Backend, request: &Request) -> Response {
+    /// The answer when no backend answered: which backends were tried and why, so a
+    /// student (or an operator) can see what happened without reading logs.
+    fn failure_response(&self, failures: &[String], status: StatusCode) -> Response {
+        if failures.is_empty() {
+            let count = self.backends.iter().count();
+            return Response::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("no backend is available: all {count} are marked down by health checks"),
+            );
+        }
+        let tried = if failures.len() == 1 {
+            "backend"
+        } else {
+            "backends"
+        };
+        Response::text(
+            status,
+            format!("{} {tried} tried; {}", failures.len(), failures.join("; ")),
+        )
+    }
+
+    /// One attempt on one backend.
+    fn attempt(&self, backend: &Backend, request: &Request) -> Result<Response, UpstreamError> {
         let mut outgoing = request.headers.clone();
         headers::remove_hop_by_hop(&mut outgoing);
         // The body we send is whole, so its length is ours to state.
         outgoing.remove(http::header::CONTENT_LENGTH);
         headers::add_forwarding_headers(&mut outgoing, request.peer.ip());
         let in_flight = backend.start_request();
-        let result = self.transport.send(
-            &backend.url,
-            &request.method,
-            &request.target,
-            outgoing,
-            &request.body,
-        );
+        let result = self.transport.send(&backend.url, request, outgoing);
         drop(in_flight);
-        let mut response = match result {
-            Ok(mut response) => {
-                backend
-                    .requests
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                headers::remove_hop_by_hop(&mut response.headers);
-                response
-            }
-            Err(error) => {
-                backend.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Response::text(error.status(), format!("backend {}: {error}", backend.url))
-            }
-        };
+        let mut response = result?;
+        backend.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(Transition::Up(reason)) = backend.health.record_success() {
+            log::warn!("backend {} is UP: {reason}", backend.url);
+        }
+        headers::remove_hop_by_hop(&mut response.headers);
         if let Ok(value) = HeaderValue::from_str(&backend.url) {
             response.headers.insert("x-roundhouse-backend", value);
         }
-        response
+        Ok(response)
+    }
+
+    /// Counts a failed attempt; connect errors and timeouts also feed passive health
+    /// (nginx counts the same two as `max_fails`).
+    fn record_failure(&self, backend: &Backend, error: &UpstreamError) {
+        backend.errors.fetch_add(1, Ordering::Relaxed);
+        let counts_for_health = matches!(
+            error,
+            UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_) | UpstreamError::Timeout(_)
+        );
+        if counts_for_health
+            && let Some(Transition::Down(reason)) =
+                backend
+                    .health
+                    .record_failure(now_ms(), &self.policy.passive, &error.to_string())
+        {
+            log::warn!("backend {} is DOWN: {reason}", backend.url);
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod message;
 pub mod parse;
 pub mod reader;
 pub mod server;
+pub mod spool;
 pub mod writer;
 
 pub use error::RequestError;

@@ -10,6 +10,7 @@ use std::io::{self, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use super::body::BodySink;
 use super::error::RequestError;
 
 /// How many bytes one `read(2)` asks for. One page-sized buffer per connection keeps
@@ -69,7 +70,13 @@ impl HttpReader {
         }
         let old_len = self.buffer.len();
         self.buffer.resize(old_len + READ_CHUNK, 0);
-        let result = self.stream.read(&mut self.buffer[old_len..]);
+        let result = loop {
+            match self.stream.read(&mut self.buffer[old_len..]) {
+                // A signal arrived during the wait (EINTR): nothing was read, try again.
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
         let read = match result {
             Ok(read) => read,
             Err(error) => {
@@ -89,7 +96,7 @@ impl HttpReader {
     pub fn read_exact_into(
         &mut self,
         mut count: usize,
-        out: &mut Vec<u8>,
+        out: &mut impl BodySink,
         per_read: Duration,
     ) -> Result<(), RequestError> {
         while count > 0 {
@@ -97,7 +104,7 @@ impl HttpReader {
                 return Err(RequestError::Malformed("connection closed mid-body".into()));
             }
             let take = count.min(self.buffered().len());
-            out.extend_from_slice(&self.buffered()[..take]);
+            out.put(&self.buffered()[..take])?;
             self.consume(take);
             count -= take;
         }

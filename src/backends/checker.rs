@@ -1,0 +1,125 @@
+//! The active health checker: one thread asking every backend "are you alive?".
+//!
+//! OS concept: a periodic background thread, and waiting with a timeout. The thread
+//! waits on a channel with `recv_timeout(interval)`: the timeout is its clock tick, and
+//! the channel closing is its signal to stop, so shutdown never waits out a sleep.
+//! HAProxy's `check inter 2s rise 2 fall 2` is the model.
+
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use super::BackendSet;
+use super::health::now_ms;
+
+/// Settings of the active checker.
+#[derive(Debug, Clone)]
+pub struct CheckPolicy {
+    /// Path requested on each backend (`--health-path`).
+    pub path: String,
+    /// Time between rounds (`--health-interval`); zero turns checking off.
+    pub interval: Duration,
+    /// Successes in a row that bring a down backend up.
+    pub rise: u32,
+    /// Failures in a row that take an up backend down.
+    pub fall: u32,
+}
+
+impl Default for CheckPolicy {
+    fn default() -> Self {
+        CheckPolicy {
+            path: "/health".into(),
+            interval: Duration::from_secs(2),
+            rise: 2,
+            fall: 2,
+        }
+    }
+}
+
+/// Starts the checker; it stops when `stop`'s sender is dropped.
+pub fn start(
+    backends: Arc<BackendSet>,
+    policy: CheckPolicy,
+    stop: Receiver<()>,
+) -> std::io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("health-check".into())
+        .spawn(move || run(&backends, &policy, &stop))
+}
+
+fn run(backends: &BackendSet, policy: &CheckPolicy, stop: &Receiver<()>) {
+    // A check must not outlast its interval, or rounds would pile up.
+    let limit = policy.interval.min(Duration::from_secs(2));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .timeout_connect(Some(limit))
+        .timeout_recv_response(Some(limit))
+        .timeout_recv_body(Some(limit))
+        .build()
+        .new_agent();
+    // Per backend: failures in a row, and the times of the latest passes in a row (at
+    // most `rise` of them). Only this thread touches them, so no atomics are needed.
+    let mut failures = vec![0u32; backends.len()];
+    let mut passes: Vec<Vec<u64>> = vec![Vec::new(); backends.len()];
+    loop {
+        for (index, backend) in backends.iter().enumerate() {
+            let url = format!("{}{}", backend.url, policy.path);
+            let verdict = match agent.get(&url).call() {
+                Ok(mut response) if response.status().is_success() || response.status().is_redirection() => {
+                    let _ = response.body_mut().read_to_vec();
+                    Ok(())
+                }
+                Ok(response) => Err(format!("health check answered {}", response.status())),
+                Err(error) => Err(format!("health check failed: {error}")),
+            };
+            let was_up = backend.health.check_up();
+            match verdict {
+                Ok(()) => {
+                    let now = now_ms();
+                    failures[index] = 0;
+                    let recent = &mut passes[index];
+                    recent.push(now);
+                    if recent.len() > policy.rise as usize {
+                        recent.remove(0);
+                    }
+                    // Live failures may have taken it out meanwhile; `rise` checks
+                    // passed since then bring it back, as with HAProxy's `observe` +
+                    // `on-error mark-down`, where checks decide when a server returns.
+                    let risen = recent.len() >= policy.rise as usize;
+                    let passed_since_taken_out = backend
+                        .health
+                        .passive_out_since(now)
+                        .is_some_and(|taken_out| recent[0] > taken_out);
+                    if risen && (!was_up || passed_since_taken_out) {
+                        backend.health.set_check_up(true, "");
+                        log::warn!(
+                            "backend {} is UP: {} health checks passed",
+                            backend.url,
+                            policy.rise
+                        );
+                    }
+                }
+                Err(reason) => {
+                    passes[index].clear();
+                    failures[index] += 1;
+                    if was_up && failures[index] >= policy.fall {
+                        log::warn!(
+                            "backend {} is DOWN: {reason} ({} in a row)",
+                            backend.url,
+                            failures[index]
+                        );
+                        backend.health.set_check_up(false, &reason);
+                    }
+                }
+            }
+        }
+        match stop.recv_timeout(policy.interval) {
+            Err(RecvTimeoutError::Timeout) => continue,
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Helpers shared by the integration tests: start a balancer with simulated backends on
+//! OS-chosen ports, speak raw HTTP, and wait for conditions with a deadline.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::ops::RangeInclusive;
+use std::time::{Duration, Instant};
+
+use roundhouse::backend::{self, SimConfig};
+use roundhouse::balancer::{Balancer, BalancerConfig};
+use roundhouse::front::ServerHandle;
+
+/// A balancer and the simulated backends behind it.
+pub struct Cluster {
+    pub balancer: Balancer,
+    pub backends: Vec<ServerHandle>,
+    pub addr: SocketAddr,
+}
+
+pub fn listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").expect("bind port 0")
+}
+
+/// Starts `count` simulated backends with `latency` ms, then a balancer over them;
+/// `adjust` can change the configuration first.
+pub fn cluster(
+    count: usize,
+    latency: RangeInclusive<u64>,
+    adjust: impl FnOnce(&mut BalancerConfig),
+) -> Cluster {
+    let mut backends = Vec::new();
+    let mut config = BalancerConfig::default();
+    for number in 0..count {
+        let listener = listener();
+        let port = listener.local_addr().unwrap().port();
+        let sim = SimConfig {
+            name: format!("backend-{}", number + 1),
+            latency_ms: latency.clone(),
+        };
+        backends.push(backend::start(listener, sim).unwrap());
+        config
+            .backends
+            .push(format!("http://127.0.0.1:{port}").parse().unwrap());
+    }
+    adjust(&mut config);
+    let balancer = Balancer::start(listener(), &config).expect("balancer starts");
+    let addr = balancer.local_addr();
+    Cluster {
+        balancer,
+        backends,
+        addr,
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.text()))
+    }
+}
+
+/// Reads one response from `stream` (Content-Length framed, or until close).
+pub fn read_reply(stream: &mut TcpStream, head_request: bool) -> std::io::Result<Reply> {
+    // `read` may return EINTR when a signal (a child exiting, in these tests) arrives.
+    fn read_some(stream: &mut TcpStream, chunk: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match stream.read(chunk) {
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(position) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
+            break position + 4;
+        }
+        let read = read_some(stream, &mut chunk)?;
+        if read == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed before a response",
+            ));
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter(|line| !line.is_empty())
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+        .collect();
+    let mut body = buffer[head_end..].to_vec();
+    let length = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.parse::<usize>().ok());
+    let no_body = head_request || status == 204 || status == 304 || (100..200).contains(&status);
+    match length {
+        _ if no_body => body.clear(),
+        Some(length) => {
+            while body.len() < length {
+                let read = read_some(stream, &mut chunk)?;
+                if read == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..read]);
+            }
+            body.truncate(length);
+        }
+        None => {
+            stream.read_to_end(&mut body)?;
+        }
+    }
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Sends raw bytes on a new connection and reads one response.
+pub fn raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<Reply> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.write_all(request)?;
+    read_reply(&mut stream, request.starts_with(b"HEAD "))
+}
+
+/// A GET on a new connection, closed afterwards.
+pub fn get(addr: SocketAddr, path: &str) -> Reply {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    raw(addr, request.as_bytes()).unwrap_or_else(|error| panic!("GET {path}: {error}"))
+}
+
+/// Polls `condition` until it holds or `limit` passes; returns whether it held.
+pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    condition()
+}
+
+/// Resident memory of this process in KiB, from /proc.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The real `roundhouse` binary, started with arguments, its banner read.
+pub struct Running {
+    pub child: std::process::Child,
+    /// The balancer's (or backend's) address, read from the banner.
+    pub addr: SocketAddr,
+    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+/// Starts the binary and waits for its `listening on http://ADDR` line.
+// The child is handed to the caller, and `Running`'s Drop kills and waits for it.
+#[allow(clippy::zombie_processes)]
+pub fn run_binary(args: &[&str]) -> Running {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_roundhouse"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start roundhouse");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut stderr = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+            panic!("roundhouse exited before listening: {stderr}");
+        }
+        if let Some((_, rest)) = line.split_once("listening on http://") {
+            let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+            return Running { child, addr, stdout };
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal by name (`INT`, `TERM`) with kill(1): no unsafe code needed.
+pub fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+/// Resident memory of another process in KiB.
+pub fn rss_kib_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
+}
