@@ -17,8 +17,11 @@ use http::StatusCode;
 use rand::RngExt;
 use serde_json::{Map, Value, json};
 
+pub mod service;
+
 use crate::front::server::{self, Handler, ServerConfig, ServerHandle};
 use crate::front::{Request, Response};
+use service::{LatencyDist, Servers, ServiceOptions};
 
 /// How one simulated backend behaves.
 #[derive(Debug, Clone)]
@@ -33,14 +36,24 @@ pub struct SimBackend {
     config: SimConfig,
     port: u16,
     requests: AtomicU64,
+    /// Replaces `config.latency_ms` when set.
+    latency: Option<LatencyDist>,
+    /// The limit on requests in service at once, if any.
+    servers: Option<Servers>,
 }
 
 impl SimBackend {
     pub fn new(config: SimConfig, port: u16) -> Self {
+        Self::with_service(config, port, ServiceOptions::default())
+    }
+
+    pub fn with_service(config: SimConfig, port: u16, service: ServiceOptions) -> Self {
         SimBackend {
             config,
             port,
             requests: AtomicU64::new(0),
+            latency: service.latency,
+            servers: (service.servers > 0).then(|| Servers::new(service.servers)),
         }
     }
 }
@@ -56,8 +69,15 @@ impl Handler for SimBackend {
             );
         }
         let count = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
-        let delay = rand::rng().random_range(self.config.latency_ms.clone());
-        thread::sleep(Duration::from_millis(delay));
+        let delay = match &self.latency {
+            Some(latency) => latency.sample(&mut rand::rng()),
+            None => Duration::from_millis(rand::rng().random_range(self.config.latency_ms.clone())),
+        };
+        // With a server limit, wait for a free server first: the wait is the queue.
+        let server = self.servers.as_ref().map(Servers::acquire);
+        thread::sleep(delay);
+        drop(server);
+        let delay = delay.as_millis() as u64;
         let headers: Map<String, Value> = request
             .headers
             .iter()
@@ -86,11 +106,20 @@ impl Handler for SimBackend {
 
 /// Starts a simulated backend on `listener`.
 pub fn start(listener: TcpListener, config: SimConfig) -> std::io::Result<ServerHandle> {
+    start_with(listener, config, ServiceOptions::default())
+}
+
+/// Starts a simulated backend with service options (latency distribution, servers).
+pub fn start_with(
+    listener: TcpListener,
+    config: SimConfig,
+    service: ServiceOptions,
+) -> std::io::Result<ServerHandle> {
     let port = listener.local_addr()?.port();
     let server_config = ServerConfig {
         thread_name: format!("{}-conn", config.name),
         ..ServerConfig::default()
     };
-    let handler = Arc::new(SimBackend::new(config, port));
+    let handler = Arc::new(SimBackend::with_service(config, port, service));
     server::start(listener, server_config, handler)
 }
