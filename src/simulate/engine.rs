@@ -193,7 +193,7 @@ pub fn run(scenario: &Scenario, strategy: &dyn Strategy) -> Result<Measured, NoC
             Kind::Arrival => {
                 arrived += 1;
                 let service = exponential(&mut workload, 1.0);
-                let client = workload.random_range(0..scenario.clients);
+                let client = workload.random_range(0..scenario.clients.max(1));
                 let mut context = PickContext {
                     client: Some(IpAddr::V4(Ipv4Addr::from(client as u32))),
                     exclude: &[],
