@@ -10,11 +10,13 @@
 //!
 //! OS concept, second: mutual exclusion. A pick reads and writes every credit, which
 //! is a multi-word update no single atomic can do; a mutex makes it one critical
-//! section. nginx does not need one only because each worker process keeps its own
-//! credits. That suggests the lock-free alternative: one credit vector per worker
-//! (each worker's sequence is then smooth on its own, the interleaving of all workers'
-//! less so), or a precomputed schedule of `Σ weights` slots indexed by an atomic ticket
-//! (lock-free, but it must be rebuilt whenever a backend goes down or comes back).
+//! section. nginx takes a lock too when its workers share the upstream (a `zone`:
+//! `ngx_http_upstream_rr_peers_wlock` around the pick); without a zone each worker
+//! process keeps its own credits. That suggests the lock-free alternatives: one credit
+//! vector per worker (each worker's sequence is then smooth on its own, the
+//! interleaving of all workers' less so), or a precomputed schedule of `Σ weights`
+//! slots indexed by an atomic ticket (lock-free, but it must be rebuilt whenever a
+//! backend goes down or comes back).
 //! The lock is held for a loop over a few integers, never across I/O.
 
 use parking_lot::Mutex;
