@@ -8,6 +8,8 @@ run:
 
 test: fmt clippy
 	$(CARGO) test --all-targets
+	# Simulator checks that need millions of requests run only in release builds.
+	$(CARGO) test --release --test simulate
 
 fmt:
 	$(CARGO) fmt --check
@@ -28,3 +30,11 @@ fuzz:
 .PHONY: experiment
 experiment:
 	$(CARGO) run --release -- experiment --out docs/img
+
+# --- simulate: the strategies at scale, in virtual time (docs/simulate.md) ---
+.PHONY: simulate-plot
+
+# Mean time in system against load for random, p2c, least-conn and round-robin at
+# n = 1000: measured points over the queueing-theory curves. Takes a few minutes.
+simulate-plot:
+	$(CARGO) run --release --example strategies_vs_load -- docs/img/strategies-vs-load.svg

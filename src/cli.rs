@@ -54,6 +54,8 @@ pub enum Command {
     /// (`make experiment`).
     #[command(hide = true)]
     Experiment(crate::bench::experiment::ExperimentArgs),
+    /// Simulate a strategy with many backends in virtual time and compare with theory.
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -236,4 +238,14 @@ pub struct BackendArgs {
 
     #[command(flatten)]
     pub apps: AppArgs,
+
+    /// Service-time distribution, replacing --latency: `exp:MEAN` (exponential, mean in
+    /// ms, the model of `roundhouse simulate`) or `uniform:MIN..MAX`.
+    #[arg(long, value_name = "DIST")]
+    pub latency_dist: Option<crate::backend::service::LatencyDist>,
+
+    /// Requests served at once; the others wait in line (1 makes the backend a
+    /// single-server queue, as in `roundhouse simulate`). 0: no limit.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000), value_name = "N")]
+    pub servers: u32,
 }

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Some(Command::Client(args)) => return roundhouse::client::run(&args),
         Some(Command::Bench(args)) => roundhouse::bench::run(&args),
         Some(Command::Experiment(args)) => roundhouse::bench::experiment::run(&args),
+        Some(Command::Simulate(args)) => roundhouse::simulate::command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -193,12 +194,22 @@ fn run_backend(args: &BackendArgs) -> Result<(), String> {
         .apps
         .settings()?
         .sim_config(name.clone(), args.latency.clone());
-    let mut server = backend::start(listener, config).map_err(|error| error.to_string())?;
+    let service = backend::service::ServiceOptions {
+        latency: args.latency_dist.clone(),
+        servers: args.servers as usize,
+    };
+    let mut server = backend::start_with(listener, config, service).map_err(|error| error.to_string())?;
+    let latency = match &args.latency_dist {
+        Some(dist) => dist.to_string(),
+        None => format!("{}..{} ms", args.latency.start(), args.latency.end()),
+    };
+    let servers = match args.servers {
+        0 => "all at once".to_string(),
+        limit => format!("{limit} at a time"),
+    };
     say(format_args!(
-        "{name} listening on http://{} (answers after {}..{} ms)",
-        server.local_addr(),
-        args.latency.start(),
-        args.latency.end()
+        "{name} listening on http://{} (answers after {latency}, {servers})",
+        server.local_addr()
     ));
     wait_for_signal()?;
     server.shutdown(std::time::Duration::from_secs(10));

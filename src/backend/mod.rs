@@ -28,10 +28,12 @@ use crate::front::{Request, Response};
 
 pub mod apps;
 pub mod load;
+pub mod service;
 
 use apps::currency::Rates;
 use apps::static_site::{self, StaticSite};
 use load::LoadMeter;
+use service::{LatencyDist, Servers, ServiceOptions};
 
 /// How one simulated backend behaves.
 #[derive(Debug, Clone)]
@@ -66,10 +68,18 @@ pub struct SimBackend {
     requests: AtomicU64,
     load: LoadMeter,
     site: StaticSite,
+    /// Replaces `config.latency_ms` when set.
+    latency: Option<LatencyDist>,
+    /// The limit on requests in service at once, if any.
+    servers: Option<Servers>,
 }
 
 impl SimBackend {
     pub fn new(config: SimConfig, port: u16) -> Self {
+        Self::with_service(config, port, ServiceOptions::default())
+    }
+
+    pub fn with_service(config: SimConfig, port: u16, service: ServiceOptions) -> Self {
         let site = StaticSite::new(config.static_dir.as_deref(), config.static_max_age);
         SimBackend {
             config,
@@ -77,6 +87,8 @@ impl SimBackend {
             requests: AtomicU64::new(0),
             load: LoadMeter::default(),
             site,
+            latency: service.latency,
+            servers: (service.servers > 0).then(|| Servers::new(service.servers)),
         }
     }
 
@@ -155,8 +167,15 @@ impl Handler for SimBackend {
         }
         let _working = self.load.start();
         let count = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
-        let delay = rand::rng().random_range(self.config.latency_ms.clone());
-        thread::sleep(Duration::from_millis(delay));
+        let delay = match &self.latency {
+            Some(latency) => latency.sample(&mut rand::rng()),
+            None => Duration::from_millis(rand::rng().random_range(self.config.latency_ms.clone())),
+        };
+        // With a server limit, wait for a free server first: the wait is the queue.
+        let server = self.servers.as_ref().map(Servers::acquire);
+        thread::sleep(delay);
+        drop(server);
+        let delay = delay.as_millis() as u64;
         self.route_app(&request)
             .unwrap_or_else(|| self.echo(&request, count, delay))
     }
@@ -164,11 +183,20 @@ impl Handler for SimBackend {
 
 /// Starts a simulated backend on `listener`.
 pub fn start(listener: TcpListener, config: SimConfig) -> std::io::Result<ServerHandle> {
+    start_with(listener, config, ServiceOptions::default())
+}
+
+/// Starts a simulated backend with service options (latency distribution, servers).
+pub fn start_with(
+    listener: TcpListener,
+    config: SimConfig,
+    service: ServiceOptions,
+) -> std::io::Result<ServerHandle> {
     let port = listener.local_addr()?.port();
     let server_config = ServerConfig {
         thread_name: format!("{}-conn", config.name),
         ..ServerConfig::default()
     };
-    let handler = Arc::new(SimBackend::new(config, port));
+    let handler = Arc::new(SimBackend::with_service(config, port, service));
     server::start(listener, server_config, handler)
 }

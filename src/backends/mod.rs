@@ -210,6 +210,19 @@ impl BackendsView for BackendSet {
     fn load(&self, index: usize) -> Option<f64> {
         self.backends[index].load.fresh(now_ms(), self.load_max_age_ms)
     }
+    /// The address, hashed: `ip-hash` keeps each client's backend when another backend
+    /// is added to or removed from the list and the indices shift.
+    fn key(&self, index: usize) -> u64 {
+        fnv1a(self.backends[index].spec.authority.as_bytes())
+    }
+}
+
+/// FNV-1a, a tiny fixed hash: stable across Rust releases and runs, unlike std's
+/// `DefaultHasher`, so a client's backend survives a restart.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
