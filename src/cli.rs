@@ -14,6 +14,7 @@ use crate::balancer::BalancerConfig;
 use crate::forward::ureq_transport::UpstreamTimeouts;
 use crate::front::ServerConfig;
 use crate::front::parse::Limits;
+use crate::l4::TcpArgs;
 use crate::strategy::STRATEGIES;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
@@ -41,6 +42,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Run one simulated backend as its own process.
     Backend(BackendArgs),
+    /// Balance TCP connections (L4): pick a backend per connection, copy bytes both ways.
+    Tcp(Box<TcpArgs>),
 }
 
 #[derive(Debug, Clone, Args)]

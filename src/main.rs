@@ -15,6 +15,7 @@ use roundhouse::backend::{self, SimConfig};
 use roundhouse::backends::BackendSpec;
 use roundhouse::balancer::{Balancer, BalancerConfig};
 use roundhouse::cli::{BackendArgs, Cli, Command, ServeArgs};
+use roundhouse::l4::{TcpArgs, TcpBalancer};
 
 /// Exit code for bad configuration, the same as clap's for bad arguments.
 const EXIT_CONFIG: u8 = 2;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(&args),
         None => serve(&cli.serve),
         Some(Command::Backend(args)) => run_backend(&args),
+        Some(Command::Tcp(args)) => tcp(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,5 +182,23 @@ fn run_backend(args: &BackendArgs) -> Result<(), String> {
     );
     wait_for_signal()?;
     server.shutdown(std::time::Duration::from_secs(10));
+    Ok(())
+}
+
+/// `roundhouse tcp`: the L4 balancer, stopped by Ctrl-C or SIGTERM like `serve`.
+fn tcp(args: &TcpArgs) -> Result<(), String> {
+    let listener = bind(args.listen, "the TCP balancer", "--listen")?;
+    let admin = args
+        .admin
+        .map(|addr| bind(addr, "the admin port", "--admin"))
+        .transpose()?;
+    let balancer = TcpBalancer::start(listener, admin, &args.config()).map_err(|error| error.to_string())?;
+    print!("{}", balancer.banner());
+    wait_for_signal()?;
+    eprintln!(
+        "roundhouse: stopping; open connections may go on for up to {:?}",
+        args.drain_timeout
+    );
+    println!("roundhouse: {}", balancer.shutdown(args.drain_timeout));
     Ok(())
 }
