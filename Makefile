@@ -14,3 +14,11 @@ fmt:
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# Fuzz the calculator parser for FUZZ_SECONDS (not part of `make test` or CI). Needs a
+# nightly toolchain (`rustup toolchain list`) and cargo-fuzz, installed on first use.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	$(CARGO) +nightly fuzz run calc_parser -- -max_total_time=$(FUZZ_SECONDS)

@@ -1,4 +1,4 @@
-//! The command line: `roundhouse [serve]`, `roundhouse backend`.
+//! The command line: `roundhouse [serve]`, `roundhouse backend`, `roundhouse client`.
 
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, Parser, Subcommand};
 
+use crate::backend::apps::args::AppArgs;
 use crate::backends::BackendSpec;
 use crate::backends::checker::CheckPolicy;
 use crate::backends::health::PassivePolicy;
@@ -16,6 +17,7 @@ use crate::front::ServerConfig;
 use crate::front::parse::Limits;
 use crate::l4::TcpArgs;
 use crate::strategy::STRATEGIES;
+use crate::client::ClientArgs;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 #[derive(Debug, Parser)]
@@ -44,6 +46,8 @@ pub enum Command {
     Backend(BackendArgs),
     /// Balance TCP connections (L4): pick a backend per connection, copy bytes both ways.
     Tcp(Box<TcpArgs>),
+    /// Send a request through the balancer, or `client calc` for the calculator loop.
+    Client(ClientArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -145,6 +149,10 @@ pub struct ServeArgs {
     /// How often least-load asks each backend for its load (GET /load).
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub load_interval: Duration,
+
+    /// Options of the apps the simulated backends host (static site, currency rates).
+    #[command(flatten)]
+    pub apps: AppArgs,
 }
 
 impl ServeArgs {
@@ -211,4 +219,7 @@ pub struct BackendArgs {
     /// Name reported in each answer (default: backend-PORT).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+
+    #[command(flatten)]
+    pub apps: AppArgs,
 }

@@ -8,8 +8,10 @@
 pub mod backend;
 pub mod backends;
 pub mod balancer;
+pub mod calc;
 pub mod cli;
 pub mod cpu;
+pub mod client;
 pub mod forward;
 pub mod front;
 pub mod l4;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use roundhouse::backend::{self, SimConfig};
+use roundhouse::backend;
 use roundhouse::backends::BackendSpec;
 use roundhouse::balancer::{Balancer, BalancerConfig};
 use roundhouse::cli::{BackendArgs, Cli, Command, ServeArgs};
@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         None => serve(&cli.serve),
         Some(Command::Backend(args)) => run_backend(&args),
         Some(Command::Tcp(args)) => tcp(&args),
+        Some(Command::Client(args)) => return roundhouse::client::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,12 +88,10 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             listeners.push(bind(addr, "a simulated backend", "--sim-base-port")?);
         }
+        let apps = args.apps.settings()?;
         for (number, listener) in listeners.into_iter().enumerate() {
             let port = listener.local_addr().map_err(|error| error.to_string())?.port();
-            let config = SimConfig {
-                name: format!("backend-{}", number + 1),
-                latency_ms: args.sim_latency.clone(),
-            };
+            let config = apps.sim_config(format!("backend-{}", number + 1), args.sim_latency.clone());
             simulated.push(backend::start(listener, config).map_err(|error| error.to_string())?);
             backends.push(
                 format!("http://127.0.0.1:{port}")
@@ -159,6 +158,8 @@ fn print_banner(
     }
     println!("try:  curl -i http://{addr}/hello");
     println!("      curl http://{addr}/stats");
+    println!("      curl http://{addr}/calc?expr=3%2B4   curl http://{addr}/convertepradolareuro/15.0");
+    println!("      http://{addr}/site/ in a browser     cargo run -- client calc");
     println!("stop: Ctrl-C (finishes accepted requests, then exits)");
 }
 
@@ -169,10 +170,10 @@ fn run_backend(args: &BackendArgs) -> Result<(), String> {
         .name
         .clone()
         .unwrap_or_else(|| format!("backend-{}", args.port));
-    let config = SimConfig {
-        name: name.clone(),
-        latency_ms: args.latency.clone(),
-    };
+    let config = args
+        .apps
+        .settings()?
+        .sim_config(name.clone(), args.latency.clone());
     let mut server = backend::start(listener, config).map_err(|error| error.to_string())?;
     println!(
         "{name} listening on http://{} (answers after {}..{} ms)",

@@ -5,6 +5,10 @@
 //! process, as the seed projects did in separate terminals. The code is the same: the
 //! front's HTTP server with a different `Handler`. Each connection has its own thread,
 //! so a request sleeping out its delay does not hold up the next one.
+//!
+//! Routes: `/health` and `/load` answer at once; `/calc`, `/convertepradolareuro/..`,
+//! `/convert` and `/site/..` are the seed apps in `apps/`; anything else is echoed back
+//! as JSON. The simulated latency is spent before each app's (and the echo's) answer.
 
 use std::net::TcpListener;
 use std::ops::RangeInclusive;
@@ -13,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use http::StatusCode;
 use rand::RngExt;
 use serde_json::{Map, Value, json};
@@ -20,12 +26,37 @@ use serde_json::{Map, Value, json};
 use crate::front::server::{self, Handler, ServerConfig, ServerHandle};
 use crate::front::{Request, Response};
 
+pub mod apps;
+pub mod load;
+
+use apps::currency::Rates;
+use apps::static_site::{self, StaticSite};
+use load::LoadMeter;
+
 /// How one simulated backend behaves.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub name: String,
     /// Delay before each answer, in milliseconds, drawn uniformly from this range.
     pub latency_ms: RangeInclusive<u64>,
+    /// Exchange rates for the currency app.
+    pub rates: Rates,
+    /// Directory served under `/site/`; `None` answers 404 saying how to set one.
+    pub static_dir: Option<PathBuf>,
+    /// `Cache-Control: max-age` of static files, in seconds.
+    pub static_max_age: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            name: "backend".into(),
+            latency_ms: 0..=0,
+            rates: Rates::default(),
+            static_dir: None,
+            static_max_age: 60,
+        }
+    }
 }
 
 /// The simulated backend's handler.
@@ -33,31 +64,39 @@ pub struct SimBackend {
     config: SimConfig,
     port: u16,
     requests: AtomicU64,
+    load: LoadMeter,
+    site: StaticSite,
 }
 
 impl SimBackend {
     pub fn new(config: SimConfig, port: u16) -> Self {
+        let site = StaticSite::new(config.static_dir.as_deref(), config.static_max_age);
         SimBackend {
             config,
             port,
             requests: AtomicU64::new(0),
+            load: LoadMeter::default(),
+            site,
         }
     }
-}
 
-impl Handler for SimBackend {
-    fn handle(&self, request: Request) -> Response {
-        if request.path() == "/health" {
-            // Health checks are answered at once: they measure liveness, not the
-            // simulated work.
-            return Response::json(
-                StatusCode::OK,
-                &json!({"status": "ok", "backend": self.config.name}),
-            );
+    /// The seed apps by path; `None` for paths no app owns.
+    fn route_app(&self, request: &Request) -> Option<Response> {
+        let path = request.path();
+        if path == "/calc" {
+            Some(apps::calc::handle(request))
+        } else if let Some(amount) = path.strip_prefix("/convertepradolareuro/") {
+            Some(apps::currency::handle_seed(request, &self.config.rates, amount))
+        } else if path == "/convert" {
+            Some(apps::currency::handle_convert(request, &self.config.rates))
+        } else if path == static_site::PREFIX || path.starts_with("/site/") {
+            Some(self.site.handle(request))
+        } else {
+            None
         }
-        let count = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
-        let delay = rand::rng().random_range(self.config.latency_ms.clone());
-        thread::sleep(Duration::from_millis(delay));
+    }
+
+    fn echo(&self, request: &Request, count: u64, delay: u64) -> Response {
         let headers: Map<String, Value> = request
             .headers
             .iter()
@@ -81,6 +120,34 @@ impl Handler for SimBackend {
                 "headers": headers,
             }),
         )
+    }
+}
+
+impl Handler for SimBackend {
+    fn handle(&self, request: Request) -> Response {
+        if request.path() == "/health" {
+            // Health checks are answered at once: they measure liveness, not the
+            // simulated work.
+            return Response::json(
+                StatusCode::OK,
+                &json!({"status": "ok", "backend": self.config.name}),
+            );
+        }
+        if request.path() == "/load" {
+            // Also at once: a balancer asks it to decide where to send work.
+            let reading = self.load.read();
+            return Response::json(
+                StatusCode::OK,
+                &json!({"cpu_percent": reading.cpu_percent, "in_flight": reading.in_flight}),
+            )
+            .with_header(http::header::CACHE_CONTROL, "no-store");
+        }
+        let _working = self.load.start();
+        let count = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let delay = rand::rng().random_range(self.config.latency_ms.clone());
+        thread::sleep(Duration::from_millis(delay));
+        self.route_app(&request)
+            .unwrap_or_else(|| self.echo(&request, count, delay))
     }
 }
 

@@ -37,6 +37,7 @@ pub fn cluster(
         let sim = SimConfig {
             name: format!("backend-{}", number + 1),
             latency_ms: latency.clone(),
+            ..SimConfig::default()
         };
         backends.push(backend::start(listener, sim).unwrap());
         config
