@@ -12,12 +12,12 @@ use crate::backends::BackendSpec;
 use crate::backends::checker::CheckPolicy;
 use crate::backends::health::PassivePolicy;
 use crate::balancer::BalancerConfig;
+use crate::client::ClientArgs;
 use crate::forward::ureq_transport::UpstreamTimeouts;
 use crate::front::ServerConfig;
 use crate::front::parse::Limits;
 use crate::l4::TcpArgs;
 use crate::strategy::STRATEGIES;
-use crate::client::ClientArgs;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 #[derive(Debug, Parser)]
@@ -219,6 +219,20 @@ pub struct BackendArgs {
     /// Name reported in each answer (default: backend-PORT).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+
+    /// Speak the first seed's calculator protocol over plain TCP instead of HTTP: read
+    /// an expression, answer the result or `Erro: <message>`, close.
+    #[arg(long)]
+    pub calc_tcp: bool,
+
+    /// With --calc-tcp: answer the seed's `LOAD` probe (this process's CPU percent) here.
+    #[arg(long, value_name = "PORT", requires = "calc_tcp")]
+    pub status_port: Option<u16>,
+
+    /// Spin the CPU for MS milliseconds on every expression, so the load shows (with
+    /// --calc-tcp).
+    #[arg(long, default_value_t = 0, value_name = "MS", requires = "calc_tcp")]
+    pub cpu_work: u64,
 
     #[command(flatten)]
     pub apps: AppArgs,

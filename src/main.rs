@@ -26,6 +26,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(&args),
         None => serve(&cli.serve),
+        Some(Command::Backend(args)) if args.calc_tcp => calc_backend(&args),
         Some(Command::Backend(args)) => run_backend(&args),
         Some(Command::Tcp(args)) => tcp(&args),
         Some(Command::Client(args)) => return roundhouse::client::run(&args),
@@ -201,5 +202,39 @@ fn tcp(args: &TcpArgs) -> Result<(), String> {
         args.drain_timeout
     );
     println!("roundhouse: {}", balancer.shutdown(args.drain_timeout));
+    Ok(())
+}
+
+/// `roundhouse backend --calc-tcp`: the first seed's calculator server.
+fn calc_backend(args: &BackendArgs) -> Result<(), String> {
+    use roundhouse::l4::calc_server::{self, CalcServerConfig};
+    let service = bind(SocketAddr::new(args.host, args.port), "the calculator", "--port")?;
+    let status = args
+        .status_port
+        .map(|port| {
+            bind(
+                SocketAddr::new(args.host, port),
+                "the status port",
+                "--status-port",
+            )
+        })
+        .transpose()?;
+    let config = CalcServerConfig {
+        cpu_work: std::time::Duration::from_millis(args.cpu_work),
+        ..CalcServerConfig::default()
+    };
+    let server = calc_server::start(service, status, &config).map_err(|error| error.to_string())?;
+    println!(
+        "calculator listening on tcp://{} (send an expression, get the result or Erro: ...)",
+        server.service_addr()
+    );
+    if let Some(status) = server.status_addr() {
+        println!("  status port tcp://{status} answers LOAD with this process's CPU percent");
+    }
+    if args.cpu_work > 0 {
+        println!("  spends {} ms of CPU on every expression", args.cpu_work);
+    }
+    wait_for_signal()?;
+    server.shutdown();
     Ok(())
 }

@@ -10,15 +10,17 @@
 //! Read in this order: `backends` (where connections can go), `proxy` (accept, pick,
 //! connect), `copy` (one direction, half-close, idle timeout), `status` (the seed's
 //! `LOAD` probe for least-load), `stats` and `admin` (`/stats` on `--admin`). The seed
-//! calculator: `calc_server` (`roundhouse backend --calc-tcp`) and `calc_client`
-//! (`roundhouse client calc --tcp`).
+//! calculator: `one_shot` (read once, answer, close), `calc_server` (`roundhouse
+//! backend --calc-tcp`) and `calc_client` (`roundhouse client calc --tcp`).
 
 pub mod admin;
 pub mod args;
 pub mod backends;
 pub mod calc_client;
+pub mod calc_server;
 
 pub mod copy;
+pub mod one_shot;
 pub mod proxy;
 pub mod stats;
 pub mod status;

@@ -138,3 +138,58 @@ impl Pattern {
         }
     }
 }
+
+/// A `roundhouse` process started by a test, killed when dropped.
+pub struct Process {
+    pub child: std::process::Child,
+    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Process {
+    /// Starts the binary with `args` (stdin closed, output piped).
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_roundhouse"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start roundhouse");
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        Process { child, stdout }
+    }
+
+    /// Reads lines until one contains `marker`, and returns the address after it.
+    pub fn address_after(&mut self, marker: &str) -> SocketAddr {
+        use std::io::BufRead;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.stdout.read_line(&mut line).unwrap() == 0 {
+                let mut stderr = String::new();
+                let _ = self.child.stderr.take().unwrap().read_to_string(&mut stderr);
+                panic!("roundhouse ended before printing {marker:?}: {stderr}");
+            }
+            if let Some((_, rest)) = line.split_once(marker) {
+                return rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        }
+    }
+
+    /// Everything else the process prints until it exits.
+    pub fn rest_of_output(&mut self) -> String {
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        rest
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
