@@ -42,7 +42,7 @@ fn main() -> ExitCode {
 
 /// Binds `addr`, turning "address in use" into a sentence that names the flag to change.
 fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener, String> {
-    TcpListener::bind(addr).map_err(|error| match error.kind() {
+    roundhouse::front::listen::bind(addr).map_err(|error| match error.kind() {
         ErrorKind::AddrInUse => {
             format!(
                 "port {} ({what}) is already in use; choose another with {flag}",

@@ -186,7 +186,8 @@ fn a_post_is_retried_only_when_it_never_left() {
                 format!("http://127.0.0.1:{first}").parse().unwrap(),
                 format!("http://127.0.0.1:{live_backend_port}").parse().unwrap(),
             ];
-            config.upstream.response = Duration::from_millis(300);
+            // Long enough that a loaded machine does not time out the live backend.
+            config.upstream.response = Duration::from_millis(1000);
             config.check.interval = Duration::ZERO;
             config.passive.max_fails = 0;
         })

@@ -116,7 +116,7 @@ impl SimBackend {
                 "path": request.target,
                 "delay_ms": delay,
                 "request_count": count,
-                "body_bytes": request.body.len(),
+                "body_bytes": request.body_length(),
                 "headers": headers,
             }),
         )

@@ -181,13 +181,7 @@ impl Proxy {
         outgoing.remove(http::header::CONTENT_LENGTH);
         headers::add_forwarding_headers(&mut outgoing, request.peer.ip());
         let in_flight = backend.start_request();
-        let result = self.transport.send(
-            &backend.url,
-            &request.method,
-            &request.target,
-            outgoing,
-            &request.body,
-        );
+        let result = self.transport.send(&backend.url, request, outgoing);
         drop(in_flight);
         let mut response = result?;
         backend.requests.fetch_add(1, Ordering::Relaxed);
@@ -201,20 +195,16 @@ impl Proxy {
         Ok(response)
     }
 
-    /// Counts a failed attempt; connect errors and timeouts also feed passive health
-    /// (nginx counts the same two as `max_fails`).
+    /// Counts a failed attempt and feeds passive health. Every kind of failure counts:
+    /// refused, timed out, cut short, or not HTTP at all (nginx counts `error` and
+    /// `timeout` by default and more with `proxy_next_upstream`; a backend that sends
+    /// garbage is no more useful than one that is down).
     fn record_failure(&self, backend: &Backend, error: &UpstreamError) {
         backend.errors.fetch_add(1, Ordering::Relaxed);
-        let counts_for_health = matches!(
-            error,
-            UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_) | UpstreamError::Timeout(_)
-        );
-        if counts_for_health
-            && let Some(Transition::Down(reason)) =
-                backend
-                    .health
-                    .record_failure(now_ms(), &self.policy.passive, &error.to_string())
-        {
+        let transition = backend
+            .health
+            .record_failure(now_ms(), &self.policy.passive, &error.to_string());
+        if let Some(Transition::Down(reason)) = transition {
             log::warn!("backend {} is DOWN: {reason}", backend.url);
         }
     }

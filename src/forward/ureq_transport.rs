@@ -10,8 +10,17 @@ use std::time::Duration;
 use http::{HeaderMap, Method};
 use ureq::config::AutoHeaderValue;
 
+use std::io::Read;
+
+use http::HeaderValue;
+use ureq::SendBody;
+
 use super::UpstreamError;
-use crate::front::Response;
+use crate::front::spool::{BodyStream, SPOOL_THRESHOLD};
+use crate::front::{Request, Response};
+
+/// Response bodies up to this size are read whole; larger ones are streamed.
+const STREAM_THRESHOLD: usize = SPOOL_THRESHOLD;
 
 /// Timeouts for talking to backends.
 #[derive(Debug, Clone, Copy)]
@@ -53,37 +62,54 @@ impl UreqTransport {
         }
     }
 
-    /// Sends one request to `base_url` and reads the whole answer.
+    /// Sends one request to `base_url`. A small answer is read whole; a large one
+    /// (over `STREAM_THRESHOLD`, or of unknown length and longer than that) comes back
+    /// as a stream, so its size never matters to memory.
     pub fn send(
         &self,
         base_url: &str,
-        method: &Method,
-        target: &str,
-        headers: HeaderMap,
-        body: &[u8],
+        request: &Request,
+        mut headers: HeaderMap,
     ) -> Result<Response, UpstreamError> {
-        let uri = format!("{base_url}{target}");
-        // A request that came without a body goes on without one: an empty `&[u8]` body
-        // would make ureq add `content-length: 0` to every GET.
-        let response = if body.is_empty() {
+        let uri = format!("{base_url}{}", request.target);
+        let method = &request.method;
+        let response = if let Some(spooled) = &request.spooled {
+            let reader = spooled
+                .reader()
+                .map_err(|error| UpstreamError::Connect(format!("cannot read the spooled body: {error}")))?;
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(spooled.length));
+            self.run(method, &uri, headers, SendBody::from_owned_reader(reader))
+        } else if request.body.is_empty() {
+            // A request that came without a body goes on without one: an empty
+            // `&[u8]` body would make ureq add `content-length: 0` to every GET.
             self.run(method, &uri, headers, ())
         } else {
-            self.run(method, &uri, headers, body)
+            self.run(method, &uri, headers, request.body.as_slice())
         }?;
-        let (parts, mut body) = response.into_parts();
-        // Reading to the end also returns the connection to ureq's pool.
-        let bytes =
-            body.with_config().limit(u64::MAX).read_to_vec().map_err(
-                |error| match UpstreamError::from_ureq(error) {
-                    UpstreamError::Incomplete(detail) => UpstreamError::Incomplete(detail),
-                    other => UpstreamError::Incomplete(other.to_string()),
-                },
-            )?;
-        Ok(Response {
-            status: parts.status,
-            headers: parts.headers,
-            body: bytes,
-        })
+        let (parts, body) = response.into_parts();
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        let mut reader = body.into_reader();
+        let mut prefix = Vec::new();
+        let limit = STREAM_THRESHOLD as u64;
+        (&mut reader)
+            .take(limit + 1)
+            .read_to_end(&mut prefix)
+            .map_err(|error| UpstreamError::Incomplete(error.to_string()))?;
+        let mut response = Response::new(parts.status);
+        response.headers = parts.headers;
+        if prefix.len() as u64 <= limit {
+            // Whole. Reading to the end also returned the connection to ureq's pool.
+            response.body = prefix;
+        } else {
+            let length = declared;
+            let rest = std::io::Cursor::new(prefix).chain(reader);
+            response.stream = Some(BodyStream::new(Box::new(rest), length));
+        }
+        Ok(response)
     }
 }
 

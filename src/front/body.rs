@@ -2,8 +2,11 @@
 //!
 //! OS concept: bounded buffers. The declared length is checked before a single body
 //! byte is stored, and a chunked body is counted as it streams in, so no client can
-//! make the process allocate more than `--max-body`.
+//! make the process allocate more than `--max-body`. Where the bytes go is a
+//! `BodySink`: a `Vec` in memory, or a `Spool` that moves to a temporary file once
+//! the body is large (see `spool.rs`).
 
+use std::io;
 use std::time::Duration;
 
 use super::error::RequestError;
@@ -13,45 +16,87 @@ use super::reader::HttpReader;
 /// The longest chunk-size line or trailer line accepted.
 const MAX_CHUNK_LINE: usize = 4096;
 
-/// Reads a whole body. `per_read` bounds each wait for bytes from the peer.
+/// Where body bytes are put as they arrive.
+pub trait BodySink {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Bytes put so far.
+    fn stored(&self) -> u64;
+}
+
+impl BodySink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+    fn stored(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+/// Reads a whole body into memory. `per_read` bounds each wait for bytes from the peer.
 pub fn read_body(
     reader: &mut HttpReader,
     framing: Framing,
     max_body: u64,
     per_read: Duration,
 ) -> Result<Vec<u8>, RequestError> {
+    let mut body = match framing {
+        Framing::ContentLength(length) if length <= max_body => Vec::with_capacity(length as usize),
+        _ => Vec::new(),
+    };
+    read_body_into(reader, framing, max_body, per_read, &mut body)?;
+    Ok(body)
+}
+
+/// Reads a whole body into `sink`.
+pub fn read_body_into(
+    reader: &mut HttpReader,
+    framing: Framing,
+    max_body: u64,
+    per_read: Duration,
+    sink: &mut impl BodySink,
+) -> Result<(), RequestError> {
     match framing {
-        Framing::None => Ok(Vec::new()),
+        Framing::None => Ok(()),
         Framing::ContentLength(length) => {
             if length > max_body {
                 return Err(RequestError::BodyTooLarge(max_body));
             }
-            let mut body = Vec::with_capacity(length as usize);
-            reader.read_exact_into(length as usize, &mut body, per_read)?;
-            Ok(body)
+            reader.read_exact_into(length as usize, sink, per_read)
         }
-        Framing::Chunked => read_chunked(reader, max_body, per_read),
-        Framing::UntilClose => read_until_close(reader, max_body, per_read),
+        Framing::Chunked => read_chunked_into(reader, max_body, per_read, sink),
+        Framing::UntilClose => read_until_close(reader, max_body, per_read, sink),
     }
 }
 
-/// Decodes a chunked body (RFC 9112 section 7.1); extensions and trailers are dropped.
+/// Decodes a chunked body (RFC 9112 section 7.1) into memory.
 pub fn read_chunked(
     reader: &mut HttpReader,
     max_body: u64,
     per_read: Duration,
 ) -> Result<Vec<u8>, RequestError> {
     let mut body = Vec::new();
+    read_chunked_into(reader, max_body, per_read, &mut body)?;
+    Ok(body)
+}
+
+/// Decodes a chunked body into `body`; extensions and trailers are dropped.
+pub fn read_chunked_into(
+    reader: &mut HttpReader,
+    max_body: u64,
+    per_read: Duration,
+    body: &mut impl BodySink,
+) -> Result<(), RequestError> {
     loop {
         let line = reader.read_line(MAX_CHUNK_LINE, per_read)?;
         let size = parse_chunk_size(&line)?;
         if size == 0 {
             break;
         }
-        if body.len() as u64 + size > max_body {
+        if body.stored() + size > max_body {
             return Err(RequestError::BodyTooLarge(max_body));
         }
-        reader.read_exact_into(size as usize, &mut body, per_read)?;
+        reader.read_exact_into(size as usize, body, per_read)?;
         if !reader.read_line(MAX_CHUNK_LINE, per_read)?.is_empty() {
             return Err(RequestError::Malformed("chunk not followed by CRLF".into()));
         }
@@ -61,7 +106,7 @@ pub fn read_chunked(
     loop {
         let line = reader.read_line(MAX_CHUNK_LINE, per_read)?;
         if line.is_empty() {
-            return Ok(body);
+            return Ok(());
         }
         trailer_bytes += line.len();
         if trailer_bytes > MAX_CHUNK_LINE * 4 {
@@ -85,17 +130,17 @@ fn read_until_close(
     reader: &mut HttpReader,
     max_body: u64,
     per_read: Duration,
-) -> Result<Vec<u8>, RequestError> {
-    let mut body = Vec::new();
+    body: &mut impl BodySink,
+) -> Result<(), RequestError> {
     loop {
-        body.extend_from_slice(reader.buffered());
+        body.put(reader.buffered())?;
         let taken = reader.buffered().len();
         reader.consume(taken);
-        if body.len() as u64 > max_body {
+        if body.stored() > max_body {
             return Err(RequestError::BodyTooLarge(max_body));
         }
         if reader.fill(std::time::Instant::now() + per_read)? == 0 {
-            return Ok(body);
+            return Ok(());
         }
     }
 }

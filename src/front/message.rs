@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 
+use super::spool::{BodyStream, SpooledBody};
+
 /// One parsed HTTP request with its whole body.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -17,7 +19,10 @@ pub struct Request {
     pub target: String,
     pub version: Version,
     pub headers: HeaderMap,
+    /// The body when it is small enough to keep in memory (empty when `spooled`).
     pub body: Vec<u8>,
+    /// A large body, kept in a temporary file (see `spool.rs`).
+    pub spooled: Option<SpooledBody>,
     /// The client's socket address (the proxy appends its IP to `X-Forwarded-For`).
     pub peer: SocketAddr,
     /// When the request head was complete: the start of the request's time in the proxy.
@@ -39,6 +44,13 @@ impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
+
+    /// The body's length, wherever it is kept.
+    pub fn body_length(&self) -> u64 {
+        self.spooled
+            .as_ref()
+            .map_or(self.body.len() as u64, |spooled| spooled.length)
+    }
 }
 
 /// One response, built by a handler and written by the connection thread.
@@ -47,6 +59,8 @@ pub struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// A large body to be streamed instead of `body` (see `spool.rs`).
+    pub stream: Option<BodyStream>,
 }
 
 impl Response {
@@ -56,6 +70,7 @@ impl Response {
             status,
             headers: HeaderMap::new(),
             body: Vec::new(),
+            stream: None,
         }
     }
 

@@ -8,10 +8,12 @@
 pub mod body;
 pub mod dispatch;
 pub mod error;
+pub mod listen;
 pub mod message;
 pub mod parse;
 pub mod reader;
 pub mod server;
+pub mod spool;
 pub mod writer;
 
 pub use error::RequestError;

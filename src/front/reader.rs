@@ -10,6 +10,7 @@ use std::io::{self, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use super::body::BodySink;
 use super::error::RequestError;
 
 /// How many bytes one `read(2)` asks for. One page-sized buffer per connection keeps
@@ -95,7 +96,7 @@ impl HttpReader {
     pub fn read_exact_into(
         &mut self,
         mut count: usize,
-        out: &mut Vec<u8>,
+        out: &mut impl BodySink,
         per_read: Duration,
     ) -> Result<(), RequestError> {
         while count > 0 {
@@ -103,7 +104,7 @@ impl HttpReader {
                 return Err(RequestError::Malformed("connection closed mid-body".into()));
             }
             let take = count.min(self.buffered().len());
-            out.extend_from_slice(&self.buffered()[..take]);
+            out.put(&self.buffered()[..take])?;
             self.consume(take);
             count -= take;
         }

@@ -20,11 +20,12 @@ use std::time::{Duration, Instant};
 use http::{Method, StatusCode, Version, header};
 use parking_lot::{Condvar, Mutex};
 
-use super::body::read_body;
+use super::body::read_body_into;
 use super::error::RequestError;
 use super::message::{Request, Response};
 use super::parse::{Framing, Limits, read_request_head, wants_keep_alive};
 use super::reader::HttpReader;
+use super::spool::{SPOOL_THRESHOLD, Spool};
 use super::writer::write_response;
 
 /// What a server does with each request. Called on the connection's own thread, so a
@@ -299,13 +300,17 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
                 return;
             }
         }
-        let body = match read_body(
+        let mut spool = Spool::new(SPOOL_THRESHOLD);
+        let read = read_body_into(
             &mut reader,
             head.framing,
             config.limits.max_body,
             config.client_timeout,
-        ) {
-            Ok(body) => body,
+            &mut spool,
+        )
+        .and_then(|()| spool.finish().map_err(RequestError::Io));
+        let (body, spooled) = match read {
+            Ok(parts) => parts,
             Err(error) => return answer_error(shared, &mut writer, &mut reader, peer, &error),
         };
         let method = head.method.clone();
@@ -316,6 +321,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
             version,
             headers: head.headers,
             body,
+            spooled,
             peer,
             received_at: Instant::now(),
         };
@@ -324,7 +330,15 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
             .headers
             .get(header::CONNECTION)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
-        let keep_alive = keep_alive && !handler_wants_close && !shared.stopping.load(Ordering::SeqCst);
+        // An HTTP/1.0 client cannot read chunked encoding: a body of unknown length
+        // is then delimited by closing the connection.
+        let close_delimited = version == Version::HTTP_10
+            && response
+                .stream
+                .as_ref()
+                .is_some_and(|stream| stream.length.is_none());
+        let keep_alive =
+            keep_alive && !handler_wants_close && !close_delimited && !shared.stopping.load(Ordering::SeqCst);
         if write_response(&mut writer, &response, &method, version, keep_alive).is_err() || !keep_alive {
             return;
         }

@@ -3,7 +3,7 @@
 //! OS concept: system calls cost. The head and a small body go out in one `write(2)`
 //! (with `TCP_NODELAY` set on the socket, two small writes could become two packets).
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use http::{HeaderMap, Method, StatusCode, Version, header};
 
@@ -33,10 +33,22 @@ pub fn write_response(
     head.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     head.extend_from_slice(b"\r\n");
     write_headers(&mut head, &response.headers);
-    if body_allowed {
-        head.extend_from_slice(b"content-length: ");
-        head.extend_from_slice(response.body.len().to_string().as_bytes());
-        head.extend_from_slice(b"\r\n");
+    let stream = response.stream.as_ref().filter(|_| body_allowed);
+    // Chunked only for HTTP/1.1 clients; the server closes HTTP/1.0 connections
+    // after a body of unknown length instead.
+    let chunked = stream.is_some_and(|stream| stream.length.is_none()) && client_version == Version::HTTP_11;
+    if let Some(stream) = stream {
+        if let Some(length) = stream.length {
+            push_header(&mut head, "content-length", length.to_string().as_bytes());
+        } else if chunked {
+            push_header(&mut head, "transfer-encoding", b"chunked");
+        }
+    } else if body_allowed {
+        push_header(
+            &mut head,
+            "content-length",
+            response.body.len().to_string().as_bytes(),
+        );
     } else if keeps_declared_length(method, status) {
         // A handler may answer HEAD with the GET body (we drop it) or with the GET
         // body's length in the header (a proxied HEAD); either way the length is told.
@@ -47,9 +59,7 @@ pub fn write_response(
         let length = declared
             .or_else(|| (!response.body.is_empty()).then(|| response.body.len().to_string().into_bytes()));
         if let Some(length) = length {
-            head.extend_from_slice(b"content-length: ");
-            head.extend_from_slice(&length);
-            head.extend_from_slice(b"\r\n");
+            push_header(&mut head, "content-length", &length);
         }
     }
     if !keep_alive {
@@ -58,7 +68,13 @@ pub fn write_response(
         head.extend_from_slice(b"connection: keep-alive\r\n");
     }
     head.extend_from_slice(b"\r\n");
-    if body_allowed && response.body.len() <= COALESCE_LIMIT {
+    if let Some(stream) = stream {
+        out.write_all(&head)?;
+        let reader = stream
+            .take()
+            .ok_or_else(|| io::Error::other("response body stream already consumed"))?;
+        copy_body(reader, out, stream.length, chunked)?;
+    } else if body_allowed && response.body.len() <= COALESCE_LIMIT {
         head.extend_from_slice(&response.body);
         out.write_all(&head)?;
     } else {
@@ -68,6 +84,52 @@ pub fn write_response(
         }
     }
     out.flush()
+}
+
+fn push_header(head: &mut Vec<u8>, name: &str, value: &[u8]) {
+    head.extend_from_slice(name.as_bytes());
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value);
+    head.extend_from_slice(b"\r\n");
+}
+
+/// Copies a streamed body through one 64 KiB buffer, as chunks when `chunked`. A body
+/// that ends before its declared length is an error: the client must not mistake a
+/// truncated body for a whole one, so the connection is closed.
+fn copy_body(
+    mut reader: Box<dyn Read + Send>,
+    out: &mut impl Write,
+    length: Option<u64>,
+    chunked: bool,
+) -> io::Result<()> {
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut copied = 0u64;
+    loop {
+        let read = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        copied += read as u64;
+        if chunked {
+            out.write_all(format!("{read:x}\r\n").as_bytes())?;
+            out.write_all(&buffer[..read])?;
+            out.write_all(b"\r\n")?;
+        } else {
+            out.write_all(&buffer[..read])?;
+        }
+    }
+    if chunked {
+        out.write_all(b"0\r\n\r\n")?;
+    }
+    match length {
+        Some(length) if copied != length => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("body ended after {copied} of {length} bytes"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Writes every header except the framing ones, which `write_response` decides.

@@ -19,7 +19,7 @@ pub struct Cluster {
 }
 
 pub fn listener() -> TcpListener {
-    TcpListener::bind("127.0.0.1:0").expect("bind port 0")
+    roundhouse::front::listen::bind("127.0.0.1:0".parse().unwrap()).expect("bind port 0")
 }
 
 /// Starts `count` simulated backends with `latency` ms, then a balancer over them;

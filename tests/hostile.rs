@@ -1,0 +1,207 @@
+//! Hostile and unusual traffic: broken backends, pipelining, bodiless answers, foreign
+//! targets, slow clients and many clients. The balancer keeps serving and tells the
+//! truth through all of it.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use http::StatusCode;
+use roundhouse::front::server::{self, Handler, ServerConfig};
+use roundhouse::front::{Request, Response};
+
+use common::{cluster, get, listener, raw, read_reply, rss_kib_of, run_binary, wait_until};
+
+/// A backend that misbehaves in one fixed way on every connection.
+fn broken_backend(behaviour: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            match behaviour {
+                "silent" => held.push(stream),
+                "cut" => {
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly a part");
+                }
+                _ => {
+                    let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2\r\nthis is not HTTP\r\n\r\n");
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn silent_cut_and_garbage_backends_give_504_502_502_and_are_marked_down() {
+    for (behaviour, status) in [("silent", 504), ("cut", 502), ("garbage", 502)] {
+        let port = broken_backend(behaviour);
+        let cluster = cluster(0, 0..=0, |config| {
+            config.workers = 1;
+            config.backends = vec![format!("http://127.0.0.1:{port}").parse().unwrap()];
+            config.upstream.response = Duration::from_millis(300);
+            config.check.interval = Duration::ZERO;
+        });
+        for attempt in 0..3 {
+            let reply = get(cluster.addr, "/x");
+            assert_eq!(
+                reply.status,
+                status,
+                "{behaviour} attempt {attempt}: {}",
+                reply.text()
+            );
+            assert!(
+                reply.text().contains(&port.to_string()),
+                "names the backend: {}",
+                reply.text()
+            );
+        }
+        let stats = get(cluster.addr, "/stats").json();
+        // The single worker was freed after every failure...
+        assert_eq!(stats["workers"][0]["handled"], 3, "{behaviour}");
+        assert_eq!(stats["workers"][0]["busy"], false);
+        // ...and three failures in a row took the backend out (passive health).
+        assert_eq!(stats["backends"][0]["healthy"], false, "{behaviour}: {stats}");
+        let reply = get(cluster.addr, "/x");
+        assert_eq!(
+            reply.status,
+            503,
+            "{behaviour}: no backend left: {}",
+            reply.text()
+        );
+    }
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let cluster = cluster(2, 0..=3, |_| {});
+    let mut stream = TcpStream::connect(cluster.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(
+            b"GET /one HTTP/1.1\r\nHost: t\r\n\r\nGET /two HTTP/1.1\r\nHost: t\r\n\r\n\
+POST /three HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET /four HTTP/1.1\r\nHost: t\r\n\r\n",
+        )
+        .unwrap();
+    for path in ["/one", "/two", "/three", "/four"] {
+        let reply = read_reply(&mut stream, false).unwrap();
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.json()["path"], path);
+    }
+}
+
+/// Answers `/204`, `/304` and `/head` with bodiless statuses.
+struct Bodiless;
+
+impl Handler for Bodiless {
+    fn handle(&self, request: Request) -> Response {
+        match request.path() {
+            "/204" => Response::new(StatusCode::NO_CONTENT)
+                .with_header(http::header::HeaderName::from_static("x-kind"), "204"),
+            "/304" => Response::new(StatusCode::NOT_MODIFIED).with_header(http::header::ETAG, "\"v1\""),
+            _ => Response::text(
+                StatusCode::OK,
+                format!("host={}", request.header("host").unwrap_or("-")),
+            ),
+        }
+    }
+}
+
+#[test]
+fn bodiless_answers_absolute_targets_and_http_1_0_behave() {
+    let backend_listener = listener();
+    let port = backend_listener.local_addr().unwrap().port();
+    let _backend = server::start(backend_listener, ServerConfig::default(), Arc::new(Bodiless)).unwrap();
+    let cluster = cluster(0, 0..=0, |config| {
+        config.backends = vec![format!("http://127.0.0.1:{port}").parse().unwrap()];
+        config.check.interval = Duration::ZERO;
+    });
+    // 204 and 304 carry no body: the next response on the connection parses cleanly.
+    let mut stream = TcpStream::connect(cluster.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for (path, status) in [("/204", 204), ("/304", 304), ("/plain", 200)] {
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let reply = read_reply(&mut stream, false).unwrap();
+        assert_eq!(reply.status, status);
+        if status != 200 {
+            assert!(reply.body.is_empty());
+            assert!(reply.header("content-length").is_none() || status == 304);
+        }
+    }
+    // An absolute-form target is served by the configured backend, with its Host:
+    // never forwarded to the named host (not an open proxy).
+    let reply = raw(
+        cluster.addr,
+        b"GET http://other.example/x HTTP/1.1\r\nHost: ignored\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text().trim(), "host=other.example");
+    // HTTP/1.0 with Host, asking for keep-alive, gets it.
+    let mut old = TcpStream::connect(cluster.addr).unwrap();
+    old.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for _ in 0..2 {
+        old.write_all(b"GET /plain HTTP/1.0\r\nHost: old.test\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
+        let reply = read_reply(&mut old, false).unwrap();
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("connection"), Some("keep-alive"));
+    }
+}
+
+#[test]
+fn two_thousand_keep_alive_connections_are_all_answered_with_bounded_threads_and_memory() {
+    let running = run_binary(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--sim-base-port",
+        "0",
+        "--sim-latency",
+        "0..2",
+        "--max-connections",
+        "4096",
+        "--queue",
+        "4096",
+    ]);
+    let addr = running.addr;
+    let pid = running.child.id();
+    let mut connections: Vec<TcpStream> = Vec::with_capacity(2000);
+    for _ in 0..2000 {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        connections.push(stream);
+    }
+    for stream in &mut connections {
+        stream
+            .write_all(b"GET /many HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+    }
+    let mut answered = 0;
+    for stream in &mut connections {
+        assert_eq!(read_reply(stream, false).unwrap().status, 200);
+        answered += 1;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let threads: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let rss_mib = rss_kib_of(pid) / 1024;
+    eprintln!("2000 keep-alive connections: {answered} answered, {threads} threads, RSS {rss_mib} MiB");
+    assert_eq!(answered, 2000);
+    // One thread per open connection, plus workers, backends' and housekeeping threads.
+    assert!(threads <= 2000 + 64, "{threads} threads");
+    // Each connection thread costs a small touched stack and an 8 KiB read buffer.
+    assert!(rss_mib <= 96, "RSS {rss_mib} MiB");
+    assert!(wait_until(Duration::from_secs(5), || get(addr, "/stats").status == 200));
+}
