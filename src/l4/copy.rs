@@ -67,8 +67,9 @@ pub struct Direction<'a> {
     pub to: &'a TcpStream,
     pub idle_timeout: Duration,
     pub activity: &'a Activity,
-    /// Counters that each get every byte copied (the backend's and the balancer's).
-    pub counters: [&'a AtomicU64; 2],
+    /// Counters that each get every byte copied (the connection's, the backend's and
+    /// the balancer's).
+    pub counters: &'a [&'a AtomicU64],
 }
 
 impl Direction<'_> {
@@ -153,7 +154,7 @@ mod tests {
             to: &b_out,
             idle_timeout: Duration::from_secs(10),
             activity: &activity,
-            counters: [&one, &two],
+            counters: &[&one, &two],
         };
         assert!(matches!(direction.run(), Ended::Eof));
         let mut received = Vec::new();
@@ -177,7 +178,7 @@ mod tests {
             to: &b_out,
             idle_timeout: Duration::from_millis(50),
             activity: &activity,
-            counters: [&counter, &counter],
+            counters: &[&counter],
         };
         assert!(matches!(direction.run(), Ended::Idle));
     }

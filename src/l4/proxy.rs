@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ use super::backends::TcpBackends;
 use super::copy::{Activity, Direction, Ended};
 use super::stats::L4Stats;
 use crate::backends::health::{PassivePolicy, Transition, now_ms};
-use crate::strategy::{PickContext, Strategy};
+use crate::strategy::{BackendsView, PickContext, Strategy};
 
 /// Stack of each connection thread: the copy buffers live on the heap, so little is
 /// needed, and 2048 threads at the default 2 MiB would reserve 4 GiB of address space.
@@ -168,21 +168,24 @@ impl Proxy {
         let target = self.backends.target(index);
         counters.requests.fetch_add(1, Ordering::Relaxed);
         let _open = counters.start_request();
+        // The load the strategy saw, for the log line (least-load's reason).
+        let load = self.backends.load(index);
         let started = Instant::now();
         let activity = Activity::default();
+        let (sent, received) = (AtomicU64::new(0), AtomicU64::new(0));
         let upward = Direction {
             from: &client,
             to: &upstream,
             idle_timeout: self.settings.idle_timeout,
             activity: &activity,
-            counters: [&target.bytes_up, &self.stats.bytes_up],
+            counters: &[&sent, &target.bytes_up, &self.stats.bytes_up],
         };
         let downward = Direction {
             from: &upstream,
             to: &client,
             idle_timeout: self.settings.idle_timeout,
             activity: &activity,
-            counters: [&target.bytes_down, &self.stats.bytes_down],
+            counters: &[&received, &target.bytes_down, &self.stats.bytes_down],
         };
         // A scoped thread may borrow the sockets and counters of this one; the scope
         // ends only when it has finished, so nothing it borrows can go away under it.
@@ -203,11 +206,21 @@ impl Proxy {
                 }
             }
         });
-        log::debug!(
-            "{peer} <-> {}: closed after {} ms (client to backend: {up:?}; backend to client: {down:?})",
+        // One line per connection, like HAProxy's tcplog: who, where, how much, how
+        // long. `RUST_LOG=warn` silences it.
+        let load = match (target.status_addr, load) {
+            (None, _) => String::new(),
+            (Some(_), Some(load)) if load.is_finite() => format!(" (load {load:.1}%)"),
+            (Some(_), _) => " (load unknown)".into(),
+        };
+        log::info!(
+            "{peer} -> {}{load}: {} bytes up, {} down, {} ms",
             target.spec.address,
+            sent.load(Ordering::Relaxed),
+            received.load(Ordering::Relaxed),
             started.elapsed().as_millis()
         );
+        log::debug!("{peer}: client to backend ended {up:?}; backend to client ended {down:?}");
     }
 }
 
