@@ -130,8 +130,10 @@ pub struct TcpBackends {
 }
 
 impl TcpBackends {
-    /// Resolves every address; a load report older than three `status_interval`s is
-    /// stale.
+    /// Resolves every address. A load report older than three `status_interval`s, and
+    /// at least three seconds, is stale: a failed probe already stores +infinity, so
+    /// staleness only catches a stalled poller, and must not fire on a busy machine
+    /// just because a short interval was chosen.
     pub fn resolve(specs: &[TcpBackendSpec], status_interval: Duration) -> Result<Self, TcpBackendError> {
         let mut targets = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -153,7 +155,7 @@ impl TcpBackends {
             })
             .collect();
         Ok(TcpBackends {
-            set: BackendSet::new(shared).with_load_interval(status_interval),
+            set: BackendSet::new(shared).with_load_interval(status_interval.max(Duration::from_secs(1))),
             targets,
         })
     }
