@@ -128,13 +128,6 @@ impl TcpBalancer {
         } else {
             None
         };
-        let proxy = Arc::new(Proxy::new(
-            config.proxy.clone(),
-            strategy,
-            Arc::clone(&backends),
-            Arc::clone(&stats),
-        ));
-        let acceptor = proxy::start(listener, proxy)?;
         let admin = admin
             .map(|listener| {
                 let handler = admin::AdminHandler {
@@ -144,6 +137,14 @@ impl TcpBalancer {
                 admin::start(listener, handler)
             })
             .transpose()?;
+        // Last, so that nothing is accepted before everything else is running.
+        let proxy = Arc::new(Proxy::new(
+            config.proxy.clone(),
+            strategy,
+            Arc::clone(&backends),
+            Arc::clone(&stats),
+        ));
+        let acceptor = proxy::start(listener, proxy)?;
         Ok(TcpBalancer {
             acceptor,
             admin,

@@ -202,7 +202,7 @@ impl Proxy {
                 }
                 Err(error) => {
                     log::warn!("cannot start a copy thread: {error}; closing");
-                    (Ended::Failed(error), end(Ended::Eof, &client, &upstream))
+                    (end(Ended::Failed(error), &client, &upstream), Ended::Eof)
                 }
             }
         });
