@@ -1,7 +1,7 @@
 # roundhouse: `make run` starts the balancer, `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: run test fmt clippy
+.PHONY: run test fmt clippy experiment
 
 run:
 	$(CARGO) run --release
@@ -22,3 +22,9 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	$(CARGO) +nightly fuzz run calc_parser -- -max_total_time=$(FUZZ_SECONDS)
+
+# Little's law as a picture: throughput and latency for 1..128 workers, 64 clients,
+# 10 s each (about 90 s). Writes docs/img/workers-vs-*.svg and the data table.
+.PHONY: experiment
+experiment:
+	$(CARGO) run --release -- experiment --out docs/img

@@ -7,7 +7,8 @@
 //!
 //! OS concept: graceful shutdown. Stopping is ordered so nothing accepted is lost:
 //! stop accepting, let every connection with a request finish it (workers keep
-//! serving the queue meanwhile), then close the channel so the workers exit.
+//! serving the queue meanwhile), then close the channel so the workers exit, and
+//! finally let the access logger write its last lines.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -19,10 +20,12 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
 
+use crate::access_log::{AccessLog, AccessLogTarget};
 use crate::backends::checker::{self, CheckPolicy};
 use crate::backends::health::PassivePolicy;
 use crate::backends::load;
 use crate::backends::{BackendSet, BackendSpec};
+use crate::cache::{Cache, CacheConfig};
 use crate::forward::ureq_transport::UpstreamTimeouts;
 use crate::forward::{ForwardPolicy, Proxy};
 use crate::front::dispatch::Dispatcher;
@@ -48,6 +51,10 @@ pub struct BalancerConfig {
     pub check: CheckPolicy,
     /// How often `least-load` asks backends for their load.
     pub load_interval: Duration,
+    /// The response cache; `None` (the default) turns it off.
+    pub cache: Option<CacheConfig>,
+    /// Where the access log goes. The library default is `Off`; the command line's is `-`.
+    pub access_log: AccessLogTarget,
 }
 
 impl Default for BalancerConfig {
@@ -66,6 +73,8 @@ impl Default for BalancerConfig {
             passive: PassivePolicy::default(),
             check: CheckPolicy::default(),
             load_interval: Duration::from_secs(1),
+            cache: None,
+            access_log: AccessLogTarget::Off,
         }
     }
 }
@@ -83,6 +92,10 @@ pub enum StartError {
     NoQueue,
     #[error("cannot start threads: {0}")]
     Threads(#[from] std::io::Error),
+    #[error("cannot use the cache directory: {0}")]
+    CacheDir(std::io::Error),
+    #[error("cannot open the access log {0}")]
+    AccessLog(std::io::Error),
 }
 
 /// A running balancer.
@@ -94,6 +107,7 @@ pub struct Balancer {
     /// tells them to stop.
     monitors: Vec<JoinHandle<()>>,
     stop_monitors: Sender<()>,
+    access_log: Option<AccessLog>,
 }
 
 /// What a finished balancer reports.
@@ -146,9 +160,24 @@ impl Balancer {
             config.workers,
             Arc::clone(&stats),
         ));
+        let access_log = AccessLog::start(&config.access_log).map_err(StartError::AccessLog)?;
+        let cache = match &config.cache {
+            // A follower waits for its leader at most as long as a fetch may take.
+            Some(cache) => Some(Arc::new(
+                Cache::new(
+                    cache.clone(),
+                    config.upstream.connect + config.upstream.response,
+                    Arc::clone(&stats),
+                )
+                .map_err(StartError::CacheDir)?,
+            )),
+            None => None,
+        };
         let (jobs, queue) = crossbeam_channel::bounded(config.queue);
         let pool = WorkerPool::start(config.workers, queue, proxy)?;
-        let dispatcher = Dispatcher::new(jobs, config.queue, Arc::clone(&stats), backends);
+        let dispatcher = Dispatcher::new(jobs, config.queue, Arc::clone(&stats), backends)
+            .with_cache(cache)
+            .with_access_log(access_log.as_ref().map(AccessLog::sender));
         let server = server::start(listener, config.server.clone(), Arc::new(dispatcher))?;
         Ok(Balancer {
             server,
@@ -156,6 +185,7 @@ impl Balancer {
             stats,
             monitors,
             stop_monitors,
+            access_log,
         })
     }
 
@@ -167,6 +197,11 @@ impl Balancer {
         &self.stats
     }
 
+    /// Client connections open right now.
+    pub fn open_connections(&self) -> usize {
+        self.server.open_connections()
+    }
+
     /// Stops accepting, finishes every accepted request (up to `drain`), stops the
     /// workers, and reports what was done.
     pub fn shutdown(self, drain: Duration) -> Summary {
@@ -176,6 +211,7 @@ impl Balancer {
             stats,
             monitors,
             stop_monitors,
+            access_log,
         } = self;
         drop(stop_monitors);
         for monitor in monitors {
@@ -188,6 +224,11 @@ impl Balancer {
         drop(server);
         if drained {
             pool.join();
+        }
+        // Last: every connection has sent its record by now (or the drain timed out),
+        // and `finish` writes each queued line before it returns.
+        if let Some(access_log) = access_log {
+            access_log.finish();
         }
         let load =
             |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);

@@ -7,11 +7,13 @@ use std::time::Duration;
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, Parser, Subcommand};
 
+use crate::access_log::AccessLogArgs;
 use crate::backend::apps::args::AppArgs;
 use crate::backends::BackendSpec;
 use crate::backends::checker::CheckPolicy;
 use crate::backends::health::PassivePolicy;
 use crate::balancer::BalancerConfig;
+use crate::cache::CacheArgs;
 use crate::client::ClientArgs;
 use crate::forward::ureq_transport::UpstreamTimeouts;
 use crate::front::ServerConfig;
@@ -48,6 +50,13 @@ pub enum Command {
     Tcp(Box<TcpArgs>),
     /// Send a request through the balancer, or `client calc` for the calculator loop.
     Client(ClientArgs),
+    /// Load-test a URL with a closed loop of clients; against a roundhouse balancer,
+    /// also report per-worker counts and the Little's-law bound.
+    Bench(crate::bench::BenchArgs),
+    /// Measure throughput and latency for several worker counts and plot them
+    /// (`make experiment`).
+    #[command(hide = true)]
+    Experiment(crate::bench::experiment::ExperimentArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -153,6 +162,12 @@ pub struct ServeArgs {
     /// Options of the apps the simulated backends host (static site, currency rates).
     #[command(flatten)]
     pub apps: AppArgs,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+
+    #[command(flatten)]
+    pub access_log: AccessLogArgs,
 }
 
 impl ServeArgs {
@@ -189,6 +204,8 @@ impl ServeArgs {
                 fall: self.health_fall,
             },
             load_interval: self.load_interval,
+            cache: self.cache.config(),
+            access_log: self.access_log.access_log.clone(),
         }
     }
 }

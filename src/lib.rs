@@ -5,9 +5,12 @@
 //! backend) → `backends` (the set and its counters) → `forward` (send, answer) →
 //! `stats`. `backend` is the simulated backend; `balancer` wires it all together.
 
+pub mod access_log;
 pub mod backend;
 pub mod backends;
 pub mod balancer;
+pub mod bench;
+pub mod cache;
 pub mod calc;
 pub mod cli;
 pub mod client;

@@ -17,6 +17,13 @@ use roundhouse::balancer::{Balancer, BalancerConfig};
 use roundhouse::cli::{BackendArgs, Cli, Command, ServeArgs};
 use roundhouse::l4::{TcpArgs, TcpBalancer};
 
+/// Prints one line to stdout. A closed stdout (`roundhouse | head -1`) must not stop
+/// the balancer, so write errors are ignored instead of panicking like `println!`.
+fn say(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 /// Exit code for bad configuration, the same as clap's for bad arguments.
 const EXIT_CONFIG: u8 = 2;
 
@@ -30,6 +37,8 @@ fn main() -> ExitCode {
         Some(Command::Backend(args)) => run_backend(&args),
         Some(Command::Tcp(args)) => tcp(&args),
         Some(Command::Client(args)) => return roundhouse::client::run(&args),
+        Some(Command::Bench(args)) => roundhouse::bench::run(&args),
+        Some(Command::Experiment(args)) => roundhouse::bench::experiment::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,7 +129,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         .enumerate()
         .map(|(id, handled)| format!("worker {id}: {handled}"))
         .collect();
-    println!(
+    say(format_args!(
         "roundhouse: {} {total} requests ({}), {} rejected with 503",
         if summary.drained {
             "drained; served"
@@ -129,7 +138,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         },
         per_worker.join(", "),
         summary.rejected
-    );
+    ));
     Ok(())
 }
 
@@ -140,11 +149,11 @@ fn print_banner(
     args: &ServeArgs,
 ) {
     let addr = balancer.local_addr();
-    println!("roundhouse listening on http://{addr}");
-    println!(
+    say(format_args!("roundhouse listening on http://{addr}"));
+    say(format_args!(
         "  {} workers, queue of {}, strategy {}",
         config.workers, config.queue, config.strategy
-    );
+    ));
     for backend in &config.backends {
         let kind = if simulated.is_empty() {
             String::new()
@@ -155,13 +164,25 @@ fn print_banner(
                 args.sim_latency.end()
             )
         };
-        println!("  backend {backend}{kind}");
+        say(format_args!("  backend {backend}{kind}"));
     }
-    println!("try:  curl -i http://{addr}/hello");
-    println!("      curl http://{addr}/stats");
-    println!("      curl http://{addr}/calc?expr=3%2B4   curl http://{addr}/convertepradolareuro/15.0");
-    println!("      http://{addr}/site/ in a browser     cargo run -- client calc");
-    println!("stop: Ctrl-C (finishes accepted requests, then exits)");
+    if let Some(cache) = &config.cache {
+        say(format_args!("  {}", cache.summary()));
+    }
+    say(format_args!("try:  curl -i http://{addr}/hello"));
+    say(format_args!("      curl http://{addr}/stats"));
+    say(format_args!(
+        "      curl http://{addr}/calc?expr=3%2B4   curl http://{addr}/convertepradolareuro/15.0"
+    ));
+    say(format_args!(
+        "      http://{addr}/site/ in a browser     cargo run -- client calc"
+    ));
+    say(format_args!(
+        "      open http://{addr}/dashboard in a browser; load it with: roundhouse bench http://{addr}/"
+    ));
+    say(format_args!(
+        "stop: Ctrl-C (finishes accepted requests, then exits)"
+    ));
 }
 
 fn run_backend(args: &BackendArgs) -> Result<(), String> {
@@ -176,12 +197,12 @@ fn run_backend(args: &BackendArgs) -> Result<(), String> {
         .settings()?
         .sim_config(name.clone(), args.latency.clone());
     let mut server = backend::start(listener, config).map_err(|error| error.to_string())?;
-    println!(
+    say(format_args!(
         "{name} listening on http://{} (answers after {}..{} ms)",
         server.local_addr(),
         args.latency.start(),
         args.latency.end()
-    );
+    ));
     wait_for_signal()?;
     server.shutdown(std::time::Duration::from_secs(10));
     Ok(())

@@ -13,6 +13,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::backends::BackendSet;
+use crate::cache::CacheStats;
 use crate::strategy::BackendsView;
 
 /// What one worker thread has done.
@@ -38,6 +39,8 @@ pub struct Stats {
     pub retries: AtomicU64,
     /// Retries refused because the retry budget was spent.
     pub retries_denied: AtomicU64,
+    /// The response cache's counters (all zero while `--cache` is off).
+    pub cache: CacheStats,
 }
 
 impl Stats {
@@ -53,6 +56,7 @@ impl Stats {
             server_errors: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             retries_denied: AtomicU64::new(0),
+            cache: CacheStats::default(),
         }
     }
 
@@ -97,6 +101,7 @@ impl Stats {
                     "consecutive_failures": backend.health.consecutive_failures(),
                     "last_error": backend.health.last_error(),
                     "load": backends.load(index),
+                    "busy_ms": load(&backend.busy_us) as f64 / 1000.0,
                 })
             })
             .collect();
@@ -118,6 +123,7 @@ impl Stats {
                 "client_errors": load(&self.client_errors),
                 "server_errors": load(&self.server_errors),
             },
+            "cache": self.cache.snapshot(),
         })
     }
 }

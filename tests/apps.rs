@@ -88,6 +88,11 @@ fn calculator_errors_have_their_statuses() {
     assert!(deep.json()["error"].as_str().unwrap().contains("nesting"));
     let very_deep = post(&"-".repeat(1000));
     assert_eq!(very_deep.status, 400);
+    // The deepest input allowed, with a chain at every level (the most stack per
+    // level), runs on a backend's connection thread without overflowing its stack.
+    let deepest = post(&format!("{}1{}", "(1+1*".repeat(64), ")".repeat(64)));
+    assert_eq!(deepest.status, 200, "{}", deepest.text());
+    assert_eq!(deepest.json()["result"], 65);
 
     let missing = stack.get("/calc");
     assert_eq!(missing.status, 400);

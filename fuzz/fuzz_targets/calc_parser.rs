@@ -24,6 +24,10 @@ fuzz_target!(|data: &[u8]| {
         let reparsed = calc::parse(&printed).expect("printed expression must parse");
         assert_eq!(reparsed.to_string(), printed, "{input:?}");
         let kind = |result: Result<f64, calc::CalcError>| result.map_err(|error| error.kind);
-        assert_eq!(kind(reparsed.eval()), kind(value), "{input:?} printed as {printed:?}");
+        assert_eq!(
+            kind(reparsed.eval()),
+            kind(value),
+            "{input:?} printed as {printed:?}"
+        );
     }
 });

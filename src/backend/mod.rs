@@ -107,7 +107,7 @@ impl SimBackend {
                 )
             })
             .collect();
-        Response::json(
+        let response = Response::json(
             StatusCode::OK,
             &json!({
                 "backend": self.config.name,
@@ -119,7 +119,18 @@ impl SimBackend {
                 "body_bytes": request.body_length(),
                 "headers": headers,
             }),
-        )
+        );
+        // `?cache=N` asks for a response that caches may keep N seconds (for the cache demo).
+        match request
+            .query()
+            .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("cache=")))
+            .and_then(|seconds| seconds.parse::<u32>().ok())
+        {
+            Some(seconds) => {
+                response.with_header(http::header::CACHE_CONTROL, &format!("public, max-age={seconds}"))
+            }
+            None => response,
+        }
     }
 }
 

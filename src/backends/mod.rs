@@ -117,6 +117,9 @@ pub struct Backend {
     pub health: Health,
     /// The last load the backend reported (least-load).
     pub load: LoadReport,
+    /// Microseconds spent waiting on this backend, summed over every attempt: busy
+    /// time divided by attempts is its mean service time E[S] (`roundhouse bench`).
+    pub busy_us: AtomicU64,
 }
 
 impl Backend {
@@ -129,6 +132,7 @@ impl Backend {
             errors: AtomicU64::new(0),
             health: Health::default(),
             load: LoadReport::default(),
+            busy_us: AtomicU64::new(0),
         }
     }
 

@@ -148,6 +148,7 @@ impl Proxy {
         response
             .headers
             .insert("x-roundhouse-worker", HeaderValue::from(worker));
+        response.meta.worker = Some(worker);
         self.stats.record_status(response.status);
         response
     }
@@ -181,8 +182,13 @@ impl Proxy {
         outgoing.remove(http::header::CONTENT_LENGTH);
         headers::add_forwarding_headers(&mut outgoing, request.peer.ip());
         let in_flight = backend.start_request();
+        let sent_at = std::time::Instant::now();
         let result = self.transport.send(&backend.url, request, outgoing);
+        let upstream_time = sent_at.elapsed();
         drop(in_flight);
+        // Busy time over attempts is the backend's mean service time E[S] (`bench`).
+        let busy_us = u64::try_from(upstream_time.as_micros()).unwrap_or(u64::MAX);
+        backend.busy_us.fetch_add(busy_us, Ordering::Relaxed);
         let mut response = result?;
         backend.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(Transition::Up(reason)) = backend.health.record_success() {
@@ -192,6 +198,8 @@ impl Proxy {
         if let Ok(value) = HeaderValue::from_str(&backend.url) {
             response.headers.insert("x-roundhouse-backend", value);
         }
+        response.meta.upstream = Some(backend.spec.authority.clone());
+        response.meta.upstream_time = Some(upstream_time);
         Ok(response)
     }
 

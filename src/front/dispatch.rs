@@ -5,6 +5,10 @@
 //! is full it does not wait: it answers `503 Retry-After: 1` at once, so the queue (and
 //! the time a request can spend in it) never grows without bound. Otherwise it blocks
 //! on a one-slot reply channel until a worker hands the response back.
+//!
+//! With `--cache`, the cache is asked first (`crate::cache`): a fresh hit is answered
+//! here on the connection thread and never takes a queue slot. With an access log, the
+//! record of each request is sent to the logger thread once its response is known.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +19,9 @@ use http::{Method, StatusCode, header};
 
 use super::message::{Request, Response};
 use super::server::Handler;
+use crate::access_log::{AccessLogSender, Pending, Record};
 use crate::backends::BackendSet;
+use crate::cache::Cache;
 use crate::pool::Job;
 use crate::stats::Stats;
 
@@ -24,6 +30,8 @@ pub struct Dispatcher {
     capacity: usize,
     stats: Arc<Stats>,
     backends: Arc<BackendSet>,
+    cache: Option<Arc<Cache>>,
+    access_log: Option<AccessLogSender>,
 }
 
 impl Dispatcher {
@@ -33,7 +41,21 @@ impl Dispatcher {
             capacity,
             stats,
             backends,
+            cache: None,
+            access_log: None,
         }
+    }
+
+    /// Answers cacheable requests from `cache` when it can.
+    pub fn with_cache(mut self, cache: Option<Arc<Cache>>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Sends a record of every request to the access log.
+    pub fn with_access_log(mut self, access_log: Option<AccessLogSender>) -> Self {
+        self.access_log = access_log;
+        self
     }
 
     fn stats_response(&self) -> Response {
@@ -46,9 +68,39 @@ impl Dispatcher {
 
 impl Handler for Dispatcher {
     fn handle(&self, request: Request) -> Response {
+        let Some(access_log) = &self.access_log else {
+            return self.respond(request);
+        };
+        let pending = Pending::of(&request);
+        let response = self.respond(request);
+        access_log.send(pending.finish(&response));
+        response
+    }
+
+    fn rejected(&self, peer: SocketAddr, status: StatusCode) {
+        self.stats.record_status(status);
+        if let Some(access_log) = &self.access_log {
+            access_log.send(Record::rejected(peer, status));
+        }
+    }
+}
+
+impl Dispatcher {
+    fn respond(&self, request: Request) -> Response {
         if request.path() == "/stats" && (request.method == Method::GET || request.method == Method::HEAD) {
             return self.stats_response();
         }
+        if request.path() == "/dashboard" && [Method::GET, Method::HEAD].contains(&request.method) {
+            return super::dashboard::response();
+        }
+        match &self.cache {
+            Some(cache) => cache.serve(request, |request| self.queue(request)),
+            None => self.queue(request),
+        }
+    }
+
+    /// Hands the request to a worker through the bounded queue and waits for the answer.
+    fn queue(&self, request: Request) -> Response {
         let (reply, answer) = crossbeam_channel::bounded(1);
         match self.jobs.try_send(Job { request, reply }) {
             Ok(()) => {}
@@ -72,9 +124,5 @@ impl Handler for Dispatcher {
                 "worker failed while serving this request",
             )
         })
-    }
-
-    fn rejected(&self, _peer: SocketAddr, status: StatusCode) {
-        self.stats.record_status(status);
     }
 }

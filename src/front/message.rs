@@ -5,7 +5,7 @@
 //! back. Nothing is shared, so nothing needs a lock.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 
@@ -61,6 +61,23 @@ pub struct Response {
     pub body: Vec<u8>,
     /// A large body to be streamed instead of `body` (see `spool.rs`).
     pub stream: Option<BodyStream>,
+    /// How the response was produced; never written to the wire.
+    pub meta: ResponseMeta,
+}
+
+/// Facts about how a response was produced, carried beside it for the access log. nginx
+/// keeps the same facts in variables (`$upstream_addr`, `$upstream_response_time`,
+/// `$upstream_cache_status`) rather than in headers the client would see.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseMeta {
+    /// The backend that answered, as `host:port`.
+    pub upstream: Option<String>,
+    /// The worker thread that forwarded the request.
+    pub worker: Option<usize>,
+    /// Time spent waiting on the backend, from sending the request to the last byte.
+    pub upstream_time: Option<Duration>,
+    /// The cache's verdict (`HIT`, `MISS`, `REVALIDATED`, `BYPASS`) when the cache is on.
+    pub cache: Option<&'static str>,
 }
 
 impl Response {
@@ -71,6 +88,7 @@ impl Response {
             headers: HeaderMap::new(),
             body: Vec::new(),
             stream: None,
+            meta: ResponseMeta::default(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! bounded queue).
 
 pub mod body;
+pub mod dashboard;
 pub mod dispatch;
 pub mod error;
 pub mod listen;
@@ -17,5 +18,5 @@ pub mod spool;
 pub mod writer;
 
 pub use error::RequestError;
-pub use message::{Request, Response};
+pub use message::{Request, Response, ResponseMeta};
 pub use server::{Handler, ServerConfig, ServerHandle};
