@@ -237,7 +237,7 @@ fn round_robin_spreads_concurrent_connections_evenly() {
 }
 
 #[test]
-fn stats_are_served_on_the_admin_port() {
+fn stats_and_the_dashboard_are_served_on_the_admin_port() {
     let balancer = balancer(&[echo_server().to_string()], |_| {});
     assert_eq!(exchange(balancer.local_addr(), b"hello").unwrap(), b"hello");
     assert!(wait_until(PATIENCE, || balancer.open_connections() == 0));
@@ -253,6 +253,14 @@ fn stats_are_served_on_the_admin_port() {
     assert_eq!(backend["bytes"]["to_backend"], 5);
     assert_eq!(backend["bytes"]["to_client"], 5);
     assert_eq!(backend["healthy"], true);
+    // What the dashboard reads, under the HTTP balancer's names.
+    assert_eq!(stats["requests"]["total"], 1);
+    assert_eq!(stats["queue"]["rejected"], 0);
+    assert_eq!(backend["requests"], 1);
+    assert_eq!(stats["workers"].as_array().map(Vec::len), Some(0));
+    let dashboard = common::get(balancer.admin_addr().unwrap(), "/dashboard");
+    assert_eq!(dashboard.status, 200);
+    assert!(dashboard.text().contains("fetch(\"/stats\""));
     assert_eq!(
         common::get(balancer.admin_addr().unwrap(), "/nothing").status,
         404

@@ -1,4 +1,4 @@
-//! The TCP balancer's admin port: `/stats` over HTTP.
+//! The TCP balancer's admin port: `/stats` and the live `/dashboard` over HTTP.
 //!
 //! OS concept: reuse of one server for two jobs. An L4 balancer cannot answer `/stats`
 //! on its own port, because it does not parse what flows through it: every byte
@@ -13,10 +13,12 @@ use http::{Method, StatusCode, header};
 
 use super::backends::TcpBackends;
 use super::stats::L4Stats;
+use crate::front::dashboard;
 use crate::front::server::{self, Handler, ServerConfig, ServerHandle};
 use crate::front::{Request, Response};
 
-/// Answers `/stats`; everything else is 404 with a pointer to it.
+/// Answers `/stats` and `/dashboard` (the HTTP balancer's page, which reads this
+/// `/stats` just as well); everything else is 404 with a pointer to them.
 pub struct AdminHandler {
     pub stats: Arc<L4Stats>,
     pub backends: Arc<TcpBackends>,
@@ -31,9 +33,10 @@ impl Handler for AdminHandler {
         match request.path() {
             "/stats" => Response::json(StatusCode::OK, &self.stats.snapshot(&self.backends))
                 .with_header(header::CACHE_CONTROL, "no-store"),
+            "/dashboard" => dashboard::response(),
             _ => Response::text(
                 StatusCode::NOT_FOUND,
-                "this is the TCP balancer's admin port; try /stats",
+                "this is the TCP balancer's admin port; try /stats or /dashboard",
             ),
         }
     }

@@ -199,7 +199,7 @@ impl TcpBalancer {
             text += "\n";
         }
         if let Some(admin) = self.admin_addr() {
-            text += &format!("stats: curl http://{admin}/stats\n");
+            text += &format!("stats: curl http://{admin}/stats   (live: http://{admin}/dashboard)\n");
         }
         text += &format!("try:  roundhouse client calc --tcp {addr}\n");
         text += "stop: Ctrl-C (open connections may finish, then exits)\n";

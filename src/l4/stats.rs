@@ -4,10 +4,13 @@
 //! counters with `fetch_add`, `/stats` reads them, nobody waits for anybody. `Relaxed`
 //! ordering is enough because each counter stands alone.
 //!
-//! The document keeps the HTTP balancer's per-backend keys (`requests`, `in_flight`,
-//! `errors`, `healthy`, `load`), so a dashboard written for `/stats` draws L4 backends
-//! too; at L4 they count connections, and the `connections` and `bytes` objects say so
-//! by name.
+//! The document keeps the HTTP balancer's keys where they have a meaning at L4, so the
+//! live dashboard (`/dashboard`, written for the HTTP `/stats`) draws a TCP balancer
+//! too: per backend `requests`, `in_flight` and `errors` count connections made, open
+//! and failed; `requests.total` counts connections accepted; `queue.rejected` counts
+//! connections refused over `--max-connections` (there is no queue: capacity 0); and
+//! `workers` is empty (there is no pool). The `connections` and `bytes` objects say
+//! the same things by their L4 names.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -94,9 +97,12 @@ impl L4Stats {
                 "to_clients": load(&self.bytes_down),
             },
             "backends": per_backend,
-            // An L4 balancer has no worker pool or request queue: each connection has
-            // its own two threads. Empty, so a dashboard drawing them draws nothing.
+            // The HTTP balancer's names, for the dashboard (see the module comment).
+            // There is no worker pool or request queue: each connection has its own
+            // two threads.
             "workers": [],
+            "queue": {"capacity": 0, "depth": 0, "rejected": load(&self.refused)},
+            "requests": {"total": load(&self.accepted)},
         })
     }
 }
