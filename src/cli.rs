@@ -18,6 +18,7 @@ use crate::client::ClientArgs;
 use crate::forward::ureq_transport::UpstreamTimeouts;
 use crate::front::ServerConfig;
 use crate::front::parse::Limits;
+use crate::l4::TcpArgs;
 use crate::strategy::STRATEGIES;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
@@ -45,6 +46,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Run one simulated backend as its own process.
     Backend(BackendArgs),
+    /// Balance TCP connections (L4): pick a backend per connection, copy bytes both ways.
+    Tcp(Box<TcpArgs>),
     /// Send a request through the balancer, or `client calc` for the calculator loop.
     Client(ClientArgs),
     /// Load-test a URL with a closed loop of clients; against a roundhouse balancer,
@@ -235,6 +238,20 @@ pub struct BackendArgs {
     /// Name reported in each answer (default: backend-PORT).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+
+    /// Speak the first seed's calculator protocol over plain TCP instead of HTTP: read
+    /// an expression, answer the result or `Erro: <message>`, close.
+    #[arg(long)]
+    pub calc_tcp: bool,
+
+    /// With --calc-tcp: answer the seed's `LOAD` probe (this process's CPU percent) here.
+    #[arg(long, value_name = "PORT", requires = "calc_tcp")]
+    pub status_port: Option<u16>,
+
+    /// Spin the CPU for MS milliseconds on every request (or expression, with
+    /// --calc-tcp), so the load a least-load balancer reads has something to show.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub cpu_work: u64,
 
     #[command(flatten)]
     pub apps: AppArgs,

@@ -15,6 +15,7 @@ use roundhouse::backend;
 use roundhouse::backends::BackendSpec;
 use roundhouse::balancer::{Balancer, BalancerConfig};
 use roundhouse::cli::{BackendArgs, Cli, Command, ServeArgs};
+use roundhouse::l4::{TcpArgs, TcpBalancer};
 
 /// Prints one line to stdout. A closed stdout (`roundhouse | head -1`) must not stop
 /// the balancer, so write errors are ignored instead of panicking like `println!`.
@@ -32,7 +33,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(&args),
         None => serve(&cli.serve),
+        Some(Command::Backend(args)) if args.calc_tcp => calc_backend(&args),
         Some(Command::Backend(args)) => run_backend(&args),
+        Some(Command::Tcp(args)) => tcp(&args),
         Some(Command::Client(args)) => return roundhouse::client::run(&args),
         Some(Command::Bench(args)) => roundhouse::bench::run(&args),
         Some(Command::Experiment(args)) => roundhouse::bench::experiment::run(&args),
@@ -190,10 +193,13 @@ fn run_backend(args: &BackendArgs) -> Result<(), String> {
         .name
         .clone()
         .unwrap_or_else(|| format!("backend-{}", args.port));
-    let config = args
+    let mut config = args
         .apps
         .settings()?
         .sim_config(name.clone(), args.latency.clone());
+    // A backend in its own process reports its real CPU use, as the seed's servers did.
+    config.process_cpu = true;
+    config.cpu_work = std::time::Duration::from_millis(args.cpu_work);
     let service = backend::service::ServiceOptions {
         latency: args.latency_dist.clone(),
         servers: args.servers as usize,
@@ -213,5 +219,57 @@ fn run_backend(args: &BackendArgs) -> Result<(), String> {
     ));
     wait_for_signal()?;
     server.shutdown(std::time::Duration::from_secs(10));
+    Ok(())
+}
+
+/// `roundhouse tcp`: the L4 balancer, stopped by Ctrl-C or SIGTERM like `serve`.
+fn tcp(args: &TcpArgs) -> Result<(), String> {
+    let listener = bind(args.listen, "the TCP balancer", "--listen")?;
+    let admin = args
+        .admin
+        .map(|addr| bind(addr, "the admin port", "--admin"))
+        .transpose()?;
+    let balancer = TcpBalancer::start(listener, admin, &args.config()).map_err(|error| error.to_string())?;
+    print!("{}", balancer.banner());
+    wait_for_signal()?;
+    eprintln!(
+        "roundhouse: stopping; open connections may go on for up to {:?}",
+        args.drain_timeout
+    );
+    println!("roundhouse: {}", balancer.shutdown(args.drain_timeout));
+    Ok(())
+}
+
+/// `roundhouse backend --calc-tcp`: the first seed's calculator server.
+fn calc_backend(args: &BackendArgs) -> Result<(), String> {
+    use roundhouse::l4::calc_server::{self, CalcServerConfig};
+    let service = bind(SocketAddr::new(args.host, args.port), "the calculator", "--port")?;
+    let status = args
+        .status_port
+        .map(|port| {
+            bind(
+                SocketAddr::new(args.host, port),
+                "the status port",
+                "--status-port",
+            )
+        })
+        .transpose()?;
+    let config = CalcServerConfig {
+        cpu_work: std::time::Duration::from_millis(args.cpu_work),
+        ..CalcServerConfig::default()
+    };
+    let server = calc_server::start(service, status, &config).map_err(|error| error.to_string())?;
+    println!(
+        "calculator listening on tcp://{} (send an expression, get the result or Erro: ...)",
+        server.service_addr()
+    );
+    if let Some(status) = server.status_addr() {
+        println!("  status port tcp://{status} answers LOAD with this process's CPU percent");
+    }
+    if args.cpu_work > 0 {
+        println!("  spends {} ms of CPU on every expression", args.cpu_work);
+    }
+    wait_for_signal()?;
+    server.shutdown();
     Ok(())
 }

@@ -30,6 +30,7 @@ pub mod apps;
 pub mod load;
 pub mod service;
 
+use crate::cpu::CpuMeter;
 use apps::currency::Rates;
 use apps::static_site::{self, StaticSite};
 use load::LoadMeter;
@@ -47,6 +48,13 @@ pub struct SimConfig {
     pub static_dir: Option<PathBuf>,
     /// `Cache-Control: max-age` of static files, in seconds.
     pub static_max_age: u64,
+    /// CPU burnt per request before the latency is slept (`--cpu-work`), so a
+    /// least-load balancer has something to see.
+    pub cpu_work: Duration,
+    /// Report this process's real CPU use at `/load` (a backend in its own process);
+    /// otherwise the busy fraction of this backend's requests (in-process backends share
+    /// one process, so its CPU would not tell them apart).
+    pub process_cpu: bool,
 }
 
 impl Default for SimConfig {
@@ -57,6 +65,8 @@ impl Default for SimConfig {
             rates: Rates::default(),
             static_dir: None,
             static_max_age: 60,
+            cpu_work: Duration::ZERO,
+            process_cpu: false,
         }
     }
 }
@@ -72,6 +82,8 @@ pub struct SimBackend {
     latency: Option<LatencyDist>,
     /// The limit on requests in service at once, if any.
     servers: Option<Servers>,
+    /// This process's CPU meter, when `/load` reports real process CPU.
+    cpu: Option<CpuMeter>,
 }
 
 impl SimBackend {
@@ -81,6 +93,7 @@ impl SimBackend {
 
     pub fn with_service(config: SimConfig, port: u16, service: ServiceOptions) -> Self {
         let site = StaticSite::new(config.static_dir.as_deref(), config.static_max_age);
+        let cpu = config.process_cpu.then(CpuMeter::default);
         SimBackend {
             config,
             port,
@@ -89,6 +102,7 @@ impl SimBackend {
             site,
             latency: service.latency,
             servers: (service.servers > 0).then(|| Servers::new(service.servers)),
+            cpu,
         }
     }
 
@@ -159,14 +173,19 @@ impl Handler for SimBackend {
         if request.path() == "/load" {
             // Also at once: a balancer asks it to decide where to send work.
             let reading = self.load.read();
+            let cpu_percent = match &self.cpu {
+                Some(meter) => meter.read(),
+                None => reading.cpu_percent,
+            };
             return Response::json(
                 StatusCode::OK,
-                &json!({"cpu_percent": reading.cpu_percent, "in_flight": reading.in_flight}),
+                &json!({"cpu_percent": cpu_percent, "in_flight": reading.in_flight}),
             )
             .with_header(http::header::CACHE_CONTROL, "no-store");
         }
         let _working = self.load.start();
         let count = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        crate::cpu::burn(self.config.cpu_work);
         let delay = match &self.latency {
             Some(latency) => latency.sample(&mut rand::rng()),
             None => Duration::from_millis(rand::rng().random_range(self.config.latency_ms.clone())),
