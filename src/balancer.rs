@@ -17,7 +17,7 @@ use thiserror::Error;
 
 use crate::backends::{BackendSet, BackendSpec};
 use crate::forward::Proxy;
-use crate::forward::ureq_transport::UpstreamTimeouts;
+use crate::forward::UpstreamTimeouts;
 use crate::front::dispatch::Dispatcher;
 use crate::front::server::{self, ServerConfig, ServerHandle};
 use crate::pool::WorkerPool;

@@ -15,7 +15,7 @@ use roundhouse::backend::{self, SimConfig};
 use roundhouse::backends::BackendSpec;
 use roundhouse::balancer::{Balancer, BalancerConfig};
 use roundhouse::cli::{BackendArgs, Cli, Command, ServeArgs};
-use roundhouse::forward::ureq_transport::UpstreamTimeouts;
+use roundhouse::forward::UpstreamTimeouts;
 use roundhouse::front::ServerConfig;
 use roundhouse::front::parse::Limits;
 

@@ -5,8 +5,10 @@
 //! known dead at once (502); one that accepts and says nothing can only be detected by a
 //! clock (504). Either way the worker is free for the next request afterwards.
 
+pub mod client;
+pub mod conn_pool;
 pub mod headers;
-pub mod ureq_transport;
+pub mod response;
 
 use std::sync::Arc;
 
@@ -18,14 +20,18 @@ use crate::backends::{Backend, BackendSet};
 use crate::front::{Request, Response};
 use crate::stats::Stats;
 use crate::strategy::{PickContext, Strategy};
-use ureq_transport::{UpstreamTimeouts, UreqTransport};
+pub use client::UpstreamTimeouts;
+use client::{ForwardClient, OutgoingRequest};
 
 /// Why a backend did not give an answer.
 #[derive(Debug, Error)]
 pub enum UpstreamError {
-    /// No TCP connection could be made (refused, unreachable, connect timeout).
+    /// No TCP connection could be made (refused, unreachable, unresolvable).
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// No TCP connection within `--connect-timeout` (504, as nginx answers).
+    #[error("connect timed out: {0}")]
+    ConnectTimeout(String),
     /// The backend did not answer in time.
     #[error("timed out: {0}")]
     Timeout(String),
@@ -41,9 +47,16 @@ impl UpstreamError {
     /// 504 for a backend that said nothing in time, 502 for every other failure.
     pub fn status(&self) -> StatusCode {
         match self {
-            UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::Timeout(_) | UpstreamError::ConnectTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
         }
+    }
+
+    /// Whether the backend may have received (and acted on) the request. Only a
+    /// connection that was never established proves it did not: then even a POST can
+    /// safely go to another backend.
+    pub fn may_have_reached_backend(&self) -> bool {
+        !matches!(self, UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_))
     }
 }
 
@@ -51,7 +64,7 @@ impl UpstreamError {
 pub struct Proxy {
     backends: Arc<BackendSet>,
     strategy: Box<dyn Strategy>,
-    transport: UreqTransport,
+    client: ForwardClient,
     stats: Arc<Stats>,
 }
 
@@ -60,13 +73,14 @@ impl Proxy {
         backends: Arc<BackendSet>,
         strategy: Box<dyn Strategy>,
         timeouts: UpstreamTimeouts,
-        workers: usize,
+        // Unused since each worker owns its connection pool; kept so callers need not change.
+        _workers: usize,
         stats: Arc<Stats>,
     ) -> Self {
         Proxy {
             backends,
             strategy,
-            transport: UreqTransport::new(timeouts, workers),
+            client: ForwardClient::new(timeouts),
             stats,
         }
     }
@@ -100,13 +114,13 @@ impl Proxy {
         outgoing.remove(http::header::CONTENT_LENGTH);
         headers::add_forwarding_headers(&mut outgoing, request.peer.ip());
         let in_flight = backend.start_request();
-        let result = self.transport.send(
-            &backend.url,
-            &request.method,
-            &request.target,
-            outgoing,
-            &request.body,
-        );
+        let outgoing = OutgoingRequest {
+            method: &request.method,
+            target: &request.target,
+            headers: &outgoing,
+            body: &request.body,
+        };
+        let result = self.client.send(&backend.spec.authority, &outgoing);
         drop(in_flight);
         let mut response = match result {
             Ok(mut response) => {
