@@ -1,7 +1,7 @@
 # roundhouse: `make run` starts the balancer, `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: run test fmt clippy
+.PHONY: run test fmt clippy bench-compare
 
 run:
 	$(CARGO) run --release
@@ -14,3 +14,9 @@ fmt:
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# roundhouse next to nginx and HAProxy (installs them and wrk if missing; a few minutes).
+# BENCH_ARGS="--long" for 10 s runs, "--baseline REV" to add an older build, "--record"
+# to append the table to bench/RESULTS.md.
+bench-compare:
+	bash bench/compare.sh $(BENCH_ARGS)
