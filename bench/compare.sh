@@ -210,12 +210,12 @@ cpu_ticks() {
 context_switches() {
     local pid
     for pid in $(family "$1"); do
-        cat /proc/"$pid"/task/*/status 2>/dev/null
+        cat /proc/"$pid"/task/*/status 2>/dev/null || true
     done | awk '/^(nonvoluntary|voluntary)_ctxt_switches/ {sum += $2} END {print sum + 0}'
 }
 rss_kib() {
     local pid
-    for pid in $(family "$1"); do cat /proc/"$pid"/status 2>/dev/null; done |
+    for pid in $(family "$1"); do cat /proc/"$pid"/status 2>/dev/null || true; done |
         awk '/^VmRSS:/ {sum += $2} END {print sum + 0}'
 }
 
