@@ -4,7 +4,9 @@
 #   bench/compare.sh                  # 5 s runs, 3 interleaved rounds (about 3-4 minutes)
 #   bench/compare.sh --long           # 10 s runs
 #   bench/compare.sh --baseline REV   # also measure roundhouse built from git revision REV
+#                                     # (repeat for several; targets are named REV-wN)
 #   bench/compare.sh --record         # also append the table to bench/RESULTS.md
+#   bench/compare.sh --only "roundhouse-w4 REV-w4"   # fewer targets (nginx always runs)
 #
 # What it does: installs nginx, HAProxy and wrk from Debian's packages if missing;
 # starts three fast backends (one nginx worker answering a 2-byte 200 on three ports);
@@ -19,8 +21,9 @@
 # summed over rounds; served = req/s x mean latency (Little's law: how many connections
 # had a request in progress on average; wrk does not report connections it never got an
 # answer on); CPU us/req = the proxy process's utime+stime from /proc/PID/stat over the
-# run, divided by the requests; ctx/req = context switches of all its threads
-# (/proc/PID/task/*/status) per request; RSS = resident memory after the run.
+# run, divided by the requests; ctx/req = context switches of all its threads per
+# request (perf stat -e context-switches, when perf works here); RSS = resident memory
+# after the run.
 #
 # Environment: BENCH_PORT_BASE (default 9100; ports BASE+1..BASE+3 for backends,
 # BASE+101 nginx, BASE+201 HAProxy, BASE+301.. roundhouse), DURATION, ROUNDS,
@@ -35,13 +38,15 @@ WORKERS="${WORKERS:-4 16}"
 BASE="${BENCH_PORT_BASE:-9100}"
 BASELINE=""
 RECORD=0
+ONLY=
 while [ $# -gt 0 ]; do
     case "$1" in
         --long) DURATION=10 ;;
         --duration) DURATION="$2"; shift ;;
         --rounds) ROUNDS="$2"; shift ;;
-        --baseline) BASELINE="$2"; shift ;;
+        --baseline) BASELINE="${BASELINE:+$BASELINE }$2"; shift ;;
         --record) RECORD=1 ;;
+        --only) ONLY="$2"; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -103,7 +108,7 @@ wait_listening() {
 # ---------------------------------------------------------------- ports and configs
 B1=$((BASE + 1)); B2=$((BASE + 2)); B3=$((BASE + 3))
 NGINX_PORT=$((BASE + 101)); HAPROXY_PORT=$((BASE + 201)); ROUNDHOUSE_PORT=$((BASE + 301))
-for port in $B1 $B2 $B3 $NGINX_PORT $HAPROXY_PORT $ROUNDHOUSE_PORT $((ROUNDHOUSE_PORT + 1)) $((ROUNDHOUSE_PORT + 2)); do
+for port in $B1 $B2 $B3 $NGINX_PORT $HAPROXY_PORT $(seq $ROUNDHOUSE_PORT $((ROUNDHOUSE_PORT + 20))); do
     if listening "$port"; then
         echo "compare.sh: port $port is in use; choose other ports with BENCH_PORT_BASE=N" >&2
         exit 2
@@ -122,19 +127,23 @@ rewrite_ports "$ROOT/bench/haproxy-t1.cfg" "$RUN/haproxy-t1.cfg"
 echo "compare.sh: building roundhouse (release)" >&2
 (cd "$ROOT" && cargo build --release --quiet)
 BIN="$ROOT/target/release/roundhouse"
-BASELINE_BIN=""
-if [ -n "$BASELINE" ]; then
-    echo "compare.sh: building roundhouse at $BASELINE (release)" >&2
-    mkdir -p "$RUN/baseline"
-    git -C "$ROOT" archive "$BASELINE" | tar -x -C "$RUN/baseline"
+declare -A BASELINE_BIN
+for rev in $BASELINE; do
+    echo "compare.sh: building roundhouse at $rev (release)" >&2
+    mkdir -p "$RUN/src-$rev"
+    git -C "$ROOT" archive "$rev" | tar -x -C "$RUN/src-$rev"
+    # One target directory for all revisions: only the roundhouse crate is rebuilt.
     CARGO_TARGET_DIR="$ROOT/target/bench-baseline" cargo build --release --quiet \
-        --manifest-path "$RUN/baseline/Cargo.toml"
-    BASELINE_BIN="$ROOT/target/bench-baseline/release/roundhouse"
-fi
+        --manifest-path "$RUN/src-$rev/Cargo.toml"
+    cp "$ROOT/target/bench-baseline/release/roundhouse" "$RUN/roundhouse-$rev"
+    BASELINE_BIN[$rev]="$RUN/roundhouse-$rev"
+done
 
 # ---------------------------------------------------------------- start everything
 declare -A PORT_OF PID_OF
 TARGETS=()
+# Whether to measure a target: all by default, else nginx (the reference) and --only's.
+want() { [ -z "$ONLY" ] || [ "$1" = nginx ] || [[ " $ONLY " == *" $1 "* ]]; }
 
 nginx -p "$RUN" -c "$RUN/nginx-backends.conf" -g 'daemon off;' >"$RUN/backends.log" 2>&1 &
 PIDS+=($!); PID_OF[direct]=$!
@@ -143,13 +152,16 @@ wait_listening $B1; wait_listening $B2; wait_listening $B3
 nginx -p "$RUN" -c "$RUN/nginx-proxy-w1.conf" -g 'daemon off;' >"$RUN/nginx.log" 2>&1 &
 PIDS+=($!); PID_OF[nginx]=$!; PORT_OF[nginx]=$NGINX_PORT; TARGETS+=(nginx)
 
-haproxy -db -f "$RUN/haproxy-t1.cfg" >"$RUN/haproxy.log" 2>&1 &
-PIDS+=($!); PID_OF[haproxy]=$!; PORT_OF[haproxy]=$HAPROXY_PORT; TARGETS+=(haproxy)
+if want haproxy; then
+    haproxy -db -f "$RUN/haproxy-t1.cfg" >"$RUN/haproxy.log" 2>&1 &
+    PIDS+=($!); PID_OF[haproxy]=$!; PORT_OF[haproxy]=$HAPROXY_PORT; TARGETS+=(haproxy)
+fi
 
 max_connections=0
 for c in $CONNECTIONS; do [ "$c" -gt $max_connections ] && max_connections=$c; done
 start_roundhouse() {
     local name=$1 bin=$2 workers=$3 port=$4
+    want "$name" || return 0
     local flags=(serve --listen "127.0.0.1:$port" --workers "$workers"
         --queue $((max_connections > 64 ? max_connections : 64))
         --max-connections $((max_connections + 64))
@@ -170,14 +182,14 @@ for workers in $WORKERS; do
     start_roundhouse "roundhouse-w$workers" "$BIN" "$workers" $port
     port=$((port + 1))
 done
-if [ -n "$BASELINE_BIN" ]; then
+for rev in $BASELINE; do
     for workers in $WORKERS; do
-        start_roundhouse "baseline-w$workers" "$BASELINE_BIN" "$workers" $port
+        start_roundhouse "$rev-w$workers" "${BASELINE_BIN[$rev]}" "$workers" $port
         port=$((port + 1))
     done
-fi
+done
 # The backends measured directly: the ceiling no proxy can pass.
-PORT_OF[direct]=$B1; TARGETS+=(direct)
+if want direct; then PORT_OF[direct]=$B1; TARGETS+=(direct); fi
 for target in "${TARGETS[@]}"; do wait_listening "${PORT_OF[$target]}"; done
 
 # ---------------------------------------------------------------- measuring
@@ -207,12 +219,10 @@ cpu_ticks() {
     done
     echo $total
 }
-context_switches() {
-    local pid
-    for pid in $(family "$1"); do
-        cat /proc/"$pid"/task/*/status 2>/dev/null || true
-    done | awk '/^(nonvoluntary|voluntary)_ctxt_switches/ {sum += $2} END {print sum + 0}'
-}
+# perf stat counts the switches of threads that start and end during the run (a
+# connection thread per connection); /proc/PID/task/* would miss those that ended.
+PERF=0
+if perf stat -e context-switches -x, -o /dev/null -- true >/dev/null 2>&1; then PERF=1; fi
 rss_kib() {
     local pid
     for pid in $(family "$1"); do cat /proc/"$pid"/status 2>/dev/null || true; done |
@@ -243,22 +253,32 @@ parse_wrk() {
 measure() {
     local target=$1 connections=$2 round=$3 duration=$4
     local pid=${PID_OF[$target]} port=${PORT_OF[$target]}
-    local cpu_before ctx_before cpu_after ctx_after out
-    cpu_before=$(cpu_ticks "$pid"); ctx_before=$(context_switches "$pid")
-    out=$(wrk -t1 -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$port/" 2>&1) || true
-    cpu_after=$(cpu_ticks "$pid"); ctx_after=$(context_switches "$pid")
+    local cpu_before cpu_after out ctx=-1 wrk=(wrk -t1 -c"$connections" -d"${duration}s" --latency)
+    cpu_before=$(cpu_ticks "$pid")
+    if [ $PERF -eq 1 ]; then
+        local pids
+        pids=$(family "$pid" | tr ' \n' ',,' | sed 's/,*$//')
+        out=$(perf stat -e context-switches -x, -o "$RUN/perf.txt" -p "$pids" -- \
+            "${wrk[@]}" "http://127.0.0.1:$port/" 2>&1) || true
+        ctx=$(awk -F, '$3 == "context-switches" {print $1 + 0}' "$RUN/perf.txt")
+    else
+        out=$("${wrk[@]}" "http://127.0.0.1:$port/" 2>&1) || true
+    fi
+    cpu_after=$(cpu_ticks "$pid")
     echo "$out" >"$RUN/wrk-$target-c$connections-r$round.txt"
     read -r requests rps p50 p99 avg errors <<<"$(parse_wrk <<<"$out")"
     [ "${requests:-0}" -gt 0 ] || requests=1
     awk -v t="$target" -v c="$connections" -v r="$round" -v n="$requests" -v rps="$rps" \
         -v p50="$p50" -v p99="$p99" -v avg="$avg" -v e="$errors" \
-        -v cpu=$((cpu_after - cpu_before)) -v tck="$CLK_TCK" -v ctx=$((ctx_after - ctx_before)) \
+        -v cpu=$((cpu_after - cpu_before)) -v tck="$CLK_TCK" -v ctx="${ctx:--1}" \
         -v rss="$(rss_kib "$pid")" 'BEGIN {
             printf "%s %s %s %s %s %s %s %s %s %.2f %.3f %.1f\n", t, c, r, n, rps, p50, p99, avg, e,
-                cpu * 1e6 / tck / n, (ctx > 0 ? ctx : 0) / n, rss / 1024
+                cpu * 1e6 / tck / n, (ctx >= 0 ? ctx / n : -1), rss / 1024
         }' >>"$RUN/data.txt"
-    printf '  %-16s c=%-4s round %s: %8.0f req/s  p99 %6.2f ms  errors %s\n' \
-        "$target" "$connections" "$round" "$rps" "$p99" "$errors" >&2
+    local detail=""
+    [ "$errors" -eq 0 ] || detail=" ($(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr -s ' \n' ' '))"
+    printf '  %-16s c=%-4s round %s: %8.0f req/s  p99 %6.2f ms  errors %s%s\n' \
+        "$target" "$connections" "$round" "$rps" "$p99" "$errors" "$detail" >&2
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -290,7 +310,7 @@ version_of() { "$@" 2>&1 | head -n 1 | sed 's/ - https.*//'; }
     echo
     echo "Machine: $(uname -srm), $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); load average before/after: $LOAD_BEFORE / $LOAD_AFTER."
     echo "Tools: $(version_of nginx -v), $(version_of haproxy -v), $(version_of wrk -v | cut -d' ' -f1-2), $(version_of rustc -V)."
-    echo "roundhouse: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)${BASELINE:+, baseline $BASELINE}. wrk -t1, ${DURATION} s per run, medians of $ROUNDS interleaved rounds; errors summed."
+    echo "roundhouse: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)${BASELINE:+, baselines: $BASELINE}. wrk -t1, ${DURATION} s per run, medians of $ROUNDS interleaved rounds; errors summed."
     echo
     echo "| target | conns | req/s | x nginx | p50 ms | p99 ms | p99 x nginx | errors | served | CPU us/req | ctx/req | RSS MiB |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -336,5 +356,8 @@ if [ "$RECORD" -eq 1 ]; then
     { echo; cat "$RUN/table.md"; } >>"$ROOT/bench/RESULTS.md"
     echo "compare.sh: appended to bench/RESULTS.md" >&2
 fi
-mkdir -p "$ROOT/target/bench"
-cp "$RUN/table.md" "$ROOT/target/bench/compare-$(date -u +%Y%m%d-%H%M%S).md"
+# Keep the table and every raw wrk output for a closer look.
+KEEP="$ROOT/target/bench/compare-$(date -u +%Y%m%d-%H%M%S)"
+mkdir -p "$KEEP"
+cp "$RUN"/table.md "$RUN"/data.txt "$RUN"/wrk-*.txt "$RUN"/*.log "$KEEP"/ 2>/dev/null || true
+echo "compare.sh: raw outputs in ${KEEP#"$ROOT"/}" >&2
