@@ -1,7 +1,7 @@
 # roundhouse: `make run` starts the balancer, `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: run test fmt clippy bench-compare
+.PHONY: run test fmt clippy bench-compare bench-bounds
 
 run:
 	$(CARGO) run --release
@@ -20,3 +20,7 @@ clippy:
 # to append the table to bench/RESULTS.md.
 bench-compare:
 	bash bench/compare.sh $(BENCH_ARGS)
+
+# Slow-backend throughput against its bound, and RSS with 2,000 keep-alive clients.
+bench-bounds:
+	bash bench/bounds.sh $(BENCH_ARGS)
