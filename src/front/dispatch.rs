@@ -4,7 +4,7 @@
 //! connection thread `try_send`s the request into the bounded channel. If the channel
 //! is full it does not wait: it answers `503 Retry-After: 1` at once, so the queue (and
 //! the time a request can spend in it) never grows without bound. Otherwise it blocks
-//! on a one-slot reply channel until a worker hands the response back.
+//! on a one-shot reply slot (`pool::reply`) until a worker hands the response back.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use super::message::{Request, Response};
 use super::server::Handler;
 use crate::backends::BackendSet;
 use crate::pool::Job;
+use crate::pool::reply::reply_slot;
 use crate::stats::Stats;
 
 pub struct Dispatcher {
@@ -49,7 +50,7 @@ impl Handler for Dispatcher {
         if request.path() == "/stats" && (request.method == Method::GET || request.method == Method::HEAD) {
             return self.stats_response();
         }
-        let (reply, answer) = crossbeam_channel::bounded(1);
+        let (reply, answer) = reply_slot();
         match self.jobs.try_send(Job { request, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
@@ -64,8 +65,8 @@ impl Handler for Dispatcher {
                     .with_header(header::CONNECTION, "close");
             }
         }
-        // A worker always replies; if it died instead, the sender is dropped and we
-        // say so rather than hang.
+        // A worker always replies; if it died instead, its end of the slot is dropped
+        // and we say so rather than hang.
         answer.recv().unwrap_or_else(|_| {
             Response::text(
                 StatusCode::INTERNAL_SERVER_ERROR,
