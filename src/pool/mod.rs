@@ -7,6 +7,7 @@
 //! forwarded at once, whatever the number of clients.
 
 pub mod reply;
+pub mod sched;
 
 use std::thread::{self, JoinHandle};
 
@@ -58,6 +59,7 @@ impl WorkerPool {
 
 /// A worker's whole life: take a job, forward it, hand the answer back, repeat.
 fn work(id: usize, jobs: &Receiver<Job>, proxy: &Proxy) {
+    sched::batch_current_thread();
     // Each worker owns its random number generator, so random strategies take no lock.
     let mut rng = StdRng::from_rng(&mut rand::rng());
     let stats = &proxy.stats().workers[id];
