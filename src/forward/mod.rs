@@ -66,6 +66,8 @@ pub struct Proxy {
     strategy: Box<dyn Strategy>,
     client: ForwardClient,
     stats: Arc<Stats>,
+    /// `X-Roundhouse-Worker` values, made once: formatting a number allocates.
+    worker_headers: Vec<HeaderValue>,
 }
 
 impl Proxy {
@@ -73,8 +75,7 @@ impl Proxy {
         backends: Arc<BackendSet>,
         strategy: Box<dyn Strategy>,
         timeouts: UpstreamTimeouts,
-        // Unused since each worker owns its connection pool; kept so callers need not change.
-        _workers: usize,
+        workers: usize,
         stats: Arc<Stats>,
     ) -> Self {
         Proxy {
@@ -82,11 +83,19 @@ impl Proxy {
             strategy,
             client: ForwardClient::new(timeouts),
             stats,
+            worker_headers: (0..workers).map(HeaderValue::from).collect(),
         }
     }
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    fn worker_header(&self, worker: usize) -> HeaderValue {
+        self.worker_headers
+            .get(worker)
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from(worker))
     }
 
     /// Serves one request on worker `worker`.
@@ -102,7 +111,7 @@ impl Proxy {
         };
         response
             .headers
-            .insert("x-roundhouse-worker", HeaderValue::from(worker));
+            .insert(headers::X_ROUNDHOUSE_WORKER, self.worker_header(worker));
         self.stats.record_status(response.status);
         response
     }
@@ -136,7 +145,7 @@ impl Proxy {
             }
         };
         if let Ok(value) = HeaderValue::from_str(&backend.url) {
-            response.headers.insert("x-roundhouse-backend", value);
+            response.headers.insert(headers::X_ROUNDHOUSE_BACKEND, value);
         }
         response
     }
