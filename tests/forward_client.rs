@@ -375,7 +375,25 @@ fn garbage_and_mid_body_close_are_502() {
     let error = send(&client, &garbage.authority, Method::GET, b"").unwrap_err();
     assert!(matches!(error, UpstreamError::Protocol(_)), "{error:?}");
     let error = send(&client, &short.authority, Method::GET, b"").unwrap_err();
+    assert!(matches!(error, UpstreamError::Incomplete(_)), "{error:?}");
     assert_eq!(error.status(), StatusCode::BAD_GATEWAY, "{error:?}");
+}
+
+#[test]
+fn a_stall_after_the_answer_began_is_incomplete_not_a_timeout() {
+    let backend = scripted_backend(|_, mut reader| {
+        if read_request(&mut reader).is_some() {
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+            // Then nothing more until the client gives up.
+            let _ = read_request(&mut reader);
+        }
+    });
+    let client = client(Duration::from_millis(200));
+    let error = send(&client, &backend.authority, Method::GET, b"").unwrap_err();
+    assert!(matches!(error, UpstreamError::Incomplete(_)), "{error:?}");
+    assert_eq!(error.status(), StatusCode::BAD_GATEWAY);
 }
 
 #[test]

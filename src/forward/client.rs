@@ -73,6 +73,15 @@ pub struct OutgoingRequest<'a> {
     pub body: &'a [u8],
 }
 
+impl UpstreamError {
+    /// Whether the backend may have received (and acted on) the request. Only a
+    /// connection that was never established proves it did not: then even a POST can
+    /// safely go to another backend.
+    pub fn may_have_reached_backend(&self) -> bool {
+        !matches!(self, UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_))
+    }
+}
+
 /// A request body up to this size goes out in the same `write(2)` as the head.
 const COALESCE_LIMIT: usize = 64 * 1024;
 
@@ -202,7 +211,11 @@ impl ForwardClient {
                 });
             }
         }
-        let not_stale = |error| Failure { error, stale: false };
+        // From here on part of the answer has arrived: a failure cuts it short.
+        let not_stale = |error| Failure {
+            error: cut_short(error),
+            stale: false,
+        };
         let head = read_head(&mut conn.reader, request.method, deadline).map_err(not_stale)?;
         let body = read_response_body(
             &mut conn.reader,
@@ -215,11 +228,18 @@ impl ForwardClient {
         if head.keep_alive && conn.reader.buffered().is_empty() {
             with_worker_pool(|pool| pool.put(authority, conn));
         }
-        Ok(Response {
-            status: head.status,
-            headers: head.headers,
-            body,
-        })
+        let mut response = Response::new(head.status);
+        response.headers = head.headers;
+        response.body = body;
+        Ok(response)
+    }
+}
+
+/// A break or stall after the answer began is `Incomplete`: the backend did act.
+fn cut_short(error: UpstreamError) -> UpstreamError {
+    match error {
+        UpstreamError::Broken(what) | UpstreamError::Timeout(what) => UpstreamError::Incomplete(what),
+        other => other,
     }
 }
 

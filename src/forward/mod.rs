@@ -26,37 +26,34 @@ use client::{ForwardClient, OutgoingRequest};
 /// Why a backend did not give an answer.
 #[derive(Debug, Error)]
 pub enum UpstreamError {
-    /// No TCP connection could be made (refused, unreachable, unresolvable).
+    /// No TCP connection could be made (refused, unreachable): the request never left.
     #[error("cannot connect: {0}")]
     Connect(String),
-    /// No TCP connection within `--connect-timeout` (504, as nginx answers).
+    /// The TCP connection was not established in time: the request never left.
     #[error("connect timed out: {0}")]
     ConnectTimeout(String),
     /// The backend did not answer in time.
     #[error("timed out: {0}")]
     Timeout(String),
-    /// The connection broke while the request or response was in transit.
+    /// The connection broke before the response head arrived.
     #[error("connection broken: {0}")]
     Broken(String),
+    /// The response began but broke off or stalled: part of it was received.
+    #[error("response cut short: {0}")]
+    Incomplete(String),
     /// The backend's bytes were not a valid HTTP response.
     #[error("invalid response: {0}")]
     Protocol(String),
 }
 
 impl UpstreamError {
-    /// 504 for a backend that said nothing in time, 502 for every other failure.
+    /// 504 for a backend that said nothing in time, 502 for every other failure
+    /// (nginx answers a connect timeout with 504 too).
     pub fn status(&self) -> StatusCode {
         match self {
             UpstreamError::Timeout(_) | UpstreamError::ConnectTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
         }
-    }
-
-    /// Whether the backend may have received (and acted on) the request. Only a
-    /// connection that was never established proves it did not: then even a POST can
-    /// safely go to another backend.
-    pub fn may_have_reached_backend(&self) -> bool {
-        !matches!(self, UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_))
     }
 }
 
