@@ -163,6 +163,9 @@ pub fn from_read_error(error: RequestError) -> UpstreamError {
         RequestError::Timeout => UpstreamError::Timeout("no answer from the backend in time".into()),
         RequestError::Io(io) => UpstreamError::Broken(io.to_string()),
         RequestError::Closed => UpstreamError::Broken("backend closed the connection".into()),
+        RequestError::Truncated(what) => {
+            UpstreamError::Incomplete(format!("backend closed the connection mid-{what}"))
+        }
         other => UpstreamError::Protocol(other.to_string()),
     }
 }

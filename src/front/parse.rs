@@ -82,7 +82,7 @@ pub fn read_request_head(
             return Ok(head);
         }
         match reader.fill(head_deadline)? {
-            0 => return Err(RequestError::Malformed("connection closed mid-head".into())),
+            0 => return Err(RequestError::Truncated("head")),
             _ => continue,
         }
     }

@@ -98,7 +98,7 @@ impl HttpReader {
     ) -> Result<(), RequestError> {
         while count > 0 {
             if self.buffered().is_empty() && self.fill(Instant::now() + per_read)? == 0 {
-                return Err(RequestError::Malformed("connection closed mid-body".into()));
+                return Err(RequestError::Truncated("body"));
             }
             let take = count.min(self.buffered().len());
             out.extend_from_slice(&self.buffered()[..take]);
@@ -124,7 +124,7 @@ impl HttpReader {
                 return Err(RequestError::Malformed("line too long".into()));
             }
             if self.fill(Instant::now() + per_read)? == 0 {
-                return Err(RequestError::Malformed("connection closed mid-line".into()));
+                return Err(RequestError::Truncated("line"));
             }
         }
     }
