@@ -1,7 +1,7 @@
 # roundhouse: `make run` starts the balancer, `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: run test fmt clippy experiment bench-compare bench-bounds
+.PHONY: run test fmt clippy experiment bench bench-compare bench-bounds
 
 run:
 	$(CARGO) run --release
@@ -38,6 +38,10 @@ experiment:
 # n = 1000: measured points over the queueing-theory curves. Takes a few minutes.
 simulate-plot:
 	$(CARGO) run --release --example strategies_vs_load -- docs/img/strategies-vs-load.svg
+
+# Every benchmark of the project: roundhouse against nginx and HAProxy, then the
+# slow-backend bounds and memory (speed lives here, never in the tests).
+bench: bench-compare bench-bounds
 
 # roundhouse next to nginx and HAProxy (installs them and wrk if missing; a few minutes).
 # BENCH_ARGS="--long" for 10 s runs, "--baseline REV" to add an older build, "--record"
