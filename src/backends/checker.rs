@@ -2,17 +2,18 @@
 //!
 //! OS concept: a periodic background thread, and waiting with a timeout. The thread
 //! waits on a channel with `recv_timeout(interval)`: the timeout is its clock tick, and
-//! the channel closing is its signal to stop, so shutdown never waits out a sleep.
+//! the channel closing is its signal to stop, so shutdown never waits out a sleep (the
+//! loop itself is `super::poller`, shared with the other pollers).
 //! HAProxy's `check inter 2s rise 2 fall 2` is the model.
 
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 
-use super::BackendSet;
 use super::health::now_ms;
+use super::{BackendSet, poller};
 
 /// Settings of the active checker.
 #[derive(Debug, Clone)]
@@ -44,28 +45,13 @@ pub fn start(
     policy: CheckPolicy,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
-    thread::Builder::new()
-        .name("health-check".into())
-        .spawn(move || run(&backends, &policy, &stop))
-}
-
-fn run(backends: &BackendSet, policy: &CheckPolicy, stop: &Receiver<()>) {
     // A check must not outlast its interval, or rounds would pile up.
-    let limit = policy.interval.min(Duration::from_secs(2));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .proxy(None)
-        .timeout_connect(Some(limit))
-        .timeout_recv_response(Some(limit))
-        .timeout_recv_body(Some(limit))
-        .build()
-        .new_agent();
+    let agent = poller::agent(policy.interval.min(Duration::from_secs(2)));
     // Per backend: failures in a row, and the times of the latest passes in a row (at
     // most `rise` of them). Only this thread touches them, so no atomics are needed.
     let mut failures = vec![0u32; backends.len()];
     let mut passes: Vec<Vec<u64>> = vec![Vec::new(); backends.len()];
-    loop {
+    poller::spawn("health-check", policy.interval, stop, move || {
         for (index, backend) in backends.iter().enumerate() {
             let url = format!("{}{}", backend.url, policy.path);
             let verdict = match agent.get(&url).call() {
@@ -117,9 +103,5 @@ fn run(backends: &BackendSet, policy: &CheckPolicy, stop: &Receiver<()>) {
                 }
             }
         }
-        match stop.recv_timeout(policy.interval) {
-            Err(RecvTimeoutError::Timeout) => continue,
-            _ => return,
-        }
-    }
+    })
 }

@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 
-use super::BackendSet;
 use super::health::now_ms;
+use super::{BackendSet, poller};
 
 /// The last load a backend reported.
 #[derive(Debug, Default)]
@@ -54,23 +54,8 @@ pub fn start(
     interval: Duration,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
-    thread::Builder::new()
-        .name("load-poller".into())
-        .spawn(move || run(&backends, interval, &stop))
-}
-
-fn run(backends: &BackendSet, interval: Duration, stop: &Receiver<()>) {
-    let limit = interval.min(Duration::from_secs(1));
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .proxy(None)
-        .timeout_connect(Some(limit))
-        .timeout_recv_response(Some(limit))
-        .timeout_recv_body(Some(limit))
-        .build()
-        .new_agent();
-    loop {
+    let agent = poller::agent(interval.min(Duration::from_secs(1)));
+    poller::spawn("load-poller", interval, stop, move || {
         for backend in backends.iter() {
             let url = format!("{}/load", backend.url);
             let report = agent
@@ -84,11 +69,7 @@ fn run(backends: &BackendSet, interval: Duration, stop: &Receiver<()>) {
                 backend.load.store(percent, now_ms());
             }
         }
-        match stop.recv_timeout(interval) {
-            Err(RecvTimeoutError::Timeout) => continue,
-            _ => return,
-        }
-    }
+    })
 }
 
 #[cfg(test)]
