@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::BackendSet;
+use super::BackendSource;
 use super::health::now_ms;
 
 /// The last load a backend reported.
@@ -50,16 +50,18 @@ pub fn parse_load(body: &[u8]) -> Option<f64> {
 
 /// Starts the poller; it stops when `stop`'s sender is dropped.
 pub fn start(
-    backends: Arc<BackendSet>,
+    backends: Arc<dyn BackendSource>,
     interval: Duration,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name("load-poller".into())
-        .spawn(move || run(&backends, interval, &stop))
+        .spawn(move || run(&*backends, interval, &stop))
 }
 
-fn run(backends: &BackendSet, interval: Duration, stop: &Receiver<()>) {
+/// Each round asks `source` which backends need polling (those of `least-load` pools),
+/// so a reload that adds or removes such a pool takes effect at the next round.
+fn run(source: &dyn BackendSource, interval: Duration, stop: &Receiver<()>) {
     let limit = interval.min(Duration::from_secs(1));
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -71,7 +73,7 @@ fn run(backends: &BackendSet, interval: Duration, stop: &Receiver<()>) {
         .build()
         .new_agent();
     loop {
-        for backend in backends.iter() {
+        for backend in source.load_polled() {
             let url = format!("{}/load", backend.url);
             let report = agent
                 .get(&url)
