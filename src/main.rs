@@ -83,7 +83,11 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
         for line in problems.lines() {
             eprintln!("{line}");
         }
-        format!("invalid configuration ({} problems)", problems.list.len())
+        let count = problems.list.len();
+        format!(
+            "invalid configuration ({count} problem{})",
+            if count == 1 { "" } else { "s" }
+        )
     })?;
     let args = &effective.args;
     // Bind everything first, so a port in use is reported before anything starts.
