@@ -63,9 +63,15 @@ fn longest_prefix_strip_prefix_and_host_reach_the_backend() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     let echo = reply.json();
     assert_eq!(echo["backend"], "api-1");
-    assert_eq!(echo["path"], "/orders/7?full=1", "the prefix is stripped, the query kept");
+    assert_eq!(
+        echo["path"], "/orders/7?full=1",
+        "the prefix is stripped, the query kept"
+    );
     assert_eq!(echo["headers"]["host"], "api.internal");
-    assert_eq!(echo["headers"]["x-forwarded-host"], "test", "the client's Host is kept here");
+    assert_eq!(
+        echo["headers"]["x-forwarded-host"], "test",
+        "the client's Host is kept here"
+    );
 
     let echo = get(addr, "/api/users/3").json();
     assert_eq!(echo["backend"], "users-1", "the longer prefix wins");
@@ -73,7 +79,10 @@ fn longest_prefix_strip_prefix_and_host_reach_the_backend() {
     assert_eq!(echo["headers"]["host"], "test");
 
     let echo = get(addr, "/apiary").json();
-    assert_eq!(echo["backend"], "web-1", "prefixes match whole segments; the rest goes to default");
+    assert_eq!(
+        echo["backend"], "web-1",
+        "prefixes match whole segments; the rest goes to default"
+    );
 
     let stats = get(addr, "/stats").json();
     let pools = stats["pools"].as_array().unwrap();
@@ -88,7 +97,11 @@ fn longest_prefix_strip_prefix_and_host_reach_the_backend() {
     assert_eq!(routes[1]["requests"], 1);
     assert_eq!(routes[1]["strip_prefix"], true);
     assert_eq!(stats["unrouted"], 1);
-    assert_eq!(stats["backends"].as_array().unwrap().len(), 3, "every backend of every pool");
+    assert_eq!(
+        stats["backends"].as_array().unwrap().len(),
+        3,
+        "every backend of every pool"
+    );
     assert_eq!(stats["requests"]["total"], 3, "existing fields stay");
     balancer.shutdown(Duration::from_secs(5));
 }
@@ -101,12 +114,18 @@ fn without_a_default_pool_an_unmatched_request_gets_404_with_a_body() {
     let reply = get(addr, "/elsewhere");
     assert_eq!(reply.status, 404);
     assert!(
-        reply.text().contains("no route matches /elsewhere and there is no default pool"),
+        reply
+            .text()
+            .contains("no route matches /elsewhere and there is no default pool"),
         "{}",
         reply.text()
     );
     assert_eq!(get(addr, "/api").status, 200);
-    let reply = raw(addr, b"OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let reply = raw(
+        addr,
+        b"OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(reply.status, 404, "OPTIONS * matches no prefix");
     let stats = get(addr, "/stats").json();
     assert_eq!(stats["requests"]["client_errors"], 2);
@@ -159,13 +178,22 @@ fn a_backend_in_two_pools_is_one_backend_and_a_reload_keeps_its_health() {
         .find(|backend| backend["url"] == dead.as_str())
         .unwrap()
         .clone();
-    assert_eq!(dead_entry["healthy"], false, "still down: its health carried over");
+    assert_eq!(
+        dead_entry["healthy"], false,
+        "still down: its health carried over"
+    );
     assert_eq!(dead_entry["errors"], 1, "its counters carried over too");
     assert_eq!(get(addr, "/api/x").json()["backend"], "shared-1");
     // An invalid reload keeps the table.
     let mut broken = next.clone();
     broken.routes = vec![route("/api", "missing")];
     assert!(balancer.reload(&broken).is_err());
-    assert_eq!(get(addr, "/stats").json()["pools"][1]["backends"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        get(addr, "/stats").json()["pools"][1]["backends"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     balancer.shutdown(Duration::from_secs(5));
 }
