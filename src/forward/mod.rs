@@ -176,7 +176,9 @@ impl Proxy {
             }
             None => {
                 let response = failure_response(&pool.backends, &failures, last_status);
-                selection.record(None, response.status);
+                // A 502/504 is counted against the last backend that failed; a 503
+                // (none available) against no backend.
+                selection.record(tried.last().copied(), response.status);
                 response
             }
         }
