@@ -197,3 +197,35 @@ fn a_backend_in_two_pools_is_one_backend_and_a_reload_keeps_its_health() {
     );
     balancer.shutdown(Duration::from_secs(5));
 }
+
+#[test]
+fn the_health_checker_follows_a_reload_to_new_backends() {
+    let (_live, live) = sims("live", 1, 0..=0);
+    let config = BalancerConfig {
+        backends: vec![live[0].parse().unwrap()],
+        check: roundhouse::backends::checker::CheckPolicy {
+            interval: Duration::from_millis(50),
+            fall: 1,
+            ..Default::default()
+        },
+        ..BalancerConfig::default()
+    };
+    let balancer = Balancer::start(listener(), &config).unwrap();
+    let addr = balancer.local_addr();
+    // Added by the reload, in a pool no request is routed to: only the checker can
+    // find out that nothing listens there.
+    let dead = format!("http://{}", listener().local_addr().unwrap());
+    let mut next = config.clone();
+    next.pools = vec![pool("spare", std::slice::from_ref(&dead))];
+    balancer.reload(&next).unwrap();
+    let down = common::wait_until(Duration::from_secs(10), || {
+        get(addr, "/stats").json()["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|backend| backend["url"] == dead.as_str() && backend["healthy"] == false)
+    });
+    assert!(down, "{}", get(addr, "/stats").text());
+    assert_eq!(get(addr, "/stats").json()["pools"][1]["requests"], 0);
+    balancer.shutdown(Duration::from_secs(5));
+}

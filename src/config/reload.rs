@@ -80,10 +80,11 @@ impl Reloader {
                 for problem in problems {
                     log::error!("reload: {problem}");
                 }
+                let count = problems.len();
                 log::error!(
-                    "reload of {} failed ({} problems); the old configuration stays in force",
+                    "reload of {} failed ({count} problem{}); the old configuration stays in force",
                     self.config_file(),
-                    problems.len()
+                    if count == 1 { "" } else { "s" }
                 );
             }
         }

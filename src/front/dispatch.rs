@@ -1,4 +1,5 @@
-//! The balancer's request handler: answer `/stats` here, queue everything else.
+//! The balancer's request handler: answer `/stats` and `/metrics` here, queue
+//! everything else.
 //!
 //! OS concept: the producer side of a bounded buffer, and admission control. The
 //! connection thread `try_send`s the request into the bounded channel. If the channel
