@@ -1,13 +1,15 @@
 # roundhouse: `make run` starts the balancer, `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: run test fmt clippy
+.PHONY: run test fmt clippy experiment
 
 run:
 	$(CARGO) run --release
 
 test: fmt clippy
 	$(CARGO) test --all-targets
+	# Simulator checks that need millions of requests run only in release builds.
+	$(CARGO) test --release --test simulate
 
 fmt:
 	$(CARGO) fmt --check
@@ -22,3 +24,17 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	$(CARGO) +nightly fuzz run calc_parser -- -max_total_time=$(FUZZ_SECONDS)
+
+# Little's law as a picture: throughput and latency for 1..128 workers, 64 clients,
+# 10 s each (about 90 s). Writes docs/img/workers-vs-*.svg and the data table.
+.PHONY: experiment
+experiment:
+	$(CARGO) run --release -- experiment --out docs/img
+
+# --- simulate: the strategies at scale, in virtual time (docs/simulate.md) ---
+.PHONY: simulate-plot
+
+# Mean time in system against load for random, p2c, least-conn and round-robin at
+# n = 1000: measured points over the queueing-theory curves. Takes a few minutes.
+simulate-plot:
+	$(CARGO) run --release --example strategies_vs_load -- docs/img/strategies-vs-load.svg

@@ -18,6 +18,7 @@ use crate::client::ClientArgs;
 use crate::forward::ureq_transport::UpstreamTimeouts;
 use crate::front::ServerConfig;
 use crate::front::parse::Limits;
+use crate::l4::TcpArgs;
 use crate::strategy::STRATEGIES;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
@@ -45,8 +46,19 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Run one simulated backend as its own process.
     Backend(BackendArgs),
+    /// Balance TCP connections (L4): pick a backend per connection, copy bytes both ways.
+    Tcp(Box<TcpArgs>),
     /// Send a request through the balancer, or `client calc` for the calculator loop.
     Client(ClientArgs),
+    /// Load-test a URL with a closed loop of clients; against a roundhouse balancer,
+    /// also report per-worker counts and the Little's-law bound.
+    Bench(crate::bench::BenchArgs),
+    /// Measure throughput and latency for several worker counts and plot them
+    /// (`make experiment`).
+    #[command(hide = true)]
+    Experiment(crate::bench::experiment::ExperimentArgs),
+    /// Simulate a strategy with many backends in virtual time and compare with theory.
+    Simulate(crate::simulate::SimulateArgs),
     /// Check a configuration (like `nginx -t`): print the effective settings, or every
     /// problem found, one per line; exit 0 when valid, 2 otherwise.
     Check(Box<crate::config::check::CheckArgs>),
@@ -237,6 +249,30 @@ pub struct BackendArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
+    /// Speak the first seed's calculator protocol over plain TCP instead of HTTP: read
+    /// an expression, answer the result or `Erro: <message>`, close.
+    #[arg(long)]
+    pub calc_tcp: bool,
+
+    /// With --calc-tcp: answer the seed's `LOAD` probe (this process's CPU percent) here.
+    #[arg(long, value_name = "PORT", requires = "calc_tcp")]
+    pub status_port: Option<u16>,
+
+    /// Spin the CPU for MS milliseconds on every request (or expression, with
+    /// --calc-tcp), so the load a least-load balancer reads has something to show.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub cpu_work: u64,
+
     #[command(flatten)]
     pub apps: AppArgs,
+
+    /// Service-time distribution, replacing --latency: `exp:MEAN` (exponential, mean in
+    /// ms, the model of `roundhouse simulate`) or `uniform:MIN..MAX`.
+    #[arg(long, value_name = "DIST")]
+    pub latency_dist: Option<crate::backend::service::LatencyDist>,
+
+    /// Requests served at once; the others wait in line (1 makes the backend a
+    /// single-server queue, as in `roundhouse simulate`). 0: no limit.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000), value_name = "N")]
+    pub servers: u32,
 }

@@ -18,6 +18,14 @@ use roundhouse::balancer::{Balancer, BalancerConfig};
 use roundhouse::cli::{BackendArgs, Cli, Command, ServeArgs};
 use roundhouse::config::signals::{self, Event};
 use roundhouse::config::{Explicit, reload::Reloader};
+use roundhouse::l4::{TcpArgs, TcpBalancer};
+
+/// Prints one line to stdout. A closed stdout (`roundhouse | head -1`) must not stop
+/// the balancer, so write errors are ignored instead of panicking like `println!`.
+fn say(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
 
 /// Exit code for bad configuration, the same as clap's for bad arguments.
 const EXIT_CONFIG: u8 = 2;
@@ -35,8 +43,13 @@ fn main() -> ExitCode {
             let explicit = Explicit::of(matches.subcommand_matches("check"));
             return roundhouse::config::check::run(&args.serve, &explicit);
         }
+        Some(Command::Backend(args)) if args.calc_tcp => calc_backend(&args),
         Some(Command::Backend(args)) => run_backend(&args),
+        Some(Command::Tcp(args)) => tcp(&args),
         Some(Command::Client(args)) => return roundhouse::client::run(&args),
+        Some(Command::Bench(args)) => roundhouse::bench::run(&args),
+        Some(Command::Experiment(args)) => roundhouse::bench::experiment::run(&args),
+        Some(Command::Simulate(args)) => roundhouse::simulate::command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,12 +79,12 @@ fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener, String>
     })
 }
 
-/// Waits for Ctrl-C or SIGTERM; a SIGHUP is logged and ignored (a backend has no
-/// configuration to reload).
+/// Waits for Ctrl-C or SIGTERM; a SIGHUP is logged and ignored (`backend` and `tcp`
+/// have no configuration file to reload).
 fn wait_for_signal() -> Result<(), String> {
     let events = signals::listen()?;
     while let Ok(Event::Reload) = events.recv() {
-        log::warn!("SIGHUP ignored: a backend has no configuration to reload");
+        log::warn!("SIGHUP ignored: only `serve --config` has a configuration to reload");
     }
     Ok(())
 }
@@ -151,7 +164,7 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
         .enumerate()
         .map(|(id, handled)| format!("worker {id}: {handled}"))
         .collect();
-    println!(
+    say(format_args!(
         "roundhouse: {} {total} requests ({}), {} rejected with 503",
         if summary.drained {
             "drained; served"
@@ -160,7 +173,7 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
         },
         per_worker.join(", "),
         summary.rejected
-    );
+    ));
     Ok(())
 }
 
@@ -171,11 +184,11 @@ fn print_banner(
     args: &ServeArgs,
 ) {
     let addr = balancer.local_addr();
-    println!("roundhouse listening on http://{addr}");
-    println!(
+    say(format_args!("roundhouse listening on http://{addr}"));
+    say(format_args!(
         "  {} workers, queue of {}, strategy {}",
         config.workers, config.queue, config.strategy
-    );
+    ));
     for backend in &config.backends {
         let kind = if simulated.is_empty() {
             String::new()
@@ -186,19 +199,28 @@ fn print_banner(
                 args.sim_latency.end()
             )
         };
-        println!("  backend {backend}{kind}");
+        say(format_args!("  backend {backend}{kind}"));
     }
     for line in roundhouse::config::describe_routing(config) {
-        println!("  {line}");
+        say(format_args!("  {line}"));
     }
     if let Some(cache) = &config.cache {
-        println!("  {}", cache.summary());
+        say(format_args!("  {}", cache.summary()));
     }
-    println!("try:  curl -i http://{addr}/hello");
-    println!("      curl http://{addr}/stats");
-    println!("      curl http://{addr}/calc?expr=3%2B4   curl http://{addr}/convertepradolareuro/15.0");
-    println!("      http://{addr}/site/ in a browser     cargo run -- client calc");
-    println!("stop: Ctrl-C (finishes accepted requests, then exits)");
+    say(format_args!("try:  curl -i http://{addr}/hello"));
+    say(format_args!("      curl http://{addr}/stats"));
+    say(format_args!(
+        "      curl http://{addr}/calc?expr=3%2B4   curl http://{addr}/convertepradolareuro/15.0"
+    ));
+    say(format_args!(
+        "      http://{addr}/site/ in a browser     cargo run -- client calc"
+    ));
+    say(format_args!(
+        "      open http://{addr}/dashboard in a browser; load it with: roundhouse bench http://{addr}/"
+    ));
+    say(format_args!(
+        "stop: Ctrl-C (finishes accepted requests, then exits)"
+    ));
 }
 
 fn run_backend(args: &BackendArgs) -> Result<(), String> {
@@ -208,18 +230,83 @@ fn run_backend(args: &BackendArgs) -> Result<(), String> {
         .name
         .clone()
         .unwrap_or_else(|| format!("backend-{}", args.port));
-    let config = args
+    let mut config = args
         .apps
         .settings()?
         .sim_config(name.clone(), args.latency.clone());
-    let mut server = backend::start(listener, config).map_err(|error| error.to_string())?;
-    println!(
-        "{name} listening on http://{} (answers after {}..{} ms)",
-        server.local_addr(),
-        args.latency.start(),
-        args.latency.end()
-    );
+    // A backend in its own process reports its real CPU use, as the seed's servers did.
+    config.process_cpu = true;
+    config.cpu_work = std::time::Duration::from_millis(args.cpu_work);
+    let service = backend::service::ServiceOptions {
+        latency: args.latency_dist.clone(),
+        servers: args.servers as usize,
+    };
+    let mut server = backend::start_with(listener, config, service).map_err(|error| error.to_string())?;
+    let latency = match &args.latency_dist {
+        Some(dist) => dist.to_string(),
+        None => format!("{}..{} ms", args.latency.start(), args.latency.end()),
+    };
+    let servers = match args.servers {
+        0 => "all at once".to_string(),
+        limit => format!("{limit} at a time"),
+    };
+    say(format_args!(
+        "{name} listening on http://{} (answers after {latency}, {servers})",
+        server.local_addr()
+    ));
     wait_for_signal()?;
     server.shutdown(std::time::Duration::from_secs(10));
+    Ok(())
+}
+
+/// `roundhouse tcp`: the L4 balancer, stopped by Ctrl-C or SIGTERM like `serve`.
+fn tcp(args: &TcpArgs) -> Result<(), String> {
+    let listener = bind(args.listen, "the TCP balancer", "--listen")?;
+    let admin = args
+        .admin
+        .map(|addr| bind(addr, "the admin port", "--admin"))
+        .transpose()?;
+    let balancer = TcpBalancer::start(listener, admin, &args.config()).map_err(|error| error.to_string())?;
+    print!("{}", balancer.banner());
+    wait_for_signal()?;
+    eprintln!(
+        "roundhouse: stopping; open connections may go on for up to {:?}",
+        args.drain_timeout
+    );
+    println!("roundhouse: {}", balancer.shutdown(args.drain_timeout));
+    Ok(())
+}
+
+/// `roundhouse backend --calc-tcp`: the first seed's calculator server.
+fn calc_backend(args: &BackendArgs) -> Result<(), String> {
+    use roundhouse::l4::calc_server::{self, CalcServerConfig};
+    let service = bind(SocketAddr::new(args.host, args.port), "the calculator", "--port")?;
+    let status = args
+        .status_port
+        .map(|port| {
+            bind(
+                SocketAddr::new(args.host, port),
+                "the status port",
+                "--status-port",
+            )
+        })
+        .transpose()?;
+    let config = CalcServerConfig {
+        cpu_work: std::time::Duration::from_millis(args.cpu_work),
+        ..CalcServerConfig::default()
+    };
+    let server = calc_server::start(service, status, &config).map_err(|error| error.to_string())?;
+    println!(
+        "calculator listening on tcp://{} (send an expression, get the result or Erro: ...)",
+        server.service_addr()
+    );
+    if let Some(status) = server.status_addr() {
+        println!("  status port tcp://{status} answers LOAD with this process's CPU percent");
+    }
+    if args.cpu_work > 0 {
+        println!("  spends {} ms of CPU on every expression", args.cpu_work);
+    }
+    wait_for_signal()?;
+    server.shutdown();
     Ok(())
 }

@@ -106,6 +106,7 @@ impl Stats {
                     "consecutive_failures": backend.health.consecutive_failures(),
                     "last_error": backend.health.last_error(),
                     "load": backends.load(index),
+                    "busy_ms": load(&backend.busy_us) as f64 / 1000.0,
                 })
             })
             .collect();

@@ -28,10 +28,13 @@ use crate::front::{Request, Response};
 
 pub mod apps;
 pub mod load;
+pub mod service;
 
+use crate::cpu::CpuMeter;
 use apps::currency::Rates;
 use apps::static_site::{self, StaticSite};
 use load::LoadMeter;
+use service::{LatencyDist, Servers, ServiceOptions};
 
 /// How one simulated backend behaves.
 #[derive(Debug, Clone)]
@@ -45,6 +48,13 @@ pub struct SimConfig {
     pub static_dir: Option<PathBuf>,
     /// `Cache-Control: max-age` of static files, in seconds.
     pub static_max_age: u64,
+    /// CPU burnt per request before the latency is slept (`--cpu-work`), so a
+    /// least-load balancer has something to see.
+    pub cpu_work: Duration,
+    /// Report this process's real CPU use at `/load` (a backend in its own process);
+    /// otherwise the busy fraction of this backend's requests (in-process backends share
+    /// one process, so its CPU would not tell them apart).
+    pub process_cpu: bool,
 }
 
 impl Default for SimConfig {
@@ -55,6 +65,8 @@ impl Default for SimConfig {
             rates: Rates::default(),
             static_dir: None,
             static_max_age: 60,
+            cpu_work: Duration::ZERO,
+            process_cpu: false,
         }
     }
 }
@@ -66,17 +78,31 @@ pub struct SimBackend {
     requests: AtomicU64,
     load: LoadMeter,
     site: StaticSite,
+    /// Replaces `config.latency_ms` when set.
+    latency: Option<LatencyDist>,
+    /// The limit on requests in service at once, if any.
+    servers: Option<Servers>,
+    /// This process's CPU meter, when `/load` reports real process CPU.
+    cpu: Option<CpuMeter>,
 }
 
 impl SimBackend {
     pub fn new(config: SimConfig, port: u16) -> Self {
+        Self::with_service(config, port, ServiceOptions::default())
+    }
+
+    pub fn with_service(config: SimConfig, port: u16, service: ServiceOptions) -> Self {
         let site = StaticSite::new(config.static_dir.as_deref(), config.static_max_age);
+        let cpu = config.process_cpu.then(CpuMeter::default);
         SimBackend {
             config,
             port,
             requests: AtomicU64::new(0),
             load: LoadMeter::default(),
             site,
+            latency: service.latency,
+            servers: (service.servers > 0).then(|| Servers::new(service.servers)),
+            cpu,
         }
     }
 
@@ -147,16 +173,28 @@ impl Handler for SimBackend {
         if request.path() == "/load" {
             // Also at once: a balancer asks it to decide where to send work.
             let reading = self.load.read();
+            let cpu_percent = match &self.cpu {
+                Some(meter) => meter.read(),
+                None => reading.cpu_percent,
+            };
             return Response::json(
                 StatusCode::OK,
-                &json!({"cpu_percent": reading.cpu_percent, "in_flight": reading.in_flight}),
+                &json!({"cpu_percent": cpu_percent, "in_flight": reading.in_flight}),
             )
             .with_header(http::header::CACHE_CONTROL, "no-store");
         }
         let _working = self.load.start();
         let count = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
-        let delay = rand::rng().random_range(self.config.latency_ms.clone());
-        thread::sleep(Duration::from_millis(delay));
+        crate::cpu::burn(self.config.cpu_work);
+        let delay = match &self.latency {
+            Some(latency) => latency.sample(&mut rand::rng()),
+            None => Duration::from_millis(rand::rng().random_range(self.config.latency_ms.clone())),
+        };
+        // With a server limit, wait for a free server first: the wait is the queue.
+        let server = self.servers.as_ref().map(Servers::acquire);
+        thread::sleep(delay);
+        drop(server);
+        let delay = delay.as_millis() as u64;
         self.route_app(&request)
             .unwrap_or_else(|| self.echo(&request, count, delay))
     }
@@ -164,11 +202,20 @@ impl Handler for SimBackend {
 
 /// Starts a simulated backend on `listener`.
 pub fn start(listener: TcpListener, config: SimConfig) -> std::io::Result<ServerHandle> {
+    start_with(listener, config, ServiceOptions::default())
+}
+
+/// Starts a simulated backend with service options (latency distribution, servers).
+pub fn start_with(
+    listener: TcpListener,
+    config: SimConfig,
+    service: ServiceOptions,
+) -> std::io::Result<ServerHandle> {
     let port = listener.local_addr()?.port();
     let server_config = ServerConfig {
         thread_name: format!("{}-conn", config.name),
         ..ServerConfig::default()
     };
-    let handler = Arc::new(SimBackend::new(config, port));
+    let handler = Arc::new(SimBackend::with_service(config, port, service));
     server::start(listener, server_config, handler)
 }

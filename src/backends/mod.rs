@@ -118,6 +118,9 @@ pub struct Backend {
     pub health: Health,
     /// The last load the backend reported (least-load).
     pub load: LoadReport,
+    /// Microseconds spent waiting on this backend, summed over every attempt: busy
+    /// time divided by attempts is its mean service time E[S] (`roundhouse bench`).
+    pub busy_us: AtomicU64,
 }
 
 impl Backend {
@@ -130,6 +133,7 @@ impl Backend {
             errors: AtomicU64::new(0),
             health: Health::default(),
             load: LoadReport::default(),
+            busy_us: AtomicU64::new(0),
         }
     }
 
@@ -234,6 +238,19 @@ impl BackendsView for BackendSet {
     fn load(&self, index: usize) -> Option<f64> {
         self.backends[index].load.fresh(now_ms(), self.load_max_age_ms)
     }
+    /// The address, hashed: `ip-hash` keeps each client's backend when another backend
+    /// is added to or removed from the list and the indices shift.
+    fn key(&self, index: usize) -> u64 {
+        fnv1a(self.backends[index].spec.authority.as_bytes())
+    }
+}
+
+/// FNV-1a, a tiny fixed hash: stable across Rust releases and runs, unlike std's
+/// `DefaultHasher`, so a client's backend survives a restart.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Where the health checker and the load poller find the backends to watch. A fixed

@@ -57,6 +57,11 @@ pub struct CalcArgs {
     /// The balancer's URL (its /calc is used).
     #[arg(default_value = DEFAULT_BASE, value_name = "URL")]
     pub url: String,
+
+    /// Speak the first seed's TCP protocol to HOST:PORT instead (e.g. `roundhouse tcp`
+    /// on 127.0.0.1:5000): one connection per expression, `Resultado: <answer>`.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "url")]
+    pub tcp: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -101,7 +106,11 @@ pub enum ClientError {
 /// Runs `roundhouse client ...` and says how the process should exit.
 pub fn run(args: &ClientArgs) -> ExitCode {
     let result = match &args.mode {
-        Some(ClientMode::Calc(calc)) => calc::run(&calc.url),
+        Some(ClientMode::Calc(calc)) => match &calc.tcp {
+            Some(addr) => crate::l4::calc_client::run(addr)
+                .map_err(|error| ClientError::Usage(format!("terminal: {error}"))),
+            None => calc::run(&calc.url),
+        },
         None => request::run(&args.request),
     };
     match result {

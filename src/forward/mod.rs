@@ -206,6 +206,9 @@ impl Proxy {
         let result = self.transport.send(&backend.url, request, outgoing);
         let upstream_time = sent_at.elapsed();
         drop(in_flight);
+        // Busy time over attempts is the backend's mean service time E[S] (`bench`).
+        let busy_us = u64::try_from(upstream_time.as_micros()).unwrap_or(u64::MAX);
+        backend.busy_us.fetch_add(busy_us, Ordering::Relaxed);
         let mut response = result?;
         backend.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(Transition::Up(reason)) = backend.health.record_success() {

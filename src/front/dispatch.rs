@@ -93,6 +93,9 @@ impl Dispatcher {
         if request.path() == "/stats" && (request.method == Method::GET || request.method == Method::HEAD) {
             return self.stats_response();
         }
+        if request.path() == "/dashboard" && [Method::GET, Method::HEAD].contains(&request.method) {
+            return super::dashboard::response();
+        }
         if request.path() == "/metrics" && (request.method == Method::GET || request.method == Method::HEAD) {
             let page = crate::metrics::Page {
                 stats: &self.stats,

@@ -6,6 +6,7 @@
 //! bounded queue).
 
 pub mod body;
+pub mod dashboard;
 pub mod dispatch;
 pub mod error;
 pub mod listen;

@@ -13,9 +13,21 @@ use std::net::IpAddr;
 
 use rand::Rng;
 
+pub mod ip_hash;
+pub mod least_conn;
+pub mod least_load;
+pub mod p2c;
+pub mod random;
 pub mod round_robin;
+pub mod weighted;
 
+pub use ip_hash::IpHash;
+pub use least_conn::LeastConn;
+pub use least_load::LeastLoad;
+pub use p2c::PowerOfTwo;
+pub use random::Random;
 pub use round_robin::RoundRobin;
+pub use weighted::Weighted;
 
 /// What a strategy may know about the backends.
 pub trait BackendsView {
@@ -33,6 +45,12 @@ pub trait BackendsView {
     /// Last reported CPU load in percent, if known and fresh (for `least-load`).
     fn load(&self, _index: usize) -> Option<f64> {
         None
+    }
+    /// A stable identity of backend `index` for consistent hashing (`ip-hash`): it must
+    /// not change when other backends are added or removed, so that their clients stay.
+    /// The index itself will do for a fixed list.
+    fn key(&self, index: usize) -> u64 {
+        index as u64
     }
 }
 
@@ -65,17 +83,56 @@ pub trait Strategy: Send + Sync {
 }
 
 /// Every strategy name with a one-line description, for `--help` and errors.
-pub const STRATEGIES: &[(&str, &str)] = &[(
-    "round-robin",
-    "each backend in turn (an atomic counter); the design card's default",
-)];
+pub const STRATEGIES: &[(&str, &str)] = &[
+    (
+        "round-robin",
+        "each backend in turn (an atomic counter); the design card's default",
+    ),
+    (
+        "weighted",
+        "nginx's smooth weighted round-robin: weight 5,1,1 gives a a b a c a a",
+    ),
+    (
+        "least-conn",
+        "fewest requests in flight, ties taken in turn (join the shortest queue)",
+    ),
+    (
+        "p2c",
+        "power of two choices: two random backends, the one with fewer in flight",
+    ),
+    ("random", "a backend drawn uniformly at random"),
+    (
+        "ip-hash",
+        "sticky per client address (rendezvous hashing); losing 1 of N moves ~1/N",
+    ),
+    (
+        "least-load",
+        "lowest reported CPU load, ties by fewest in flight; unknown load = busiest",
+    ),
+];
 
 /// Builds the strategy called `name`.
 pub fn by_name(name: &str) -> Result<Box<dyn Strategy>, UnknownStrategy> {
     match name {
         "round-robin" => Ok(Box::new(RoundRobin::default())),
+        "weighted" => Ok(Box::new(Weighted::default())),
+        "least-conn" => Ok(Box::new(LeastConn::default())),
+        "p2c" => Ok(Box::new(PowerOfTwo)),
+        "random" => Ok(Box::new(Random)),
+        "ip-hash" => Ok(Box::new(IpHash)),
+        "least-load" => Ok(Box::new(LeastLoad::default())),
         _ => Err(UnknownStrategy(name.to_string())),
     }
+}
+
+/// A command-line parser accepting exactly the names of `STRATEGIES`; `--help` lists
+/// each with its description, and a wrong name is refused before anything starts.
+pub fn name_parser() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        STRATEGIES
+            .iter()
+            .map(|(name, description)| clap::builder::PossibleValue::new(*name).help(*description)),
+    )
 }
 
 /// A strategy name that `by_name` does not know.
@@ -90,6 +147,26 @@ pub fn strategy_names() -> String {
         .map(|(name, _)| *name)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Every strategy builds under its own name, and the names are those of `STRATEGIES`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_name_builds_a_strategy_of_that_name() {
+        assert_eq!(STRATEGIES.len(), 7);
+        for (name, description) in STRATEGIES {
+            assert_eq!(by_name(name).unwrap().name(), *name);
+            assert!(!description.is_empty());
+        }
+        let error = by_name("fastest").err().unwrap().to_string();
+        assert!(
+            error.contains("fastest") && error.contains("least-conn"),
+            "{error}"
+        );
+    }
 }
 
 /// A plain list of backends for unit tests and the simulator.

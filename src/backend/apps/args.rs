@@ -63,6 +63,7 @@ impl AppSettings {
             rates: self.rates.clone(),
             static_dir: self.static_dir.clone(),
             static_max_age: self.static_max_age,
+            ..SimConfig::default()
         }
     }
 }

@@ -1,0 +1,106 @@
+//! `make simulate-plot`: mean time in system against load for four strategies at
+//! n = 1,000 backends, simulated points over the queueing-theory curves, written as an
+//! SVG file (docs/img/strategies-vs-load.svg). Also prints the measured/predicted table
+//! that docs/simulate.md quotes.
+//!
+//! Usage: cargo run --release --example strategies_vs_load -- OUT.svg
+
+use std::process::ExitCode;
+
+use roundhouse::plot::{Chart, Scale, Series};
+use roundhouse::simulate::{Scenario, simulate, theory};
+
+const BACKENDS: usize = 1000;
+const SEED: u64 = 1;
+const LOADS: &[f64] = &[0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99];
+
+/// (strategy, colour, legend label of its theory curve)
+const STRATEGIES: &[(&str, &str, &str)] = &[
+    ("random", "#d62728", "random: M/M/1"),
+    ("round-robin", "#ff7f0e", "round-robin: E_n/M/1"),
+    ("p2c", "#1f77b4", "p2c: Mitzenmacher"),
+    ("least-conn", "#2ca02c", "least-conn: limit 1"),
+];
+
+/// Requests for one run. Random and round-robin queues at load λ take of the order of
+/// 1/(1 − λ)² service times to forget their empty start, so their runs grow with it;
+/// p2c and least-conn keep short queues and converge in a couple of million.
+fn requests_for(strategy: &str, load: f64) -> u64 {
+    match strategy {
+        "random" | "round-robin" => {
+            let scaled = 10_000_000.0 * (0.1 / (1.0 - load)).powi(2);
+            (scaled as u64).clamp(2_000_000, 100_000_000)
+        }
+        _ => 2_000_000,
+    }
+}
+
+fn main() -> ExitCode {
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("usage: strategies_vs_load OUT.svg");
+        return ExitCode::from(2);
+    };
+    let mut chart = Chart::new(
+        "Balancing strategies against load, n = 1,000 backends",
+        "load per backend λ",
+        "mean time in system (mean service times, log scale)",
+    )
+    .with_y_scale(Scale::Log)
+    .with_x_range(0.48, 1.0)
+    .with_y_range(0.8, 150.0)
+    .with_footnote(format!(
+        "roundhouse simulate, seed {SEED}; lines: closed forms (docs/simulate.md), dots: simulation of the balancer's own strategy code"
+    ));
+
+    println!(
+        "| strategy | λ | requests | measured mean | predicted mean | measured/predicted | p99 measured | p99 predicted |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for &(strategy, color, label) in STRATEGIES {
+        let curve: Vec<(f64, f64)> = (0..=196)
+            .map(|step| 0.5 + f64::from(step) * 0.0025)
+            .filter_map(|load| Some((load, theory::predicted_mean(strategy, BACKENDS, load)?)))
+            .collect();
+        chart = chart.with_series(Series::line(label, color, curve));
+        let mut measured = Vec::new();
+        for &load in LOADS {
+            let requests = requests_for(strategy, load);
+            let scenario = Scenario {
+                backends: BACKENDS,
+                load,
+                requests,
+                warmup: requests / 5,
+                seed: SEED,
+                clients: 100 * BACKENDS as u64,
+                load_interval: 1.0,
+            };
+            let report = match simulate(strategy, &scenario) {
+                Ok(report) => report,
+                Err(error) => {
+                    eprintln!("strategies_vs_load: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            eprintln!("{strategy} λ = {load}: {:.4}", report.measured.mean);
+            let predicted = report.predicted.as_ref().expect("these four have closed forms");
+            println!(
+                "| {strategy} | {load} | {requests} | {:.4} | {:.4} | {:.3} | {:.3} | {:.3} |",
+                report.measured.mean,
+                predicted.mean,
+                report.measured.mean / predicted.mean,
+                report.measured.p99,
+                predicted.p99
+            );
+            measured.push((load, report.measured.mean));
+        }
+        chart = chart.with_series(Series::points("", color, measured));
+    }
+    chart = chart.with_series(Series::points("simulated, n = 1000", "#555", Vec::new()));
+
+    if let Err(error) = std::fs::write(&path, chart.to_svg()) {
+        eprintln!("strategies_vs_load: cannot write {path}: {error}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!("wrote {path}");
+    ExitCode::SUCCESS
+}
