@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Reload under load: wrk sends GET /api/users through roundhouse while a SIGHUP every
-# second swaps the configuration between two versions (the api pool gains and loses a
-# backend, the route's Host changes). Prints wrk's summary, the reloads the balancer
-# counted, and its reload log. A failed request would show in wrk's output as
-# "Non-2xx or 3xx responses" or "Socket errors"; with zero failures neither line
-# appears.
+# Reload under load: `roundhouse bench` sends GET /api/users through roundhouse (each
+# client on its own keep-alive connection) while a SIGHUP every second swaps the
+# configuration between two versions (the api pool gains and loses a backend, the
+# route's Host changes). Prints bench's report (answers by status, errors), the
+# reloads the balancer counted, and its reload log.
 #
 #   bench/reload_under_load.sh            # 20 s, 32 connections
 #   DURATION=60 CONNECTIONS=64 bench/reload_under_load.sh
@@ -17,7 +16,6 @@ BASE=${BASE:-19400}
 DURATION=${DURATION:-20}
 CONNECTIONS=${CONNECTIONS:-32}
 RELOAD=${RELOAD:-1}
-command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
 cargo build --release -q
 bin=target/release/roundhouse
 dir=$(mktemp -d)
@@ -67,7 +65,7 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s --latency "http://127.0.0.1:$BASE/api/users" >"$dir/wrk.txt" &
+"$bin" bench "http://127.0.0.1:$BASE/api/users" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 10s >"$dir/bench.txt" 2>/dev/null &
 load=$!
 for second in $(seq $((DURATION - 1))); do
     sleep 1
@@ -78,8 +76,8 @@ done
 wait "$load"
 
 if ((RELOAD)); then every="a SIGHUP every second"; else every="no SIGHUP"; fi
-echo "== wrk, $DURATION s, $CONNECTIONS connections, $every"
-cat "$dir/wrk.txt"
+echo "== roundhouse bench, $DURATION s, $CONNECTIONS clients, $every"
+cat "$dir/bench.txt"
 echo "== /metrics after the run"
 curl -s "http://127.0.0.1:$BASE/metrics" | grep -E '^roundhouse_(config_reloads_total|requests_total\{route="/api")'
 echo "== the balancer's log (first lines)"

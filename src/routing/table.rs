@@ -154,5 +154,11 @@ mod tests {
         assert_eq!(table.failed_reloads.load(Ordering::Relaxed), 1);
         assert_eq!(table.backends().len(), 2);
         assert!(table.load_polled().is_empty(), "no least-load pool");
+        let mut measured = pool("calc", "http://b:1");
+        measured.strategy = "least-load".into();
+        table.replace(&[pool("default", "http://a:1"), measured], &[]).unwrap();
+        let polled = table.load_polled();
+        assert_eq!(polled.len(), 1, "only the least-load pool's backends are polled");
+        assert_eq!(polled[0].url, "http://b:1");
     }
 }
