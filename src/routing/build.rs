@@ -1,11 +1,13 @@
 //! Building a `Routing` from pools and routes, keeping the backends that stay.
 //!
-//! A backend is identified by its address (`host:port`). When a reload builds a new
-//! table, every backend already in the old one is reused, the same `Arc<Backend>`: its
-//! health (down, failures in a row), its counters and its in-flight count carry over,
-//! and the requests still running on the old table update the same atomics. HAProxy
-//! keeps server state across reloads the same way (`load-server-state-from-file`).
-//! A backend listed in two pools is one backend: one health check, one in-flight count.
+//! A backend is identified by its address (`host:port`), and `known` holds every
+//! backend ever configured. When a reload builds a new table, a backend already known
+//! is reused, the same `Arc<Backend>`: its health (down, failures in a row), its
+//! counters and its in-flight count carry over, and the requests still running on the
+//! old table update the same atomics. A backend removed and later added back also gets
+//! its old entry, so its counters in `/stats` never go backwards. HAProxy keeps server
+//! state across reloads the same way (`load-server-state-from-file`). A backend listed
+//! in two pools is one backend: one health check, one in-flight count.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,27 +45,21 @@ pub enum RoutingError {
     NoPools,
 }
 
-/// Builds the routing for `pools` and `routes`, reusing the backends of `previous`.
+/// Every backend ever configured, by address.
+pub type KnownBackends = HashMap<String, Arc<Backend>>;
+
+/// Builds the routing for `pools` and `routes`, reusing the backends in `known` and
+/// adding new ones to it.
 pub fn build(
     pools: &[PoolSpec],
     routes: &[RouteSpec],
     load_interval: Duration,
-    previous: Option<&Routing>,
+    known: &mut KnownBackends,
     series: &RequestSeries,
 ) -> Result<Routing, RoutingError> {
     if pools.is_empty() {
         return Err(RoutingError::NoPools);
     }
-    let mut known: HashMap<String, Arc<Backend>> = previous
-        .map(|routing| {
-            routing
-                .everyone
-                .members()
-                .iter()
-                .map(|backend| (backend.spec.authority.clone(), Arc::clone(backend)))
-                .collect()
-        })
-        .unwrap_or_default();
     // Every distinct backend in order of first appearance, with its first weight.
     let mut everyone: Vec<(Arc<Backend>, u32)> = Vec::new();
     let mut built_pools: Vec<Pool> = Vec::new();
@@ -175,12 +171,12 @@ mod tests {
         }
     }
 
-    fn build_simple(pools: &[PoolSpec], routes: &[RouteSpec], previous: Option<&Routing>) -> Routing {
+    fn build_simple(pools: &[PoolSpec], routes: &[RouteSpec], known: &mut KnownBackends) -> Routing {
         build(
             pools,
             routes,
             Duration::from_secs(1),
-            previous,
+            known,
             &RequestSeries::default(),
         )
         .unwrap()
@@ -196,7 +192,7 @@ mod tests {
         let routing = build_simple(
             &pools,
             &[route("/api", "api"), route("/api/users/", "users")],
-            None,
+            &mut KnownBackends::new(),
         );
         let pool_of = |path: &str| routing.select(path).map(|selection| selection.pool.name.clone());
         assert_eq!(pool_of("/api/users/7").as_deref(), Some("users"));
@@ -208,7 +204,11 @@ mod tests {
 
     #[test]
     fn without_a_default_pool_unmatched_requests_select_nothing() {
-        let routing = build_simple(&[pool("api", &["http://b:1"])], &[route("/api", "api")], None);
+        let routing = build_simple(
+            &[pool("api", &["http://b:1"])],
+            &[route("/api", "api")],
+            &mut KnownBackends::new(),
+        );
         assert!(routing.select("/other").is_none());
         assert!(routing.select("/api/x").is_some());
     }
@@ -218,7 +218,11 @@ mod tests {
         let mut spec = route("/api/", "api");
         spec.strip_prefix = true;
         spec.host = Some("api.internal".into());
-        let routing = build_simple(&[pool("api", &["http://b:1"])], &[spec], None);
+        let routing = build_simple(
+            &[pool("api", &["http://b:1"])],
+            &[spec],
+            &mut KnownBackends::new(),
+        );
         let selection = routing.select("/api/users").unwrap();
         assert_eq!(
             selection.target("/api/users?id=1").as_deref(),
@@ -229,29 +233,32 @@ mod tests {
 
     #[test]
     fn a_rebuild_keeps_backends_that_stay_and_shares_one_across_pools() {
+        let mut known = KnownBackends::new();
         let first = build_simple(
             &[
                 pool("default", &["http://a:1", "http://b:1"]),
                 pool("api", &["http://b:1"]),
             ],
             &[route("/api", "api")],
-            None,
+            &mut known,
         );
         assert_eq!(first.all_backends().len(), 2, "b is one backend in two pools");
         assert!(Arc::ptr_eq(
             &first.pools()[0].backends.members()[1],
             &first.pools()[1].backends.members()[0]
         ));
-        let second = build_simple(
-            &[pool("default", &["http://b:1", "http://c:1"])],
-            &[],
-            Some(&first),
-        );
+        let second = build_simple(&[pool("default", &["http://b:1", "http://c:1"])], &[], &mut known);
         assert!(Arc::ptr_eq(
             &first.all_backends().members()[1],
             &second.all_backends().members()[0]
         ));
         assert_eq!(second.all_backends().get(1).url, "http://c:1");
+        // `a` was left out of the second table; added back, it is the same backend.
+        let third = build_simple(&[pool("default", &["http://a:1"])], &[], &mut known);
+        assert!(Arc::ptr_eq(
+            &first.all_backends().members()[0],
+            &third.all_backends().members()[0]
+        ));
     }
 
     #[test]
@@ -276,7 +283,7 @@ mod tests {
         ];
         for (pools, routes) in cases {
             assert!(
-                build(&pools, &routes, one_second, None, &series).is_err(),
+                build(&pools, &routes, one_second, &mut KnownBackends::new(), &series).is_err(),
                 "{pools:?} {routes:?}"
             );
         }

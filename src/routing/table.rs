@@ -18,7 +18,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 
 use super::Routing;
-use super::build::{self, RoutingError};
+use super::build::{self, KnownBackends, RoutingError};
 use super::spec::{PoolSpec, RouteSpec};
 use crate::backends::{Backend, BackendSource};
 use crate::metrics::requests::RequestSeries;
@@ -28,9 +28,10 @@ use crate::metrics::requests::RequestSeries;
 pub struct RoutingTable {
     /// Which routing is in force (see the module comment for what the lock covers).
     current: RwLock<Arc<Routing>>,
-    /// Serialises reloads, so each builds on the table before it and none of them
-    /// loses the backends another one kept. Held while building; readers never take it.
-    reloading: Mutex<()>,
+    /// Every backend ever configured, by address (see `build.rs`). The mutex also
+    /// serialises reloads, so each builds on the one before. Held only while building
+    /// a table; workers never take it.
+    known: Mutex<KnownBackends>,
     load_interval: Duration,
     series: RequestSeries,
     pub reloads: AtomicU64,
@@ -46,10 +47,11 @@ impl RoutingTable {
         load_interval: Duration,
     ) -> Result<Self, RoutingError> {
         let series = RequestSeries::default();
-        let routing = build::build(pools, routes, load_interval, None, &series)?;
+        let mut known = KnownBackends::new();
+        let routing = build::build(pools, routes, load_interval, &mut known, &series)?;
         Ok(RoutingTable {
             current: RwLock::new(Arc::new(routing)),
-            reloading: Mutex::new(()),
+            known: Mutex::new(known),
             load_interval,
             series,
             reloads: AtomicU64::new(0),
@@ -66,9 +68,8 @@ impl RoutingTable {
     /// Builds a routing for `pools` and `routes`, keeping the backends that stay, and
     /// makes it current. On error the current routing stays.
     pub fn replace(&self, pools: &[PoolSpec], routes: &[RouteSpec]) -> Result<(), RoutingError> {
-        let _one_at_a_time = self.reloading.lock();
-        let previous = self.current();
-        let built = build::build(pools, routes, self.load_interval, Some(&previous), &self.series);
+        let mut known = self.known.lock();
+        let built = build::build(pools, routes, self.load_interval, &mut known, &self.series);
         match built {
             Ok(routing) => {
                 *self.current.write() = Arc::new(routing);
@@ -156,7 +157,9 @@ mod tests {
         assert!(table.load_polled().is_empty(), "no least-load pool");
         let mut measured = pool("calc", "http://b:1");
         measured.strategy = "least-load".into();
-        table.replace(&[pool("default", "http://a:1"), measured], &[]).unwrap();
+        table
+            .replace(&[pool("default", "http://a:1"), measured], &[])
+            .unwrap();
         let polled = table.load_polled();
         assert_eq!(polled.len(), 1, "only the least-load pool's backends are polled");
         assert_eq!(polled[0].url, "http://b:1");
