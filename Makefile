@@ -1,7 +1,7 @@
 # roundhouse: `make run` starts the balancer, `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: run test fmt clippy experiment
+.PHONY: run test fmt clippy experiment bench bench-compare bench-bounds
 
 run:
 	$(CARGO) run --release
@@ -38,3 +38,17 @@ experiment:
 # n = 1000: measured points over the queueing-theory curves. Takes a few minutes.
 simulate-plot:
 	$(CARGO) run --release --example strategies_vs_load -- docs/img/strategies-vs-load.svg
+
+# Every benchmark of the project: roundhouse against nginx and HAProxy, then the
+# slow-backend bounds and memory (speed lives here, never in the tests).
+bench: bench-compare bench-bounds
+
+# roundhouse next to nginx and HAProxy (installs them and wrk if missing; a few minutes).
+# BENCH_ARGS="--long" for 10 s runs, "--baseline REV" to add an older build, "--record"
+# to append the table to bench/RESULTS.md.
+bench-compare:
+	bash bench/compare.sh $(BENCH_ARGS)
+
+# Slow-backend throughput against its bound, and RSS with 2,000 keep-alive clients.
+bench-bounds:
+	bash bench/bounds.sh $(BENCH_ARGS)

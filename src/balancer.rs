@@ -26,7 +26,7 @@ use crate::backends::checker::{self, CheckPolicy};
 use crate::backends::health::PassivePolicy;
 use crate::backends::load;
 use crate::cache::{Cache, CacheConfig};
-use crate::forward::ureq_transport::UpstreamTimeouts;
+use crate::forward::UpstreamTimeouts;
 use crate::forward::{ForwardPolicy, Proxy};
 use crate::front::dispatch::Dispatcher;
 use crate::front::server::{self, ServerConfig, ServerHandle};

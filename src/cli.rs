@@ -15,7 +15,7 @@ use crate::backends::health::PassivePolicy;
 use crate::balancer::BalancerConfig;
 use crate::cache::CacheArgs;
 use crate::client::ClientArgs;
-use crate::forward::ureq_transport::UpstreamTimeouts;
+use crate::forward::UpstreamTimeouts;
 use crate::front::ServerConfig;
 use crate::front::parse::Limits;
 use crate::l4::TcpArgs;

@@ -8,8 +8,6 @@ use std::net::IpAddr;
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
-use crate::front::parse::connection_tokens;
-
 /// Headers that never cross a proxy, besides those the Connection header names.
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -21,12 +19,37 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// `X-Forwarded-For`, as a constant: inserting with a `&str` name that is not one of
+/// the standard headers would allocate a new `HeaderName` on every request.
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// Which worker served a response (added to every response).
+pub const X_ROUNDHOUSE_WORKER: HeaderName = HeaderName::from_static("x-roundhouse-worker");
+/// Which backend served a response.
+pub const X_ROUNDHOUSE_BACKEND: HeaderName = HeaderName::from_static("x-roundhouse-backend");
+
 /// Removes Connection, every header it names, and the fixed hop-by-hop set.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    for token in connection_tokens(headers) {
-        if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
-            headers.remove(name);
+    // Only tokens that name another header need a `HeaderName`; the usual
+    // `Connection: keep-alive` or `close` allocates nothing.
+    let mut named = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(text) = value.to_str() else { continue };
+        for token in text.split(',').map(str::trim) {
+            if token.is_empty()
+                || token.eq_ignore_ascii_case("close")
+                || token.eq_ignore_ascii_case("keep-alive")
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                named.push(name);
+            }
         }
+    }
+    for name in named {
+        headers.remove(name);
     }
     for name in HOP_BY_HOP {
         headers.remove(*name);
@@ -37,18 +60,19 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// address appended to `X-Forwarded-For`, the scheme, the host, and our `Via` hop.
 pub fn add_forwarding_headers(headers: &mut HeaderMap, client: IpAddr) {
     let forwarded_for = match headers
-        .get("x-forwarded-for")
+        .get(&X_FORWARDED_FOR)
         .and_then(|value| value.to_str().ok())
     {
         Some(earlier) => format!("{earlier}, {client}"),
         None => client.to_string(),
     };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-        headers.insert("x-forwarded-for", value);
+    // From a `String` the value takes the text's buffer over: no second copy.
+    if let Ok(value) = HeaderValue::try_from(forwarded_for) {
+        headers.insert(X_FORWARDED_FOR, value);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     if let Some(host) = headers.get(header::HOST).cloned() {
-        headers.insert("x-forwarded-host", host);
+        headers.insert(X_FORWARDED_HOST, host);
     }
     append_via(headers);
 }
@@ -56,10 +80,10 @@ pub fn add_forwarding_headers(headers: &mut HeaderMap, client: IpAddr) {
 /// Appends `1.1 roundhouse` to any existing `Via` list (RFC 9110 section 7.6.3).
 pub fn append_via(headers: &mut HeaderMap) {
     let via = match headers.get(header::VIA).and_then(|value| value.to_str().ok()) {
-        Some(earlier) => format!("{earlier}, 1.1 roundhouse"),
-        None => "1.1 roundhouse".to_string(),
+        Some(earlier) => HeaderValue::try_from(format!("{earlier}, 1.1 roundhouse")),
+        None => Ok(HeaderValue::from_static("1.1 roundhouse")),
     };
-    if let Ok(value) = HeaderValue::from_str(&via) {
+    if let Ok(value) = via {
         headers.insert(header::VIA, value);
     }
 }
@@ -73,9 +97,12 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("connection", "keep-alive, X-Secret".parse().unwrap());
         headers.insert("x-secret", "1".parse().unwrap());
+        headers.append("connection", "close".parse().unwrap());
         headers.insert("keep-alive", "timeout=5".parse().unwrap());
         headers.insert("te", "trailers".parse().unwrap());
         headers.insert("upgrade", "websocket".parse().unwrap());
+        headers.insert("x-named-twice", "1".parse().unwrap());
+        headers.append("connection", "X-Named-Twice".parse().unwrap());
         headers.insert("accept", "*/*".parse().unwrap());
         remove_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);

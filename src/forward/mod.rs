@@ -5,9 +5,12 @@
 //! known dead at once (502); one that accepts and says nothing can only be detected by a
 //! clock (504). Either way the worker is free for the next request afterwards.
 
+pub mod client;
+pub mod conn_pool;
 pub mod headers;
+pub mod response;
 pub mod retry;
-pub mod ureq_transport;
+pub mod streamed;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,8 +25,9 @@ use crate::front::{Request, Response};
 use crate::routing::{RoutingTable, Selection};
 use crate::stats::Stats;
 use crate::strategy::PickContext;
+pub use client::UpstreamTimeouts;
+use client::{ForwardClient, OutgoingRequest};
 use retry::RetryBudget;
-use ureq_transport::{UpstreamTimeouts, UreqTransport};
 
 /// Why a backend did not give an answer.
 #[derive(Debug, Error)]
@@ -63,8 +67,10 @@ impl UpstreamError {
 pub struct Proxy {
     /// Pools and routes; a reload swaps the table inside, never this `Arc`.
     routing: Arc<RoutingTable>,
-    transport: UreqTransport,
+    client: ForwardClient,
     stats: Arc<Stats>,
+    /// `X-Roundhouse-Worker` values, made once: formatting a number allocates.
+    worker_headers: Vec<HeaderValue>,
     policy: ForwardPolicy,
     budget: RetryBudget,
 }
@@ -83,15 +89,23 @@ impl Proxy {
     pub fn new(routing: Arc<RoutingTable>, policy: ForwardPolicy, workers: usize, stats: Arc<Stats>) -> Self {
         Proxy {
             routing,
-            transport: UreqTransport::new(policy.timeouts, workers),
+            client: ForwardClient::new(policy.timeouts),
             stats,
             policy,
             budget: RetryBudget::default(),
+            worker_headers: (0..workers).map(HeaderValue::from).collect(),
         }
     }
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    fn worker_header(&self, worker: usize) -> HeaderValue {
+        self.worker_headers
+            .get(worker)
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from(worker))
     }
 
     /// Serves one request on worker `worker`: choose the pool by route, then pick,
@@ -113,7 +127,7 @@ impl Proxy {
         };
         response
             .headers
-            .insert("x-roundhouse-worker", HeaderValue::from(worker));
+            .insert(headers::X_ROUNDHOUSE_WORKER, self.worker_header(worker));
         response.meta.worker = Some(worker);
         self.stats.record_status(response.status);
         self.stats.durations.observe(received_at.elapsed());
@@ -202,8 +216,15 @@ impl Proxy {
             outgoing.insert(http::header::HOST, host.clone());
         }
         let in_flight = backend.start_request();
+        let outgoing = OutgoingRequest {
+            method: &request.method,
+            target: &request.target,
+            headers: &outgoing,
+            body: &request.body,
+            spooled: request.spooled.as_ref(),
+        };
         let sent_at = std::time::Instant::now();
-        let result = self.transport.send(&backend.url, request, outgoing);
+        let result = self.client.send(&backend.spec.authority, &outgoing);
         let upstream_time = sent_at.elapsed();
         drop(in_flight);
         // Busy time over attempts is the backend's mean service time E[S] (`bench`).
@@ -216,7 +237,7 @@ impl Proxy {
         }
         headers::remove_hop_by_hop(&mut response.headers);
         if let Ok(value) = HeaderValue::from_str(&backend.url) {
-            response.headers.insert("x-roundhouse-backend", value);
+            response.headers.insert(headers::X_ROUNDHOUSE_BACKEND, value);
         }
         response.meta.upstream = Some(backend.spec.authority.clone());
         response.meta.upstream_time = Some(upstream_time);

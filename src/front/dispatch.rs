@@ -5,7 +5,7 @@
 //! connection thread `try_send`s the request into the bounded channel. If the channel
 //! is full it does not wait: it answers `503 Retry-After: 1` at once, so the queue (and
 //! the time a request can spend in it) never grows without bound. Otherwise it blocks
-//! on a one-slot reply channel until a worker hands the response back.
+//! on a one-shot reply slot (`pool::reply`) until a worker hands the response back.
 //!
 //! With `--cache`, the cache is asked first (`crate::cache`): a fresh hit is answered
 //! here on the connection thread and never takes a queue slot. With an access log, the
@@ -23,6 +23,7 @@ use super::server::Handler;
 use crate::access_log::{AccessLogSender, Pending, Record};
 use crate::cache::Cache;
 use crate::pool::Job;
+use crate::pool::reply::reply_slot;
 use crate::routing::RoutingTable;
 use crate::stats::Stats;
 
@@ -113,7 +114,7 @@ impl Dispatcher {
 
     /// Hands the request to a worker through the bounded queue and waits for the answer.
     fn queue(&self, request: Request) -> Response {
-        let (reply, answer) = crossbeam_channel::bounded(1);
+        let (reply, answer) = reply_slot();
         match self.jobs.try_send(Job { request, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
@@ -128,8 +129,8 @@ impl Dispatcher {
                     .with_header(header::CONNECTION, "close");
             }
         }
-        // A worker always replies; if it died instead, the sender is dropped and we
-        // say so rather than hang.
+        // A worker always replies; if it died instead, its end of the slot is dropped
+        // and we say so rather than hang.
         answer.recv().unwrap_or_else(|_| {
             Response::text(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -13,6 +13,10 @@ pub enum RequestError {
     /// The bytes are not an HTTP/1.x request (bad request line, bad header syntax).
     #[error("malformed request: {0}")]
     Malformed(String),
+    /// The peer closed the connection in the middle of a message (`what`: head, line,
+    /// body). Told apart from `Malformed` so the forwarding client can say "cut short".
+    #[error("connection closed mid-{0}")]
+    Truncated(&'static str),
     /// The request target (path and query) is longer than the limit.
     #[error("request target longer than {0} bytes")]
     TargetTooLong(usize),
@@ -43,7 +47,9 @@ impl RequestError {
     /// The status to answer with, or `None` when the peer is gone and nothing can be sent.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            RequestError::Malformed(_) | RequestError::Smuggling(_) => Some(StatusCode::BAD_REQUEST),
+            RequestError::Malformed(_) | RequestError::Smuggling(_) | RequestError::Truncated(_) => {
+                Some(StatusCode::BAD_REQUEST)
+            }
             RequestError::TargetTooLong(_) => Some(StatusCode::URI_TOO_LONG),
             RequestError::HeadersTooLarge(_) => Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
             RequestError::BodyTooLarge(_) => Some(StatusCode::PAYLOAD_TOO_LARGE),

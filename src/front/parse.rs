@@ -82,7 +82,7 @@ pub fn read_request_head(
             return Ok(head);
         }
         match reader.fill(head_deadline)? {
-            0 => return Err(RequestError::Malformed("connection closed mid-head".into())),
+            0 => return Err(RequestError::Truncated("head")),
             _ => continue,
         }
     }
@@ -334,6 +334,43 @@ mod tests {
             Version::HTTP_11,
             &headers(&[("connection", "foo, close")])
         ));
+    }
+
+    fn head_with_fields(count: usize, limits: &Limits) -> Result<RequestHead, RequestError> {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let mut head = String::from("GET /x HTTP/1.1\r\nHost: h\r\n");
+        for number in 1..count {
+            head.push_str(&format!("x-field-{number}: {number}\r\n"));
+        }
+        head.push_str("\r\n");
+        client.write_all(head.as_bytes()).unwrap();
+        let mut reader = HttpReader::new(listener.accept().unwrap().0);
+        let timeout = Duration::from_secs(5);
+        read_request_head(&mut reader, limits, Instant::now() + timeout, timeout)
+    }
+
+    #[test]
+    fn field_count_limit_holds() {
+        let limits = Limits::default();
+        let head = head_with_fields(limits.max_headers, &limits).unwrap();
+        assert_eq!(head.headers.len(), limits.max_headers);
+        assert_eq!(head.headers["x-field-99"], "99");
+        assert!(matches!(
+            head_with_fields(limits.max_headers + 1, &limits),
+            Err(RequestError::HeadersTooLarge(_))
+        ));
+        let many = Limits {
+            max_headers: 150,
+            max_head: 64 * 1024,
+            ..Limits::default()
+        };
+        assert_eq!(
+            head_with_fields(many.max_headers, &many).unwrap().headers.len(),
+            many.max_headers
+        );
+        assert!(head_with_fields(many.max_headers + 1, &many).is_err());
     }
 
     #[test]

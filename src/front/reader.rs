@@ -20,9 +20,14 @@ const READ_CHUNK: usize = 8 * 1024;
 /// Buffered bytes from a socket, consumed from the front.
 pub struct HttpReader {
     stream: TcpStream,
+    /// Received bytes are `buffer[start..end]`; the rest is room for the next read.
+    /// `read(2)` needs initialized memory, so the room is zeroed once, when the buffer
+    /// grows, and reused after that: no per-read `memset`.
     buffer: Vec<u8>,
     /// Bytes before this index were already consumed.
     start: usize,
+    /// Bytes from this index on are not data (yet).
+    end: usize,
     /// The socket timeout currently set, so unchanged timeouts cost no syscall.
     current_timeout: Option<Duration>,
 }
@@ -31,8 +36,9 @@ impl HttpReader {
     pub fn new(stream: TcpStream) -> Self {
         HttpReader {
             stream,
-            buffer: Vec::with_capacity(READ_CHUNK),
+            buffer: Vec::new(),
             start: 0,
+            end: 0,
             current_timeout: None,
         }
     }
@@ -43,15 +49,15 @@ impl HttpReader {
 
     /// Bytes received but not consumed yet.
     pub fn buffered(&self) -> &[u8] {
-        &self.buffer[self.start..]
+        &self.buffer[self.start..self.end]
     }
 
     /// Marks `count` buffered bytes as consumed.
     pub fn consume(&mut self, count: usize) {
         self.start += count;
-        if self.start == self.buffer.len() {
-            self.buffer.clear();
+        if self.start == self.end {
             self.start = 0;
+            self.end = 0;
         }
     }
 
@@ -63,31 +69,27 @@ impl HttpReader {
             return Err(RequestError::Timeout);
         }
         self.set_timeout(remaining)?;
-        if self.start > 0 && self.start * 2 >= self.buffer.len() {
+        if self.start > 0 && self.start * 2 >= self.end {
             // Move the unread tail to the front instead of growing forever.
-            self.buffer.drain(..self.start);
+            self.buffer.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        let old_len = self.buffer.len();
-        self.buffer.resize(old_len + READ_CHUNK, 0);
-        let result = loop {
-            match self.stream.read(&mut self.buffer[old_len..]) {
+        if self.buffer.len() - self.end < READ_CHUNK {
+            self.buffer.resize(self.end + READ_CHUNK, 0);
+        }
+        let read = loop {
+            match self.stream.read(&mut self.buffer[self.end..]) {
+                Ok(read) => break read,
                 // A signal arrived during the wait (EINTR): nothing was read, try again.
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
+                Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                    return Err(RequestError::Timeout);
+                }
+                Err(error) => return Err(RequestError::Io(error)),
             }
         };
-        let read = match result {
-            Ok(read) => read,
-            Err(error) => {
-                self.buffer.truncate(old_len);
-                return Err(match error.kind() {
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => RequestError::Timeout,
-                    _ => RequestError::Io(error),
-                });
-            }
-        };
-        self.buffer.truncate(old_len + read);
+        self.end += read;
         Ok(read)
     }
 
@@ -101,7 +103,7 @@ impl HttpReader {
     ) -> Result<(), RequestError> {
         while count > 0 {
             if self.buffered().is_empty() && self.fill(Instant::now() + per_read)? == 0 {
-                return Err(RequestError::Malformed("connection closed mid-body".into()));
+                return Err(RequestError::Truncated("body"));
             }
             let take = count.min(self.buffered().len());
             out.put(&self.buffered()[..take])?;
@@ -127,7 +129,7 @@ impl HttpReader {
                 return Err(RequestError::Malformed("line too long".into()));
             }
             if self.fill(Instant::now() + per_read)? == 0 {
-                return Err(RequestError::Malformed("connection closed mid-line".into()));
+                return Err(RequestError::Truncated("line"));
             }
         }
     }
@@ -140,5 +142,48 @@ impl HttpReader {
             self.current_timeout = Some(rounded);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    fn pair() -> (TcpStream, HttpReader) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        (writer, HttpReader::new(accepted))
+    }
+
+    #[test]
+    fn lines_and_bodies_across_many_reads_and_buffer_reuse() {
+        let (mut writer, mut reader) = pair();
+        let per_read = Duration::from_secs(5);
+        let body: Vec<u8> = (0..3 * READ_CHUNK + 17).map(|n| (n % 251) as u8).collect();
+        let sender = std::thread::spawn(move || {
+            writer.write_all(b"first li").unwrap();
+            writer.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            writer.write_all(b"ne\r\nsecond\n").unwrap();
+            writer.write_all(&body).unwrap();
+            writer.write_all(b"tail\n").unwrap();
+            body
+        });
+        assert_eq!(reader.read_line(100, per_read).unwrap(), b"first line");
+        assert_eq!(reader.read_line(100, per_read).unwrap(), b"second");
+        let body = sender.join().unwrap();
+        let mut received = Vec::new();
+        reader
+            .read_exact_into(body.len(), &mut received, per_read)
+            .unwrap();
+        assert!(received == body);
+        assert_eq!(reader.read_line(100, per_read).unwrap(), b"tail");
+        assert!(reader.buffered().is_empty());
+        // A body three times the read size never made the buffer grow past two reads.
+        assert!(reader.buffer.len() <= 2 * READ_CHUNK);
+        assert_eq!(reader.fill(Instant::now() + per_read).unwrap(), 0);
     }
 }

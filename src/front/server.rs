@@ -210,6 +210,9 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             .name(format!("{}-{id}", shared.config.thread_name))
             .stack_size(256 * 1024)
             .spawn(move || {
+                // Connection threads wake up once per request: as SCHED_BATCH they do
+                // not preempt the worker that woke them (see pool::sched).
+                crate::pool::sched::batch_current_thread();
                 serve_connection(&thread_shared, stream, peer, &idle);
                 unregister(&thread_shared, id);
             });

@@ -6,22 +6,26 @@
 //! answers 503 (admission control). The number of workers bounds how many requests are
 //! forwarded at once, whatever the number of clients.
 
+pub mod reply;
+pub mod sched;
+
 use std::thread::{self, JoinHandle};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::forward::Proxy;
-use crate::front::{Request, Response};
+use crate::front::Request;
+use reply::ReplySender;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// One request waiting for a worker, with the way back to its connection thread.
 pub struct Job {
     pub request: Request,
-    /// A one-slot channel the connection thread is blocked on.
-    pub reply: Sender<Response>,
+    /// The reply slot the connection thread is waiting on.
+    pub reply: ReplySender,
 }
 
 /// The running worker threads.
@@ -55,6 +59,7 @@ impl WorkerPool {
 
 /// A worker's whole life: take a job, forward it, hand the answer back, repeat.
 fn work(id: usize, jobs: &Receiver<Job>, proxy: &Proxy) {
+    sched::batch_current_thread();
     // Each worker owns its random number generator, so random strategies take no lock.
     let mut rng = StdRng::from_rng(&mut rand::rng());
     let stats = &proxy.stats().workers[id];
@@ -64,7 +69,7 @@ fn work(id: usize, jobs: &Receiver<Job>, proxy: &Proxy) {
         let response = proxy.handle(job.request, id, &mut rng);
         stats.handled.fetch_add(1, Ordering::Relaxed);
         stats.busy.store(false, Ordering::Relaxed);
-        // The client may have gone; its connection thread then dropped the receiver.
-        let _ = job.reply.send(response);
+        // The client may have gone; then the response is dropped with the slot.
+        job.reply.send(response);
     }
 }
