@@ -21,16 +21,17 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Sender;
 
 use crate::access_log::{AccessLog, AccessLogTarget};
+use crate::backends::BackendSpec;
 use crate::backends::checker::{self, CheckPolicy};
 use crate::backends::health::PassivePolicy;
 use crate::backends::load;
-use crate::backends::{BackendSet, BackendSpec};
 use crate::cache::{Cache, CacheConfig};
 use crate::forward::UpstreamTimeouts;
 use crate::forward::{ForwardPolicy, Proxy};
 use crate::front::dispatch::Dispatcher;
 use crate::front::server::{self, ServerConfig, ServerHandle};
 use crate::pool::WorkerPool;
+use crate::routing::{DEFAULT_POOL, PoolSpec, RouteSpec, RoutingError, RoutingTable};
 use crate::stats::Stats;
 use crate::strategy::{self, UnknownStrategy};
 
@@ -55,6 +56,23 @@ pub struct BalancerConfig {
     pub cache: Option<CacheConfig>,
     /// Where the access log goes. The library default is `Off`; the command line's is `-`.
     pub access_log: AccessLogTarget,
+    /// Named pools besides the `default` one that `strategy` and `backends` make.
+    pub pools: Vec<PoolSpec>,
+    /// Path prefixes sent to pools; requests matching none go to the `default` pool.
+    pub routes: Vec<RouteSpec>,
+}
+
+impl BalancerConfig {
+    /// Every pool: `default` from `strategy` and `backends` (when there are any
+    /// backends), then the named ones.
+    pub fn all_pools(&self) -> Vec<PoolSpec> {
+        let default = (!self.backends.is_empty()).then(|| PoolSpec {
+            name: DEFAULT_POOL.to_string(),
+            strategy: self.strategy.clone(),
+            backends: self.backends.clone(),
+        });
+        default.into_iter().chain(self.pools.iter().cloned()).collect()
+    }
 }
 
 impl Default for BalancerConfig {
@@ -75,6 +93,8 @@ impl Default for BalancerConfig {
             load_interval: Duration::from_secs(1),
             cache: None,
             access_log: AccessLogTarget::Off,
+            pools: Vec::new(),
+            routes: Vec::new(),
         }
     }
 }
@@ -84,6 +104,8 @@ impl Default for BalancerConfig {
 pub enum StartError {
     #[error(transparent)]
     Strategy(#[from] UnknownStrategy),
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
     #[error("no backends: give at least one --backend URL, or leave --sim-backends above 0")]
     NoBackends,
     #[error("--workers must be at least 1")]
@@ -103,6 +125,7 @@ pub struct Balancer {
     server: ServerHandle,
     pool: WorkerPool,
     stats: Arc<Stats>,
+    routing: Arc<RoutingTable>,
     /// Background threads (health checker, load poller) and the channel whose closing
     /// tells them to stop.
     monitors: Vec<JoinHandle<()>>,
@@ -129,33 +152,36 @@ impl Balancer {
         if config.queue == 0 {
             return Err(StartError::NoQueue);
         }
-        if config.backends.is_empty() {
+        let pools = config.all_pools();
+        if pools.is_empty() {
             return Err(StartError::NoBackends);
         }
         let strategy = strategy::by_name(&config.strategy)?;
         let stats = Arc::new(Stats::new(strategy.name(), config.workers));
-        let backends =
-            Arc::new(BackendSet::new(config.backends.clone()).with_load_interval(config.load_interval));
+        let routing = Arc::new(RoutingTable::new(&pools, &config.routes, config.load_interval)?);
+        // Both monitors ask the routing table for its backends every round, so they
+        // follow reloads. The load poller idles while no pool uses least-load.
         let (stop_monitors, stop) = crossbeam_channel::bounded(0);
         let mut monitors = Vec::new();
         if !config.check.interval.is_zero() {
             monitors.push(checker::start(
-                Arc::clone(&backends),
+                Arc::clone(&routing) as _,
                 config.check.clone(),
                 stop.clone(),
             )?);
         }
-        if strategy.name() == "least-load" {
-            monitors.push(load::start(Arc::clone(&backends), config.load_interval, stop)?);
-        }
+        monitors.push(load::start(
+            Arc::clone(&routing) as _,
+            config.load_interval,
+            stop,
+        )?);
         let policy = ForwardPolicy {
             timeouts: config.upstream,
             retries: config.retries,
             passive: config.passive,
         };
         let proxy = Arc::new(Proxy::new(
-            Arc::clone(&backends),
-            strategy,
+            Arc::clone(&routing),
             policy,
             config.workers,
             Arc::clone(&stats),
@@ -175,7 +201,7 @@ impl Balancer {
         };
         let (jobs, queue) = crossbeam_channel::bounded(config.queue);
         let pool = WorkerPool::start(config.workers, queue, proxy)?;
-        let dispatcher = Dispatcher::new(jobs, config.queue, Arc::clone(&stats), backends)
+        let dispatcher = Dispatcher::new(jobs, config.queue, Arc::clone(&stats), Arc::clone(&routing))
             .with_cache(cache)
             .with_access_log(access_log.as_ref().map(AccessLog::sender));
         let server = server::start(listener, config.server.clone(), Arc::new(dispatcher))?;
@@ -183,10 +209,23 @@ impl Balancer {
             server,
             pool,
             stats,
+            routing,
             monitors,
             stop_monitors,
             access_log,
         })
+    }
+
+    /// Swaps in the pools and routes of `config` (everything else in it is ignored:
+    /// it needs a restart). Requests in flight finish on the old table; backends that
+    /// stay keep their health. On error the old table stays.
+    pub fn reload(&self, config: &BalancerConfig) -> Result<(), RoutingError> {
+        self.routing.replace(&config.all_pools(), &config.routes)
+    }
+
+    /// The pools and routes in force.
+    pub fn routing(&self) -> &Arc<RoutingTable> {
+        &self.routing
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
@@ -212,6 +251,7 @@ impl Balancer {
             monitors,
             stop_monitors,
             access_log,
+            ..
         } = self;
         drop(stop_monitors);
         for monitor in monitors {

@@ -58,10 +58,18 @@ pub enum Command {
     Experiment(crate::bench::experiment::ExperimentArgs),
     /// Simulate a strategy with many backends in virtual time and compare with theory.
     Simulate(crate::simulate::SimulateArgs),
+    /// Check a configuration (like `nginx -t`): print the effective settings, or every
+    /// problem found, one per line; exit 0 when valid, 2 otherwise.
+    Check(Box<crate::config::check::CheckArgs>),
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    /// Read settings, pools and routes from this TOML file (docs/config.md); flags given
+    /// on the command line override it. SIGHUP re-reads it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
     /// Address to accept clients on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: SocketAddr,
@@ -207,6 +215,8 @@ impl ServeArgs {
             load_interval: self.load_interval,
             cache: self.cache.config(),
             access_log: self.access_log.access_log.clone(),
+            pools: Vec::new(),
+            routes: Vec::new(),
         }
     }
 }

@@ -1,20 +1,23 @@
 //! The `roundhouse` program: parse the command line, start, wait for a signal, drain.
 //!
-//! OS concept: signals. Ctrl-C (SIGINT) and SIGTERM arrive asynchronously on any
-//! thread; the `ctrlc` crate turns them into a call of our handler on its own thread,
-//! which only sends a message on a channel. The main thread waits on that channel and
-//! then runs the orderly shutdown, so no real work happens inside a signal context.
+//! OS concept: signals. Ctrl-C (SIGINT), SIGTERM and SIGHUP arrive asynchronously on
+//! any thread; `signal-hook` turns them into messages on a channel (see
+//! `roundhouse::config::signals`, which also says why `ctrlc` is no longer used). The
+//! main thread waits on that channel and then runs the orderly shutdown, or a reload,
+//! so no real work happens inside a signal context.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use roundhouse::backend;
 use roundhouse::backends::BackendSpec;
 use roundhouse::balancer::{Balancer, BalancerConfig};
 use roundhouse::cli::{BackendArgs, Cli, Command, ServeArgs};
+use roundhouse::config::signals::{self, Event};
+use roundhouse::config::{Explicit, reload::Reloader};
 use roundhouse::l4::{TcpArgs, TcpBalancer};
 
 /// Prints one line to stdout. A closed stdout (`roundhouse | head -1`) must not stop
@@ -29,10 +32,17 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cli = Cli::parse();
+    // The matches, not only the parsed values: a flag typed on the command line
+    // overrides the configuration file, a flag's default does not.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     let result = match cli.command {
-        Some(Command::Serve(args)) => serve(&args),
-        None => serve(&cli.serve),
+        Some(Command::Serve(args)) => serve(&args, &Explicit::of(matches.subcommand_matches("serve"))),
+        None => serve(&cli.serve, &Explicit::of(Some(&matches))),
+        Some(Command::Check(args)) => {
+            let explicit = Explicit::of(matches.subcommand_matches("check"));
+            return roundhouse::config::check::run(&args.serve, &explicit);
+        }
         Some(Command::Backend(args)) if args.calc_tcp => calc_backend(&args),
         Some(Command::Backend(args)) => run_backend(&args),
         Some(Command::Tcp(args)) => tcp(&args),
@@ -69,24 +79,35 @@ fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener, String>
     })
 }
 
-/// Waits for Ctrl-C or SIGTERM. `set_handler` may be called once per process, so only
-/// `main`'s code path calls it.
+/// Waits for Ctrl-C or SIGTERM; a SIGHUP is logged and ignored (`backend` and `tcp`
+/// have no configuration file to reload).
 fn wait_for_signal() -> Result<(), String> {
-    let (sender, receiver) = crossbeam_channel::bounded(1);
-    ctrlc::set_handler(move || {
-        let _ = sender.try_send(());
-    })
-    .map_err(|error| format!("cannot install the signal handler: {error}"))?;
-    let _ = receiver.recv();
+    let events = signals::listen()?;
+    while let Ok(Event::Reload) = events.recv() {
+        log::warn!("SIGHUP ignored: only `serve --config` has a configuration to reload");
+    }
     Ok(())
 }
 
-fn serve(args: &ServeArgs) -> Result<(), String> {
+fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
+    // First, so that a SIGHUP during start-up cannot kill the process.
+    let events = signals::listen()?;
+    let effective = roundhouse::config::load(flags, explicit).map_err(|problems| {
+        for line in problems.lines() {
+            eprintln!("{line}");
+        }
+        let count = problems.list.len();
+        format!(
+            "invalid configuration ({count} problem{})",
+            if count == 1 { "" } else { "s" }
+        )
+    })?;
+    let args = &effective.args;
     // Bind everything first, so a port in use is reported before anything starts.
     let listener = bind(args.listen, "the balancer", "--listen")?;
     let mut simulated = Vec::new();
     let mut backends: Vec<BackendSpec> = args.backends.clone();
-    if backends.is_empty() {
+    if !effective.names_backends() {
         let mut listeners = Vec::new();
         for number in 0..args.sim_backends {
             let port = if args.sim_base_port == 0 {
@@ -111,10 +132,23 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
             );
         }
     }
-    let config = args.balancer_config(backends);
+    let config = effective.balancer_config(backends.clone());
     let balancer = Balancer::start(listener, &config).map_err(|error| error.to_string())?;
     print_banner(&balancer, &config, &simulated, args);
-    wait_for_signal()?;
+    let simulated_specs = if simulated.is_empty() {
+        Vec::new()
+    } else {
+        backends
+    };
+    let mut reloader = Reloader::new(
+        flags.clone(),
+        explicit.clone(),
+        effective.clone(),
+        simulated_specs,
+    );
+    while let Ok(Event::Reload) = events.recv() {
+        reloader.reload(&balancer);
+    }
     eprintln!(
         "roundhouse: stopping; finishing accepted requests (up to {:?})",
         args.drain_timeout
@@ -166,6 +200,9 @@ fn print_banner(
             )
         };
         say(format_args!("  backend {backend}{kind}"));
+    }
+    for line in roundhouse::config::describe_routing(config) {
+        say(format_args!("  {line}"));
     }
     if let Some(cache) = &config.cache {
         say(format_args!("  {}", cache.summary()));

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::backends::BackendSet;
 use crate::cache::CacheStats;
+use crate::metrics::histogram::Histogram;
 use crate::strategy::BackendsView;
 
 /// What one worker thread has done.
@@ -41,6 +42,9 @@ pub struct Stats {
     pub retries_denied: AtomicU64,
     /// The response cache's counters (all zero while `--cache` is off).
     pub cache: CacheStats,
+    /// Time from a request's head to its response, for requests a worker handled
+    /// (`roundhouse_request_duration_seconds` in `/metrics`).
+    pub durations: Histogram,
 }
 
 impl Stats {
@@ -57,6 +61,7 @@ impl Stats {
             retries: AtomicU64::new(0),
             retries_denied: AtomicU64::new(0),
             cache: CacheStats::default(),
+            durations: Histogram::default(),
         }
     }
 
@@ -97,7 +102,7 @@ impl Stats {
                     "errors": load(&backend.errors),
                     "in_flight": load(&backend.in_flight),
                     "healthy": backends.is_healthy(index),
-                    "weight": backend.spec.weight,
+                    "weight": backends.weight(index),
                     "consecutive_failures": backend.health.consecutive_failures(),
                     "last_error": backend.health.last_error(),
                     "load": backends.load(index),

@@ -2,18 +2,22 @@
 //!
 //! OS concept: a periodic background thread, and waiting with a timeout. The thread
 //! waits on a channel with `recv_timeout(interval)`: the timeout is its clock tick, and
-//! the channel closing is its signal to stop, so shutdown never waits out a sleep (the
-//! loop itself is `super::poller`, shared with the other pollers).
+//! the channel closing is its signal to stop, so shutdown never waits out a sleep.
 //! HAProxy's `check inter 2s rise 2 fall 2` is the model.
+//!
+//! Each round asks its `BackendSource` for the current backends, so after a
+//! configuration reload the checker watches the new set; the counts of a backend that
+//! stayed are kept (they are looked up by URL), those of a removed one are dropped.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use super::BackendSource;
 use super::health::now_ms;
-use super::{BackendSet, poller};
 
 /// Settings of the active checker.
 #[derive(Debug, Clone)]
@@ -41,18 +45,35 @@ impl Default for CheckPolicy {
 
 /// Starts the checker; it stops when `stop`'s sender is dropped.
 pub fn start(
-    backends: Arc<BackendSet>,
+    backends: Arc<dyn BackendSource>,
     policy: CheckPolicy,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("health-check".into())
+        .spawn(move || run(&*backends, &policy, &stop))
+}
+
+/// What the checker remembers about one backend between rounds.
+#[derive(Default)]
+struct Streak {
+    /// Failed checks in a row.
+    failures: u32,
+    /// The times of the latest passed checks in a row (at most `rise` of them).
+    passes: Vec<u64>,
+}
+
+fn run(source: &dyn BackendSource, policy: &CheckPolicy, stop: &Receiver<()>) {
     // A check must not outlast its interval, or rounds would pile up.
-    let agent = poller::agent(policy.interval.min(Duration::from_secs(2)));
-    // Per backend: failures in a row, and the times of the latest passes in a row (at
-    // most `rise` of them). Only this thread touches them, so no atomics are needed.
-    let mut failures = vec![0u32; backends.len()];
-    let mut passes: Vec<Vec<u64>> = vec![Vec::new(); backends.len()];
-    poller::spawn("health-check", policy.interval, stop, move || {
-        for (index, backend) in backends.iter().enumerate() {
+    let limit = policy.interval.min(Duration::from_secs(2));
+    let agent = super::poller::agent(limit);
+    // Per backend URL. Only this thread touches them, so no atomics are needed.
+    let mut streaks: HashMap<String, Streak> = HashMap::new();
+    loop {
+        let backends = source.backends();
+        streaks.retain(|url, _| backends.iter().any(|backend| &backend.url == url));
+        for backend in &backends {
+            let streak = streaks.entry(backend.url.clone()).or_default();
             let url = format!("{}{}", backend.url, policy.path);
             let verdict = match agent.get(&url).call() {
                 Ok(mut response) if response.status().is_success() || response.status().is_redirection() => {
@@ -66,8 +87,8 @@ pub fn start(
             match verdict {
                 Ok(()) => {
                     let now = now_ms();
-                    failures[index] = 0;
-                    let recent = &mut passes[index];
+                    streak.failures = 0;
+                    let recent = &mut streak.passes;
                     recent.push(now);
                     if recent.len() > policy.rise as usize {
                         recent.remove(0);
@@ -90,18 +111,22 @@ pub fn start(
                     }
                 }
                 Err(reason) => {
-                    passes[index].clear();
-                    failures[index] += 1;
-                    if was_up && failures[index] >= policy.fall {
+                    streak.passes.clear();
+                    streak.failures += 1;
+                    if was_up && streak.failures >= policy.fall {
                         log::warn!(
                             "backend {} is DOWN: {reason} ({} in a row)",
                             backend.url,
-                            failures[index]
+                            streak.failures
                         );
                         backend.health.set_check_up(false, &reason);
                     }
                 }
             }
         }
-    })
+        match stop.recv_timeout(policy.interval) {
+            Err(RecvTimeoutError::Timeout) => continue,
+            _ => return,
+        }
+    }
 }

@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use super::BackendSource;
 use super::health::now_ms;
-use super::{BackendSet, poller};
 
 /// The last load a backend reported.
 #[derive(Debug, Default)]
@@ -50,13 +50,22 @@ pub fn parse_load(body: &[u8]) -> Option<f64> {
 
 /// Starts the poller; it stops when `stop`'s sender is dropped.
 pub fn start(
-    backends: Arc<BackendSet>,
+    backends: Arc<dyn BackendSource>,
     interval: Duration,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let agent = poller::agent(interval.min(Duration::from_secs(1)));
-    poller::spawn("load-poller", interval, stop, move || {
-        for backend in backends.iter() {
+    thread::Builder::new()
+        .name("load-poller".into())
+        .spawn(move || run(&*backends, interval, &stop))
+}
+
+/// Each round asks `source` which backends need polling (those of `least-load` pools),
+/// so a reload that adds or removes such a pool takes effect at the next round.
+fn run(source: &dyn BackendSource, interval: Duration, stop: &Receiver<()>) {
+    let limit = interval.min(Duration::from_secs(1));
+    let agent = super::poller::agent(limit);
+    loop {
+        for backend in source.load_polled() {
             let url = format!("{}/load", backend.url);
             let report = agent
                 .get(&url)
@@ -69,7 +78,11 @@ pub fn start(
                 backend.load.store(percent, now_ms());
             }
         }
-    })
+        match stop.recv_timeout(interval) {
+            Err(RecvTimeoutError::Timeout) => continue,
+            _ => return,
+        }
+    }
 }
 
 #[cfg(test)]

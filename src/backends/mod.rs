@@ -10,6 +10,7 @@ pub mod load;
 pub mod poller;
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use thiserror::Error;
@@ -156,20 +157,47 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// All backends of the balancer.
+/// The backends of one pool (or of the whole balancer, for `/stats`).
+///
+/// Each `Backend` sits behind an `Arc` so that a configuration reload can build a new
+/// set that shares the backends that stay: their health and counters carry over, and
+/// requests still in flight on the old set update the same atomics.
 #[derive(Debug)]
 pub struct BackendSet {
-    backends: Vec<Backend>,
+    backends: Vec<Arc<Backend>>,
+    /// Each backend's weight in this set. It lives here, not in the shared `Backend`,
+    /// because one backend may appear in two pools with different weights.
+    weights: Vec<u32>,
     /// A load report older than this is stale (three load intervals).
     load_max_age_ms: u64,
 }
 
 impl BackendSet {
     pub fn new(specs: Vec<BackendSpec>) -> Self {
+        BackendSet::from_members(
+            specs
+                .into_iter()
+                .map(|spec| {
+                    let weight = spec.weight;
+                    (Arc::new(Backend::new(spec)), weight)
+                })
+                .collect(),
+        )
+    }
+
+    /// A set of existing backends, each with its weight in this set.
+    pub fn from_members(members: Vec<(Arc<Backend>, u32)>) -> Self {
+        let (backends, weights) = members.into_iter().unzip();
         BackendSet {
-            backends: specs.into_iter().map(Backend::new).collect(),
+            backends,
+            weights,
             load_max_age_ms: 3000,
         }
+    }
+
+    /// The shared backends, for building another set that keeps them.
+    pub fn members(&self) -> &[Arc<Backend>] {
+        &self.backends
     }
 
     /// Sets how old a load report may be before it counts as unknown.
@@ -183,7 +211,7 @@ impl BackendSet {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Backend> {
-        self.backends.iter()
+        self.backends.iter().map(Arc::as_ref)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -203,7 +231,7 @@ impl BackendsView for BackendSet {
         self.backends[index].in_flight.load(Ordering::Relaxed)
     }
     fn weight(&self, index: usize) -> u32 {
-        self.backends[index].spec.weight
+        self.weights[index]
     }
     fn is_healthy(&self, index: usize) -> bool {
         self.backends[index].health.is_up(now_ms())
@@ -224,6 +252,24 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// Where the health checker and the load poller find the backends to watch. A fixed
+/// `BackendSet` is one; the routing table is another, whose answer changes when a
+/// reload swaps in new pools, so the monitor threads follow without being restarted.
+pub trait BackendSource: Send + Sync {
+    /// Every backend to health-check now, each once.
+    fn backends(&self) -> Vec<Arc<Backend>>;
+    /// The backends whose load `least-load` needs now (by default: all of them).
+    fn load_polled(&self) -> Vec<Arc<Backend>> {
+        self.backends()
+    }
+}
+
+impl BackendSource for BackendSet {
+    fn backends(&self) -> Vec<Arc<Backend>> {
+        self.backends.clone()
+    }
 }
 
 #[cfg(test)]

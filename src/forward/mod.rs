@@ -22,8 +22,9 @@ use thiserror::Error;
 use crate::backends::health::{PassivePolicy, Transition, now_ms};
 use crate::backends::{Backend, BackendSet};
 use crate::front::{Request, Response};
+use crate::routing::{RoutingTable, Selection};
 use crate::stats::Stats;
-use crate::strategy::{PickContext, Strategy};
+use crate::strategy::PickContext;
 pub use client::UpstreamTimeouts;
 use client::{ForwardClient, OutgoingRequest};
 use retry::RetryBudget;
@@ -64,8 +65,8 @@ impl UpstreamError {
 
 /// The forwarding logic shared by all workers.
 pub struct Proxy {
-    backends: Arc<BackendSet>,
-    strategy: Box<dyn Strategy>,
+    /// Pools and routes; a reload swaps the table inside, never this `Arc`.
+    routing: Arc<RoutingTable>,
     client: ForwardClient,
     stats: Arc<Stats>,
     /// `X-Roundhouse-Worker` values, made once: formatting a number allocates.
@@ -85,16 +86,9 @@ pub struct ForwardPolicy {
 }
 
 impl Proxy {
-    pub fn new(
-        backends: Arc<BackendSet>,
-        strategy: Box<dyn Strategy>,
-        policy: ForwardPolicy,
-        workers: usize,
-        stats: Arc<Stats>,
-    ) -> Self {
+    pub fn new(routing: Arc<RoutingTable>, policy: ForwardPolicy, workers: usize, stats: Arc<Stats>) -> Self {
         Proxy {
-            backends,
-            strategy,
+            routing,
             client: ForwardClient::new(policy.timeouts),
             stats,
             policy,
@@ -114,27 +108,58 @@ impl Proxy {
             .unwrap_or_else(|| HeaderValue::from(worker))
     }
 
-    /// Serves one request on worker `worker`: pick, send, and on a retryable failure
-    /// pick again among the backends not tried yet.
+    /// Serves one request on worker `worker`: choose the pool by route, then pick,
+    /// send, and on a retryable failure pick again among the backends not tried yet.
     pub fn handle(&self, request: Request, worker: usize, rng: &mut StdRng) -> Response {
+        let received_at = request.received_at;
+        // This request keeps this routing to the end, even if a reload swaps it now.
+        let routing = self.routing.current();
+        let mut response = match routing.select(request.path()) {
+            Some(selection) => self.forward(&selection, request, rng),
+            None => {
+                let response = Response::text(
+                    StatusCode::NOT_FOUND,
+                    format!("no route matches {} and there is no default pool", request.path()),
+                );
+                routing.record_not_found(response.status);
+                response
+            }
+        };
+        response
+            .headers
+            .insert(headers::X_ROUNDHOUSE_WORKER, self.worker_header(worker));
+        response.meta.worker = Some(worker);
+        self.stats.record_status(response.status);
+        self.stats.durations.observe(received_at.elapsed());
+        response
+    }
+
+    /// Sends the request to the selected pool, retrying on other backends of it.
+    fn forward(&self, selection: &Selection, mut request: Request, rng: &mut StdRng) -> Response {
+        // The request is ours (it was moved to this worker), so the rewrite changes
+        // nothing the access log or the cache saw.
+        if let Some(target) = selection.target(&request.target) {
+            request.target = target;
+        }
+        let pool = selection.pool;
         let _active = self.budget.start_request();
         let mut tried: Vec<usize> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
         let mut last_status = StatusCode::BAD_GATEWAY;
         // Holds the retry budget's slot for as long as a retry is in progress.
         let mut _retry_permit = None;
-        let mut response = loop {
+        let answered = loop {
             let mut context = PickContext {
                 client: Some(request.peer.ip()),
                 exclude: &tried,
                 rng,
             };
-            let Some(index) = self.strategy.pick(&*self.backends, &mut context) else {
+            let Some(index) = pool.strategy.pick(&pool.backends, &mut context) else {
                 break None;
             };
-            let backend = self.backends.get(index);
-            match self.attempt(backend, &request) {
-                Ok(response) => break Some(response),
+            let backend = pool.backends.get(index);
+            match self.attempt(backend, &request, selection.host()) {
+                Ok(response) => break Some((index, response)),
                 Err(error) => {
                     self.record_failure(backend, &error);
                     failures.push(format!("{}: {error}", backend.url));
@@ -157,44 +182,39 @@ impl Proxy {
                     }
                 }
             }
-        }
-        .unwrap_or_else(|| self.failure_response(&failures, last_status));
-        response
-            .headers
-            .insert(headers::X_ROUNDHOUSE_WORKER, self.worker_header(worker));
-        response.meta.worker = Some(worker);
-        self.stats.record_status(response.status);
-        response
-    }
-
-    /// The answer when no backend answered: which backends were tried and why, so a
-    /// student (or an operator) can see what happened without reading logs.
-    fn failure_response(&self, failures: &[String], status: StatusCode) -> Response {
-        if failures.is_empty() {
-            let count = self.backends.iter().count();
-            return Response::text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("no backend is available: all {count} are marked down by health checks"),
-            );
-        }
-        let tried = if failures.len() == 1 {
-            "backend"
-        } else {
-            "backends"
         };
-        Response::text(
-            status,
-            format!("{} {tried} tried; {}", failures.len(), failures.join("; ")),
-        )
+        match answered {
+            Some((index, response)) => {
+                selection.record(Some(index), response.status);
+                response
+            }
+            None => {
+                let response = failure_response(&pool.backends, &failures, last_status);
+                // A 502/504 is counted against the last backend that failed; a 503
+                // (none available) against no backend.
+                selection.record(tried.last().copied(), response.status);
+                response
+            }
+        }
     }
 
     /// One attempt on one backend.
-    fn attempt(&self, backend: &Backend, request: &Request) -> Result<Response, UpstreamError> {
+    fn attempt(
+        &self,
+        backend: &Backend,
+        request: &Request,
+        host: Option<&HeaderValue>,
+    ) -> Result<Response, UpstreamError> {
         let mut outgoing = request.headers.clone();
         headers::remove_hop_by_hop(&mut outgoing);
         // The body we send is whole, so its length is ours to state.
         outgoing.remove(http::header::CONTENT_LENGTH);
         headers::add_forwarding_headers(&mut outgoing, request.peer.ip());
+        // After the forwarding headers, so X-Forwarded-Host keeps the client's Host
+        // (nginx's `proxy_set_header Host` behaves the same).
+        if let Some(host) = host {
+            outgoing.insert(http::header::HOST, host.clone());
+        }
         let in_flight = backend.start_request();
         let outgoing = OutgoingRequest {
             method: &request.method,
@@ -237,4 +257,25 @@ impl Proxy {
             log::warn!("backend {} is DOWN: {reason}", backend.url);
         }
     }
+}
+
+/// The answer when no backend answered: which backends were tried and why, so a
+/// student (or an operator) can see what happened without reading logs.
+fn failure_response(backends: &BackendSet, failures: &[String], status: StatusCode) -> Response {
+    if failures.is_empty() {
+        let count = backends.len();
+        return Response::text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no backend is available: all {count} are marked down by health checks"),
+        );
+    }
+    let tried = if failures.len() == 1 {
+        "backend"
+    } else {
+        "backends"
+    };
+    Response::text(
+        status,
+        format!("{} {tried} tried; {}", failures.len(), failures.join("; ")),
+    )
 }

@@ -1,4 +1,5 @@
-//! The balancer's request handler: answer `/stats` here, queue everything else.
+//! The balancer's request handler: answer `/stats` and `/metrics` here, queue
+//! everything else.
 //!
 //! OS concept: the producer side of a bounded buffer, and admission control. The
 //! connection thread `try_send`s the request into the bounded channel. If the channel
@@ -20,28 +21,28 @@ use http::{Method, StatusCode, header};
 use super::message::{Request, Response};
 use super::server::Handler;
 use crate::access_log::{AccessLogSender, Pending, Record};
-use crate::backends::BackendSet;
 use crate::cache::Cache;
 use crate::pool::Job;
 use crate::pool::reply::reply_slot;
+use crate::routing::RoutingTable;
 use crate::stats::Stats;
 
 pub struct Dispatcher {
     jobs: Sender<Job>,
     capacity: usize,
     stats: Arc<Stats>,
-    backends: Arc<BackendSet>,
+    routing: Arc<RoutingTable>,
     cache: Option<Arc<Cache>>,
     access_log: Option<AccessLogSender>,
 }
 
 impl Dispatcher {
-    pub fn new(jobs: Sender<Job>, capacity: usize, stats: Arc<Stats>, backends: Arc<BackendSet>) -> Self {
+    pub fn new(jobs: Sender<Job>, capacity: usize, stats: Arc<Stats>, routing: Arc<RoutingTable>) -> Self {
         Dispatcher {
             jobs,
             capacity,
             stats,
-            backends,
+            routing,
             cache: None,
             access_log: None,
         }
@@ -60,9 +61,11 @@ impl Dispatcher {
     }
 
     fn stats_response(&self) -> Response {
-        let snapshot = self
+        let routing = self.routing.current();
+        let mut snapshot = self
             .stats
-            .snapshot(&self.backends, self.jobs.len(), self.capacity);
+            .snapshot(routing.all_backends(), self.jobs.len(), self.capacity);
+        crate::routing::report::extend_stats(&self.routing, &routing, &mut snapshot);
         Response::json(StatusCode::OK, &snapshot).with_header(header::CACHE_CONTROL, "no-store")
     }
 }
@@ -93,6 +96,15 @@ impl Dispatcher {
         }
         if request.path() == "/dashboard" && [Method::GET, Method::HEAD].contains(&request.method) {
             return super::dashboard::response();
+        }
+        if request.path() == "/metrics" && (request.method == Method::GET || request.method == Method::HEAD) {
+            let page = crate::metrics::Page {
+                stats: &self.stats,
+                routing: &self.routing,
+                queue_depth: self.jobs.len(),
+                queue_capacity: self.capacity,
+            };
+            return page.response();
         }
         match &self.cache {
             Some(cache) => cache.serve(request, |request| self.queue(request)),

@@ -1,0 +1,213 @@
+//! Checking a configuration, and `roundhouse check` (like `nginx -t`).
+//!
+//! Every problem is collected before anything is reported: an operator who fixes one
+//! line should not discover the next problem only on the next run. (A file that is not
+//! valid TOML, or has a key the schema does not know, stops at that first error, as a
+//! compiler's parser does; everything after parsing is checked in full.)
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use clap::Args;
+use http::HeaderValue;
+
+use super::file::FileConfig;
+use super::merge::{self, Collector, Explicit};
+use super::{Effective, Problem, load, render};
+use crate::cli::ServeArgs;
+use crate::routing::route::normalize_prefix;
+use crate::routing::{DEFAULT_POOL, PoolSpec, RouteSpec};
+
+/// `roundhouse check`: the same options as `serve`, checked instead of run.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Exit status of an invalid configuration (the same as for bad flags).
+const EXIT_INVALID: u8 = 2;
+
+/// Prints the effective configuration as TOML and exits 0, or prints every problem,
+/// one per line, on stderr and exits 2.
+pub fn run(args: &ServeArgs, explicit: &Explicit) -> ExitCode {
+    match load(args, explicit) {
+        Ok(effective) => {
+            print!("{}", render::to_toml(&effective));
+            let source = args
+                .config
+                .as_ref()
+                .map_or("the command line".to_string(), |path| path.display().to_string());
+            println!(
+                "# {source}: configuration ok ({} named pools, {} routes)",
+                effective.pools.len(),
+                effective.routes.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for line in problems.lines() {
+                eprintln!("{line}");
+            }
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+/// The effective configuration of `file` (whose text is `source`) under `flags`, or
+/// every problem found.
+pub fn resolve(
+    file: &FileConfig,
+    source: &str,
+    flags: &ServeArgs,
+    explicit: &Explicit,
+) -> Result<Effective, Vec<Problem>> {
+    let mut collector = Collector::new(source);
+    let args = merge::settings(file, flags, explicit, &mut collector);
+    let pools = pools(file, &args, &mut collector);
+    let routes = routes(file, &args, &pools, &mut collector);
+    if args.backends.is_empty() && file.pools.is_empty() && args.sim_backends == 0 {
+        collector.general(
+            "backends",
+            "no backends: list some under `backends` or `[[pools]]`, or set simulated.backends above 0",
+        );
+    }
+    if args.cache.cache_dir.is_some() && !args.cache.cache {
+        match file.cache.as_ref().and_then(|cache| cache.dir.as_ref()) {
+            Some(dir) => collector.at(
+                "cache.dir",
+                dir,
+                "set, but the cache is off (cache.enabled = false)",
+            ),
+            None => collector.general("cache.dir", "set, but the cache is off"),
+        }
+    }
+    if collector.problems.is_empty() {
+        Ok(Effective { args, pools, routes })
+    } else {
+        // In file order, as a compiler reports; problems without a line come last.
+        let mut problems = collector.problems;
+        problems.sort_by_key(|problem| problem.line.unwrap_or(usize::MAX));
+        Err(problems)
+    }
+}
+
+/// The `[[pools]]`, each checked: a name given once, a known strategy, at least one
+/// backend, every backend an `http://host:port` URL.
+fn pools(file: &FileConfig, args: &ServeArgs, collector: &mut Collector) -> Vec<PoolSpec> {
+    let mut specs = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (index, pool) in file.pools.iter().enumerate() {
+        let key = |field: &str| format!("pools[{index}].{field}");
+        let name = pool.name.get_ref().trim().to_string();
+        if name.is_empty() {
+            collector.at(&key("name"), &pool.name, "a pool needs a name");
+        } else if let Some(first) = seen.get(&name) {
+            collector.at(
+                &key("name"),
+                &pool.name,
+                format!("pool {name:?} is already defined (pools[{first}]); pool names must be unique"),
+            );
+        } else if name == DEFAULT_POOL && !args.backends.is_empty() {
+            collector.at(
+                &key("name"),
+                &pool.name,
+                "\"default\" is already the pool of the top-level `backends`; rename this pool or move those backends into it",
+            );
+        }
+        seen.entry(name.clone()).or_insert(index);
+        let strategy = match &pool.strategy {
+            Some(strategy) => {
+                if let Err(error) = crate::strategy::by_name(strategy.get_ref()) {
+                    collector.at(&key("strategy"), strategy, error.to_string());
+                }
+                strategy.get_ref().clone()
+            }
+            None => args.strategy.clone(),
+        };
+        if pool.backends.is_empty() {
+            collector.at(
+                &key("backends"),
+                &pool.name,
+                format!("pool {name:?} has no backends"),
+            );
+        }
+        let mut backends = Vec::new();
+        for (position, entry) in pool.backends.iter().enumerate() {
+            match merge::backend_spec(entry.get_ref()) {
+                Ok(spec) => backends.push(spec),
+                Err(message) => collector.at(&key(&format!("backends[{position}]")), entry, message),
+            }
+        }
+        specs.push(PoolSpec {
+            name,
+            strategy,
+            backends,
+        });
+    }
+    specs
+}
+
+/// The `[[routes]]`, each checked: a prefix starting with `/` and given once, a pool
+/// that exists, a `host` that is a valid header value.
+fn routes(
+    file: &FileConfig,
+    args: &ServeArgs,
+    pools: &[PoolSpec],
+    collector: &mut Collector,
+) -> Vec<RouteSpec> {
+    // `default` exists when top-level backends are named, or when nothing is named
+    // and simulated backends will make it.
+    let has_default = !args.backends.is_empty() || pools.is_empty();
+    let mut specs = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (index, route) in file.routes.iter().enumerate() {
+        let key = |field: &str| format!("routes[{index}].{field}");
+        let prefix = route.prefix.get_ref();
+        if !prefix.starts_with('/') {
+            collector.at(
+                &key("prefix"),
+                &route.prefix,
+                format!("{prefix:?} must start with /"),
+            );
+        } else if let Some(first) = seen.get(&normalize_prefix(prefix)) {
+            collector.at(
+                &key("prefix"),
+                &route.prefix,
+                format!("prefix {prefix:?} is already routed (routes[{first}])"),
+            );
+        }
+        seen.entry(normalize_prefix(prefix)).or_insert(index);
+        let pool = route.pool.get_ref();
+        let exists = pools.iter().any(|known| &known.name == pool) || (pool == DEFAULT_POOL && has_default);
+        if !exists {
+            let mut names: Vec<&str> = pools.iter().map(|known| known.name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            if has_default {
+                names.insert(0, DEFAULT_POOL);
+            }
+            collector.at(
+                &key("pool"),
+                &route.pool,
+                format!("no pool is named {pool:?} (pools: {})", names.join(", ")),
+            );
+        }
+        if let Some(host) = &route.host
+            && (host.get_ref().is_empty() || HeaderValue::from_str(host.get_ref()).is_err())
+        {
+            collector.at(
+                &key("host"),
+                host,
+                format!("{:?} is not a valid Host header", host.get_ref()),
+            );
+        }
+        specs.push(RouteSpec {
+            prefix: prefix.clone(),
+            pool: pool.clone(),
+            strip_prefix: route.strip_prefix,
+            host: route.host.as_ref().map(|host| host.get_ref().clone()),
+        });
+    }
+    specs
+}
