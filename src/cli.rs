@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, Parser, Subcommand};
 
 use crate::access_log::AccessLogArgs;
@@ -19,7 +18,7 @@ use crate::forward::UpstreamTimeouts;
 use crate::front::ServerConfig;
 use crate::front::parse::Limits;
 use crate::l4::TcpArgs;
-use crate::strategy::STRATEGIES;
+use crate::strategy;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 #[derive(Debug, Parser)]
@@ -86,7 +85,7 @@ pub struct ServeArgs {
     pub queue: u32,
 
     /// Balancing strategy: how the next backend is chosen.
-    #[arg(long, default_value = "round-robin", value_name = "NAME", value_parser = strategy_names())]
+    #[arg(long, default_value = "round-robin", value_name = "NAME", value_parser = strategy::name_parser())]
     pub strategy: String,
 
     /// A backend to balance over, `http://host:port[,weight=N]`; repeat for more. When
@@ -220,15 +219,6 @@ impl ServeArgs {
             routes: Vec::new(),
         }
     }
-}
-
-/// The strategy names with their one-line descriptions, so `--help` lists them all.
-fn strategy_names() -> PossibleValuesParser {
-    PossibleValuesParser::new(
-        STRATEGIES
-            .iter()
-            .map(|(name, help)| PossibleValue::new(*name).help(*help)),
-    )
 }
 
 #[derive(Debug, Clone, Args)]

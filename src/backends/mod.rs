@@ -7,6 +7,7 @@
 pub mod checker;
 pub mod health;
 pub mod load;
+pub mod poller;
 
 use std::fmt;
 use std::sync::Arc;

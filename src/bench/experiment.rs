@@ -14,7 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Args;
 use serde_json::Value;
 
-use super::svg::{self, Axis, Chart, Legend, Mark, Note, Scale, Series};
+use crate::plot::okabe_ito::{BLACK, BLUE, ORANGE, SKY_BLUE, VERMILLION};
+use crate::plot::{Chart, Legend, Marker, Scale, Series, zero_to};
 use crate::units::{parse_duration, parse_millis_range};
 
 #[derive(Debug, Clone, Args)]
@@ -208,31 +209,30 @@ fn measure(program: &Path, args: &ExperimentArgs, workers: u32) -> Result<Row, S
     Row::from_report(workers, &report).ok_or_else(|| format!("bench output lacks numbers: {report}"))
 }
 
-/// The x axis: workers on a base-2 scale with some room at both ends.
-fn workers_axis(rows: &[Row], clients: f64) -> Axis {
+/// The x range: workers (on a base-2 scale) with some room at both ends.
+fn workers_range(rows: &[Row], clients: f64) -> (f64, f64) {
     let largest = rows.iter().map(|row| row.workers as f64).fold(clients, f64::max);
     let smallest = rows.iter().map(|row| row.workers as f64).fold(largest, f64::min);
-    Axis {
-        label: "worker threads W (--workers), log scale".into(),
-        scale: Scale::Log2 {
-            min: smallest / 1.4,
-            max: largest * 1.4,
-        },
-    }
+    (smallest / 1.4, largest * 1.4)
 }
 
-/// The right end of an axis.
-fn x_right(axis: &Axis) -> f64 {
-    match axis.scale {
-        Scale::Log2 { max, .. } | Scale::Linear { max, .. } => max,
-    }
+const WORKERS_LABEL: &str = "worker threads W (--workers), log scale";
+
+/// Both experiment charts: wide, with big markers a reader can count, and the x axis
+/// in doublings of the worker count.
+fn workers_chart(title: &str, y_label: &str, x_range: (f64, f64)) -> Chart {
+    Chart::new(title, WORKERS_LABEL, y_label)
+        .with_size(900.0, 560.0)
+        .with_marker_size(12.0)
+        .with_x_scale(Scale::Log2)
+        .with_x_range(x_range.0, x_range.1)
 }
 
-/// `points_per_doubling` points of `f` along the x axis, for a smooth curve.
-fn curve(scale: Scale, f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
-    let Scale::Log2 { min, max } = scale else {
+/// `points_per_doubling` points of `f` along the x range, for a smooth curve.
+fn curve((min, max): (f64, f64), f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+    if !(min > 0.0 && max > min) {
         return Vec::new();
-    };
+    }
     let points_per_doubling = 16.0;
     let steps = ((max / min).log2() * points_per_doubling).ceil() as i32;
     (0..=steps)
@@ -244,68 +244,57 @@ fn curve(scale: Scale, f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
 pub fn throughput_chart(rows: &[Row], args: &ExperimentArgs, mean_ms: f64) -> Chart {
     let clients = args.clients as f64;
     let seconds = mean_ms / 1000.0;
-    let x = workers_axis(rows, clients);
+    let x_range = workers_range(rows, clients);
     let knee = clients / seconds;
     let top = rows.iter().map(|row| row.throughput).fold(knee, f64::max) * 1.15;
-    let bound = curve(x.scale, |workers| workers.min(clients) / seconds);
-    let right = x_right(&x);
-    Chart {
-        title: "More workers, more throughput, until the clients run out".into(),
-        subtitle: format!(
-            "{} clients, backends {}..{} ms (mean {:.1} s), {:.0} s per point; line: min(W, {}) / {:.1} s",
-            args.clients,
-            args.sim_latency.start(),
-            args.sim_latency.end(),
-            seconds,
-            args.duration.as_secs_f64(),
-            args.clients,
-            seconds
-        ),
-        x,
-        y: Axis {
-            label: "throughput (requests per second)".into(),
-            scale: svg::zero_to(top),
-        },
-        series: vec![
-            Series {
-                name: format!("Little's law bound min(W, {}) / {:.1} s", args.clients, seconds),
-                color: svg::BLUE,
-                mark: Mark::Line,
-                points: bound,
-            },
-            Series {
-                name: "measured (roundhouse bench)".into(),
-                color: svg::ORANGE,
-                mark: Mark::Circles,
-                points: rows
-                    .iter()
-                    .map(|row| (row.workers as f64, row.throughput))
-                    .collect(),
-            },
-        ],
-        notes: vec![
-            Note {
-                at: (clients, knee),
-                text: format!("knee: W = {} clients, {:.0} req/s", args.clients, knee),
-            },
-            Note {
-                at: (clients / 4.0, knee * 0.75),
-                text: format!("W < {}: the workers are the limit", args.clients),
-            },
-            Note {
-                at: (right, knee * 0.25),
-                text: format!("W > {}: the clients are the limit", args.clients),
-            },
-        ],
-        legend: Legend::TopLeft,
-    }
+    let bound = curve(x_range, |workers| workers.min(clients) / seconds);
+    let (y_low, y_high) = zero_to(top);
+    let measured = rows
+        .iter()
+        .map(|row| (row.workers as f64, row.throughput))
+        .collect();
+    workers_chart(
+        "More workers, more throughput, until the clients run out",
+        "throughput (requests per second)",
+        x_range,
+    )
+    .with_subtitle(format!(
+        "{} clients, backends {}..{} ms (mean {:.1} s), {:.0} s per point; line: min(W, {}) / {:.1} s",
+        args.clients,
+        args.sim_latency.start(),
+        args.sim_latency.end(),
+        seconds,
+        args.duration.as_secs_f64(),
+        args.clients,
+        seconds
+    ))
+    .with_y_range(y_low, y_high)
+    .with_series(Series::line(
+        format!("Little's law bound min(W, {}) / {:.1} s", args.clients, seconds),
+        BLUE,
+        bound,
+    ))
+    .with_series(Series::points("measured (roundhouse bench)", ORANGE, measured))
+    .with_note(
+        (clients, knee),
+        format!("knee: W = {} clients, {:.0} req/s", args.clients, knee),
+    )
+    .with_note(
+        (clients / 4.0, knee * 0.75),
+        format!("W < {}: the workers are the limit", args.clients),
+    )
+    .with_note(
+        (x_range.1, knee * 0.25),
+        format!("W > {}: the clients are the limit", args.clients),
+    )
+    .with_legend(Legend::TopLeft)
 }
 
 pub fn latency_chart(rows: &[Row], args: &ExperimentArgs, mean_ms: f64) -> Chart {
     let clients = args.clients as f64;
     let seconds = mean_ms / 1000.0;
-    let x = workers_axis(rows, clients);
-    let predicted = curve(x.scale, |workers| clients * seconds / workers.min(clients));
+    let x_range = workers_range(rows, clients);
+    let predicted = curve(x_range, |workers| clients * seconds / workers.min(clients));
     let run = args.duration.as_secs_f64();
     let highest = predicted
         .iter()
@@ -318,65 +307,50 @@ pub fn latency_chart(rows: &[Row], args: &ExperimentArgs, mean_ms: f64) -> Chart
         .map(|row| row.p50_ms / 1000.0)
         .filter(|p50| *p50 > 0.0)
         .fold(seconds, f64::min);
-    let (left, right) = match x.scale {
-        Scale::Log2 { min, max } => (min, max),
-        Scale::Linear { min, max } => (min, max),
+    let measured = |quantile: fn(&Row) -> f64| {
+        rows.iter()
+            .map(|row| (row.workers as f64, quantile(row) / 1000.0))
+            .collect()
     };
-    Chart {
-        title: "Waiting time falls as workers are added".into(),
-        subtitle: format!(
-            "{} clients, backends {}..{} ms; each point from a {:.0} s run",
-            args.clients,
-            args.sim_latency.start(),
-            args.sim_latency.end(),
-            run
+    workers_chart(
+        "Waiting time falls as workers are added",
+        "latency (seconds), log scale",
+        x_range,
+    )
+    .with_subtitle(format!(
+        "{} clients, backends {}..{} ms; each point from a {:.0} s run",
+        args.clients,
+        args.sim_latency.start(),
+        args.sim_latency.end(),
+        run
+    ))
+    .with_y_scale(Scale::Log2)
+    .with_y_range(lowest / 1.5, highest * 1.5)
+    .with_series(Series::line(
+        format!(
+            "Little's law: mean R = {} x {:.1} s / min(W, {})",
+            args.clients, seconds, args.clients
         ),
-        x,
-        y: Axis {
-            label: "latency (seconds), log scale".into(),
-            scale: Scale::Log2 {
-                min: lowest / 1.5,
-                max: highest * 1.5,
-            },
-        },
-        series: vec![
-            Series {
-                name: format!(
-                    "Little's law: mean R = {} x {:.1} s / min(W, {})",
-                    args.clients, seconds, args.clients
-                ),
-                color: svg::BLUE,
-                mark: Mark::Line,
-                points: predicted,
-            },
-            Series {
-                name: "p99 measured".into(),
-                color: svg::VERMILLION,
-                mark: Mark::Squares,
-                points: rows
-                    .iter()
-                    .map(|row| (row.workers as f64, row.p99_ms / 1000.0))
-                    .collect(),
-            },
-            Series {
-                name: "p50 measured".into(),
-                color: svg::SKY_BLUE,
-                mark: Mark::Circles,
-                points: rows
-                    .iter()
-                    .map(|row| (row.workers as f64, row.p50_ms / 1000.0))
-                    .collect(),
-            },
-            Series {
-                name: format!("run length {run:.0} s: longer waits are not observed"),
-                color: svg::BLACK,
-                mark: Mark::DashedLine,
-                points: vec![(left, run), (right, run)],
-            },
-        ],
-        notes: Vec::new(),
-        legend: Legend::TopRight,
-    }
+        BLUE,
+        predicted,
+    ))
+    .with_series(
+        Series::points("p99 measured", VERMILLION, measured(|row| row.p99_ms)).with_marker(Marker::Square),
+    )
+    .with_series(Series::points(
+        "p50 measured",
+        SKY_BLUE,
+        measured(|row| row.p50_ms),
+    ))
+    .with_series(
+        Series::line(
+            format!("run length {run:.0} s: longer waits are not observed"),
+            BLACK,
+            vec![(x_range.0, run), (x_range.1, run)],
+        )
+        .dashed(),
+    )
+    .with_legend(Legend::TopRight)
 }
 
 /// `nproc` and the CPU model, for the table's header.

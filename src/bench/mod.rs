@@ -8,15 +8,14 @@
 //!
 //! Read in this order: `load` (the client threads and the channel their samples come
 //! back on), `probe` (reading `/stats` before and after), `report` (the numbers and
-//! their text and JSON forms), `progress` (the live bar), then `experiment` and `svg`
-//! (the workers-versus-throughput plots of `make experiment`).
+//! their text and JSON forms), `progress` (the live bar), then `experiment`
+//! (the workers-versus-throughput plots of `make experiment`, drawn with `crate::plot`).
 
 pub mod experiment;
 pub mod load;
 pub mod probe;
 pub mod progress;
 pub mod report;
-pub mod svg;
 
 use std::io::Write;
 use std::time::Duration;

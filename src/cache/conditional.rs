@@ -14,6 +14,8 @@ use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName, header};
 
+use crate::front::parse::list_items;
+
 /// Request headers that make a request conditional or partial.
 const CONDITIONALS: [HeaderName; 5] = [
     header::IF_NONE_MATCH,
@@ -87,13 +89,7 @@ pub fn client_not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
         let Some(etag) = stored.get(header::ETAG).and_then(|value| value.to_str().ok()) else {
             return false;
         };
-        return request
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .any(|tag| tag == "*" || weak_eq(tag, etag));
+        return list_items(request, header::IF_NONE_MATCH).any(|tag| tag == "*" || weak_eq(tag, etag));
     }
     let since = request
         .get(header::IF_MODIFIED_SINCE)
@@ -128,17 +124,7 @@ fn weak_eq(left: &str, right: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                value.parse().unwrap(),
-            );
-        }
-        map
-    }
+    use crate::front::parse::header_map as headers;
 
     #[test]
     fn revalidation_sends_our_validators_not_the_clients() {

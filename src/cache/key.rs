@@ -13,6 +13,7 @@
 use http::{HeaderMap, HeaderName, Method, header};
 
 use crate::front::Request;
+use crate::front::parse::list_items;
 
 /// Whether the cache may look at a request at all, and under which primary key.
 ///
@@ -39,17 +40,14 @@ pub fn key_for(request: &Request) -> String {
 /// `None` for `Vary: *`, which no later request can ever match.
 pub fn vary_names(response_headers: &HeaderMap) -> Option<Vec<HeaderName>> {
     let mut names = Vec::new();
-    for value in response_headers.get_all(header::VARY) {
-        let Ok(text) = value.to_str() else { continue };
-        for name in text.split(',').map(str::trim).filter(|name| !name.is_empty()) {
-            if name == "*" {
-                return None;
-            }
-            if let Ok(name) = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
-                && !names.contains(&name)
-            {
-                names.push(name);
-            }
+    for name in list_items(response_headers, header::VARY) {
+        if name == "*" {
+            return None;
+        }
+        if let Ok(name) = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+            && !names.contains(&name)
+        {
+            names.push(name);
         }
     }
     Some(names)
@@ -94,17 +92,7 @@ pub fn kept_request_headers(vary: &[HeaderName], request: &HeaderMap) -> HeaderM
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                value.parse().unwrap(),
-            );
-        }
-        map
-    }
+    use crate::front::parse::header_map as headers;
 
     #[test]
     fn vary_names_are_lowercased_and_star_is_refused() {

@@ -27,6 +27,8 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use http_cache_semantics::{BeforeRequest, CacheOptions, CachePolicy, RequestLike, ResponseLike};
 
+use crate::front::parse::list_items;
+
 /// Why a response was not stored (reported in debug logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotStored {
@@ -176,11 +178,7 @@ fn has_explicit_freshness(response_headers: &HeaderMap) -> bool {
 
 /// Whether any `Cache-Control` field carries the directive `name` (with or without a value).
 pub fn has_directive(headers: &HeaderMap, name: &str) -> bool {
-    headers
-        .get_all(header::CACHE_CONTROL)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
+    list_items(headers, header::CACHE_CONTROL)
         .map(|directive| directive.split('=').next().unwrap_or("").trim())
         .any(|directive| directive.eq_ignore_ascii_case(name))
 }
@@ -188,17 +186,7 @@ pub fn has_directive(headers: &HeaderMap, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                value.parse().unwrap(),
-            );
-        }
-        map
-    }
+    use crate::front::parse::header_map as headers;
 
     fn storable(status: u16, request: &[(&str, &str)], response: &[(&str, &str)]) -> Result<(), NotStored> {
         let now = SystemTime::now();

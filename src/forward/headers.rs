@@ -8,6 +8,8 @@ use std::net::IpAddr;
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
+use crate::front::parse::list_items;
+
 /// Headers that never cross a proxy, besides those the Connection header names.
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -34,18 +36,12 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // Only tokens that name another header need a `HeaderName`; the usual
     // `Connection: keep-alive` or `close` allocates nothing.
     let mut named = Vec::new();
-    for value in headers.get_all(header::CONNECTION) {
-        let Ok(text) = value.to_str() else { continue };
-        for token in text.split(',').map(str::trim) {
-            if token.is_empty()
-                || token.eq_ignore_ascii_case("close")
-                || token.eq_ignore_ascii_case("keep-alive")
-            {
-                continue;
-            }
-            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
-                named.push(name);
-            }
+    for token in list_items(headers, header::CONNECTION) {
+        if token.eq_ignore_ascii_case("close") || token.eq_ignore_ascii_case("keep-alive") {
+            continue;
+        }
+        if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+            named.push(name);
         }
     }
     for name in named {

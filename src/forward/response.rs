@@ -173,17 +173,7 @@ pub fn from_read_error(error: RequestError) -> UpstreamError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        map
-    }
+    use crate::front::parse::header_map as headers;
 
     #[test]
     fn framing_follows_rfc_9112() {

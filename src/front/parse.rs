@@ -272,30 +272,43 @@ pub fn wants_keep_alive(version: Version, headers: &HeaderMap) -> bool {
 
 /// The lower-cased tokens of every Connection header.
 pub fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    list_items(headers, header::CONNECTION)
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// The items of a comma-separated list header (RFC 9110 section 5.6.1), over every
+/// field of that name, trimmed, empty items dropped; a field that is not text is
+/// skipped. Connection, Cache-Control, Vary and If-None-Match are all such lists, and
+/// a sender may split one list over several fields or join several into one, so every
+/// reader of a list header goes through here.
+pub fn list_items(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &str> {
     headers
-        .get_all(header::CONNECTION)
-        .iter()
+        .get_all(name)
+        .into_iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .map(|token| token.trim().to_ascii_lowercase())
-        .filter(|token| !token.is_empty())
-        .collect()
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+}
+
+/// A header map from (name, value) pairs, for tests.
+#[cfg(test)]
+pub fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    map
 }
 
 #[cfg(test)]
 mod tests {
+    use super::header_map as headers;
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        map
-    }
 
     #[test]
     fn framing_refuses_smuggling_vectors() {

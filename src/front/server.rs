@@ -22,6 +22,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::body::read_body_into;
 use super::error::RequestError;
+use super::listen::{accept_with_backoff, wake_acceptor};
 use super::message::{Request, Response};
 use super::parse::{Framing, Limits, read_request_head, wants_keep_alive};
 use super::reader::HttpReader;
@@ -130,17 +131,8 @@ impl ServerHandle {
     /// connection closed in time.
     pub fn shutdown(&mut self, drain: Duration) -> bool {
         self.shared.stopping.store(true, Ordering::SeqCst);
-        // accept(2) has no timeout: a connection to ourselves wakes the acceptor, which
-        // then sees `stopping` and returns.
-        let mut wake = self.local_addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(if wake.is_ipv4() {
-                [127, 0, 0, 1].into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            });
-        }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        // accept(2) has no timeout: see `wake_acceptor`.
+        wake_acceptor(self.local_addr);
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
         }
@@ -180,26 +172,9 @@ impl ServerHandle {
 }
 
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let (stream, peer) = match listener.accept() {
-            Ok(pair) => pair,
-            Err(error) => {
-                if shared.stopping.load(Ordering::SeqCst) {
-                    return;
-                }
-                // Out of file descriptors or a similar passing shortage: back off like
-                // Go's net/http (5 ms doubling to 1 s) instead of spinning.
-                log::warn!("accept failed: {error}; retrying in {backoff:?}");
-                thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(5);
-        if shared.stopping.load(Ordering::SeqCst) {
-            return;
-        }
+    // Out of file descriptors or a similar passing shortage: `accept_with_backoff`
+    // backs off like Go's net/http (5 ms doubling to 1 s) instead of spinning.
+    while let Some((stream, peer)) = accept_with_backoff(&listener, &shared.stopping) {
         let registered = register(&shared, &stream);
         let Some((id, idle)) = registered else {
             refuse_over_limit(stream);

@@ -4,13 +4,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-use clap::builder::{PossibleValue, PossibleValuesParser};
 
 use super::TcpConfig;
 use super::backends::TcpBackendSpec;
 use super::proxy::ProxySettings;
 use crate::backends::health::PassivePolicy;
-use crate::strategy::STRATEGIES;
+use crate::strategy;
 use crate::units::parse_duration;
 
 #[derive(Debug, Clone, Args)]
@@ -30,7 +29,7 @@ pub struct TcpArgs {
 
     /// Balancing strategy for each new connection (at L4, "in flight" counts open
     /// connections).
-    #[arg(long, default_value = "round-robin", value_name = "NAME", value_parser = strategy_names())]
+    #[arg(long, default_value = "round-robin", value_name = "NAME", value_parser = strategy::name_parser())]
     pub strategy: String,
 
     /// Serve /stats over HTTP on this address (e.g. 127.0.0.1:8081).
@@ -85,13 +84,4 @@ impl TcpArgs {
             status_interval: self.status_interval,
         }
     }
-}
-
-/// The strategy names with their one-line descriptions, so `--help` lists them all.
-fn strategy_names() -> PossibleValuesParser {
-    PossibleValuesParser::new(
-        STRATEGIES
-            .iter()
-            .map(|(name, help)| PossibleValue::new(*name).help(*help)),
-    )
 }

@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::front::listen::{accept_with_backoff, wake_acceptor};
+
 /// What a one-shot server answers to the bytes of a first read.
 pub type Answer = dyn Fn(&[u8]) -> String + Send + Sync;
 
@@ -64,15 +66,8 @@ pub fn start(listener: TcpListener, config: OneShotConfig, answer: Arc<Answer>) 
 fn accept_loop(listener: &TcpListener, config: &OneShotConfig, answer: &Arc<Answer>, stopping: &AtomicBool) {
     let open = Arc::new(AtomicUsize::new(0));
     let mut number = 0u64;
-    for stream in listener.incoming() {
-        if stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else {
-            // Out of descriptors or a similar passing shortage.
-            thread::sleep(Duration::from_millis(10));
-            continue;
-        };
+    // Out of descriptors or a similar passing shortage: back off, as the HTTP front does.
+    while let Some((stream, _)) = accept_with_backoff(listener, stopping) {
         if open.fetch_add(1, Ordering::SeqCst) >= config.max_connections {
             open.fetch_sub(1, Ordering::SeqCst);
             reply_and_close(stream, "Erro: too many connections, try again", config.timeout);
@@ -139,16 +134,8 @@ impl OneShotServer {
     /// Stops accepting; connections being answered finish on their own threads.
     pub fn shutdown(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
-        // accept(2) has no timeout: a connection to ourselves wakes the acceptor.
-        let mut wake = self.local_addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(if wake.is_ipv4() {
-                [127, 0, 0, 1].into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            });
-        }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        // accept(2) has no timeout: see `wake_acceptor`.
+        wake_acceptor(self.local_addr);
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
         }

@@ -28,6 +28,7 @@ use super::backends::TcpBackends;
 use super::copy::{Activity, Direction, Ended};
 use super::stats::L4Stats;
 use crate::backends::health::{PassivePolicy, Transition, now_ms};
+use crate::front::listen::{accept_with_backoff, wake_acceptor};
 use crate::strategy::{BackendsView, PickContext, Strategy};
 
 /// Stack of each connection thread: the copy buffers live on the heap, so little is
@@ -257,26 +258,9 @@ pub fn start(listener: TcpListener, proxy: Arc<Proxy>) -> io::Result<Acceptor> {
 }
 
 fn accept_loop(listener: &TcpListener, proxy: &Arc<Proxy>) {
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let (stream, peer) = match listener.accept() {
-            Ok(pair) => pair,
-            Err(error) => {
-                if proxy.stopping.load(Ordering::SeqCst) {
-                    return;
-                }
-                // Out of file descriptors or similar: back off (5 ms doubling to 1 s)
-                // instead of spinning, as the HTTP front does.
-                log::warn!("accept failed: {error}; retrying in {backoff:?}");
-                thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(5);
-        if proxy.stopping.load(Ordering::SeqCst) {
-            return;
-        }
+    // Out of file descriptors or similar: back off (5 ms doubling to 1 s) instead of
+    // spinning, as the HTTP front does.
+    while let Some((stream, peer)) = accept_with_backoff(listener, &proxy.stopping) {
         let Some(id) = proxy.register(&stream) else {
             // nginx's `limit_conn` closes too; HAProxy's `maxconn` stops accepting and
             // lets the kernel's backlog queue. A counted, visible refusal is the lesson.
@@ -319,17 +303,8 @@ impl Acceptor {
     /// themselves; then closes the rest. Returns true when none had to be closed.
     pub fn shutdown(&mut self, drain: Duration) -> bool {
         self.proxy.stopping.store(true, Ordering::SeqCst);
-        // accept(2) has no timeout: a connection to ourselves wakes the acceptor,
-        // which then sees `stopping` and returns.
-        let mut wake = self.local_addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(if wake.is_ipv4() {
-                [127, 0, 0, 1].into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            });
-        }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        // accept(2) has no timeout: see `wake_acceptor`.
+        wake_acceptor(self.local_addr);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

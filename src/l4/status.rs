@@ -14,14 +14,15 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use thiserror::Error;
 
 use super::backends::TcpBackends;
 use crate::backends::health::now_ms;
+use crate::backends::poller;
 
 /// Longest answer read from a status port; a number needs a few bytes.
 const MAX_ANSWER: u64 = 64;
@@ -65,17 +66,13 @@ pub fn start(
     interval: Duration,
     stop: Receiver<()>,
 ) -> io::Result<JoinHandle<()>> {
-    thread::Builder::new()
-        .name("status-poller".into())
-        .spawn(move || run(&backends, interval, &stop))
-}
-
-fn run(backends: &TcpBackends, interval: Duration, stop: &Receiver<()>) {
     // A status port that takes longer than a second is not answering; a fixed limit
     // (not the interval) keeps a short test interval from failing every probe on a
     // busy machine.
     let timeout = Duration::from_secs(1);
-    loop {
+    // `poller::spawn` waits on `stop` with a timeout: the timeout is the poller's clock,
+    // the channel closing is its stop signal.
+    poller::spawn("status-poller", interval, stop, move || {
         for index in 0..backends.len() {
             let Some(addr) = backends.target(index).status_addr else {
                 continue;
@@ -89,18 +86,14 @@ fn run(backends: &TcpBackends, interval: Duration, stop: &Receiver<()>) {
             };
             backends.counters(index).load.store(load, now_ms());
         }
-        // The timeout is the poller's clock; the channel closing is its stop signal.
-        match stop.recv_timeout(interval) {
-            Err(RecvTimeoutError::Timeout) => continue,
-            _ => return,
-        }
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::TcpListener;
+    use std::thread;
 
     #[test]
     fn parses_only_percentages() {

@@ -6,6 +6,16 @@ pub enum Scale {
     Linear,
     /// Equal distances for equal ratios; only positive values can be shown.
     Log,
+    /// The same spacing as `Log`, ticked at powers of two: for quantities that double
+    /// (1, 2, 4, ... workers).
+    Log2,
+}
+
+impl Scale {
+    /// Whether the scale spaces values by their ratio (and so cannot show 0).
+    pub fn is_logarithmic(self) -> bool {
+        self != Scale::Linear
+    }
 }
 
 /// One axis: its data range, its scale, and the pixel span it is drawn over.
@@ -23,14 +33,14 @@ pub struct Axis {
 impl Axis {
     /// Whether `value` can be placed on this axis at all.
     pub fn shows(&self, value: f64) -> bool {
-        value.is_finite() && (self.scale == Scale::Linear || value > 0.0)
+        value.is_finite() && (!self.scale.is_logarithmic() || value > 0.0)
     }
 
     /// The pixel position of `value` (values outside the range land outside the span).
     pub fn pixel(&self, value: f64) -> f64 {
         let fraction = match self.scale {
             Scale::Linear => (value - self.low) / (self.high - self.low),
-            Scale::Log => (value.ln() - self.low.ln()) / (self.high.ln() - self.low.ln()),
+            Scale::Log | Scale::Log2 => (value.ln() - self.low.ln()) / (self.high.ln() - self.low.ln()),
         };
         self.from + fraction * (self.to - self.from)
     }
@@ -40,6 +50,7 @@ impl Axis {
         match self.scale {
             Scale::Linear => linear_ticks(self.low, self.high),
             Scale::Log => log_ticks(self.low, self.high),
+            Scale::Log2 => log2_ticks(self.low, self.high),
         }
     }
 }
@@ -47,12 +58,12 @@ impl Axis {
 /// The data range of `values` for an axis of `scale`, widened a little so that points
 /// do not sit on the frame, and never empty.
 pub fn data_range(values: impl Iterator<Item = f64>, scale: Scale) -> (f64, f64) {
-    let shown = values.filter(|value| value.is_finite() && (scale == Scale::Linear || *value > 0.0));
+    let shown = values.filter(|value| value.is_finite() && (!scale.is_logarithmic() || *value > 0.0));
     let (low, high) = shown.fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), value| {
         (low.min(value), high.max(value))
     });
     if low > high {
-        return (if scale == Scale::Log { 1.0 } else { 0.0 }, 10.0);
+        return (if scale.is_logarithmic() { 1.0 } else { 0.0 }, 10.0);
     }
     match scale {
         Scale::Linear => {
@@ -63,7 +74,7 @@ pub fn data_range(values: impl Iterator<Item = f64>, scale: Scale) -> (f64, f64)
             };
             (low - margin, high + margin)
         }
-        Scale::Log => {
+        Scale::Log | Scale::Log2 => {
             let factor = if high > low { (high / low).powf(0.04) } else { 2.0 };
             (low / factor, high * factor)
         }
@@ -127,6 +138,40 @@ fn log_ticks(low: f64, high: f64) -> Vec<f64> {
         }
     }
     ticks
+}
+
+/// The powers of two inside the range; none for a range that cannot be drawn (not
+/// positive, empty, or so wide that the loop would ask for billions of ticks: a log
+/// axis starting at 0 would otherwise ask for 2^31).
+fn log2_ticks(low: f64, high: f64) -> Vec<f64> {
+    let drawable =
+        low.is_finite() && high.is_finite() && low > 0.0 && low < high && (high / low).log2() <= 64.0;
+    if !drawable {
+        return Vec::new();
+    }
+    let first = low.log2().ceil() as i32;
+    let last = (high.log2() + 1e-9).floor() as i32;
+    (first..=last).map(|power| 2f64.powi(power)).collect()
+}
+
+/// 1, 2 or 5 times a power of ten, at least `rough`.
+pub fn nice_step(rough: f64) -> f64 {
+    if rough <= 0.0 || !rough.is_finite() {
+        return 1.0;
+    }
+    let power = 10f64.powf(rough.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|factor| factor * power)
+        .find(|step| *step >= rough * 0.999)
+        .unwrap_or(10.0 * power)
+}
+
+/// A linear range from zero to a round number at or above `max`, for a y axis whose
+/// zero should show (throughput: the distance from zero is the point).
+pub fn zero_to(max: f64) -> (f64, f64) {
+    let step = nice_step(max / 8.0);
+    (0.0, (max / step).ceil().max(1.0) * step)
 }
 
 /// A tick label: no more digits than the value needs (`0.5`, `2`, `1000`, `1e-5`).
@@ -199,7 +244,38 @@ mod tests {
     }
 
     #[test]
+    fn log2_axes_put_their_ends_at_the_span_ends_and_tick_powers_of_two() {
+        let log2 = Axis {
+            low: 1.0,
+            high: 16.0,
+            scale: Scale::Log2,
+            from: 0.0,
+            to: 1.0,
+        };
+        assert_eq!(log2.pixel(1.0), 0.0);
+        assert!((log2.pixel(4.0) - 0.5).abs() < 1e-12);
+        assert!((log2.pixel(16.0) - 1.0).abs() < 1e-12);
+        assert!(!log2.shows(0.0));
+        assert_eq!(
+            log2_ticks(0.7, 180.0),
+            vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]
+        );
+        assert!(log2_ticks(0.0, 40.0).is_empty(), "log2(0) is not a tick");
+        assert!(log2_ticks(1.0, f64::NAN).is_empty());
+        assert_eq!(log2_ticks(0.2, 40.0)[0], 0.25);
+    }
+
+    #[test]
+    fn zero_to_rounds_up_to_a_nice_step() {
+        assert_eq!(nice_step(23.0), 50.0);
+        assert_eq!(nice_step(0.3), 0.5);
+        assert_eq!(zero_to(130.0), (0.0, 140.0));
+    }
+
+    #[test]
     fn tick_labels_are_short() {
+        assert_eq!(format_tick(0.25), "0.25");
+        assert_eq!(format_tick(128.0), "128");
         assert_eq!(format_tick(0.5), "0.5");
         assert_eq!(format_tick(2.0), "2");
         assert_eq!(format_tick(1000.0), "1000");

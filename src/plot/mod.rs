@@ -3,8 +3,8 @@
 //!
 //! OS concept: none in particular; this is the tool that turns measurements (the
 //! simulator's, the benchmarks') into a picture a reader can check at a glance. It is
-//! generic: `make simulate-plot` draws time in system against load, and any other
-//! measurement (workers against throughput, say) is a `Chart` with other series.
+//! generic: `make simulate-plot` draws time in system against load, and `make
+//! experiment` draws throughput and latency against worker count (a base-2 axis).
 //!
 //! ```
 //! use roundhouse::plot::{Chart, Scale, Series};
@@ -18,7 +18,44 @@
 pub mod axis;
 pub mod svg;
 
-pub use axis::{Axis, Scale};
+pub use axis::{Axis, Scale, zero_to};
+
+/// The Okabe–Ito palette: colours that stay distinct for colour-blind readers. Series
+/// that share a chart should also differ in marker shape or dash, so colour is never
+/// the only cue.
+pub mod okabe_ito {
+    pub const BLACK: &str = "#000000";
+    pub const ORANGE: &str = "#E69F00";
+    pub const SKY_BLUE: &str = "#56B4E9";
+    pub const GREEN: &str = "#009E73";
+    pub const BLUE: &str = "#0072B2";
+    pub const VERMILLION: &str = "#D55E00";
+    pub const PURPLE: &str = "#CC79A7";
+}
+
+/// The shape drawn at each point of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    Circle,
+    Square,
+}
+
+/// Where the legend goes: in a column right of the plot, or inside the plot in the top
+/// corner the data leave free (which gives long legend lines the whole width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Legend {
+    Right,
+    TopLeft,
+    TopRight,
+}
+
+/// Text placed at a data point, e.g. to name the knee of a curve. It ends just left of
+/// and above the point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    pub at: (f64, f64),
+    pub text: String,
+}
 
 /// How a series' line is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +74,8 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Join the points with a line, or not.
     pub line: Option<LineStyle>,
-    /// Draw a marker at each point.
-    pub markers: bool,
+    /// The marker drawn at each point, if any.
+    pub marker: Option<Marker>,
 }
 
 impl Series {
@@ -49,7 +86,7 @@ impl Series {
             color: color.into(),
             points,
             line: Some(LineStyle::Solid),
-            markers: false,
+            marker: None,
         }
     }
 
@@ -57,7 +94,7 @@ impl Series {
     pub fn points(label: impl Into<String>, color: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Series {
             line: None,
-            markers: true,
+            marker: Some(Marker::Circle),
             ..Series::line(label, color, points)
         }
     }
@@ -68,9 +105,14 @@ impl Series {
         self
     }
 
-    /// The same, with markers at the points.
-    pub fn with_markers(mut self) -> Self {
-        self.markers = true;
+    /// The same, with (round) markers at the points.
+    pub fn with_markers(self) -> Self {
+        self.with_marker(Marker::Circle)
+    }
+
+    /// The same, with markers of the given shape at the points.
+    pub fn with_marker(mut self, marker: Marker) -> Self {
+        self.marker = Some(marker);
         self
     }
 }
@@ -79,6 +121,8 @@ impl Series {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chart {
     pub title: String,
+    /// A line under the title (what was measured, with which parameters).
+    pub subtitle: String,
     pub x_label: String,
     pub y_label: String,
     pub x_scale: Scale,
@@ -87,6 +131,10 @@ pub struct Chart {
     pub x_range: Option<(f64, f64)>,
     pub y_range: Option<(f64, f64)>,
     pub series: Vec<Series>,
+    pub notes: Vec<Note>,
+    pub legend: Legend,
+    /// Width of a marker in pixels.
+    pub marker_size: f64,
     /// Size of the picture in pixels.
     pub width: f64,
     pub height: f64,
@@ -98,6 +146,7 @@ impl Chart {
     pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
         Chart {
             title: title.into(),
+            subtitle: String::new(),
             x_label: x_label.into(),
             y_label: y_label.into(),
             x_scale: Scale::Linear,
@@ -105,6 +154,9 @@ impl Chart {
             x_range: None,
             y_range: None,
             series: Vec::new(),
+            notes: Vec::new(),
+            legend: Legend::Right,
+            marker_size: 7.0,
             width: 800.0,
             height: 520.0,
             footnote: String::new(),
@@ -133,6 +185,35 @@ impl Chart {
 
     pub fn with_series(mut self, series: Series) -> Self {
         self.series.push(series);
+        self
+    }
+
+    pub fn with_subtitle(mut self, subtitle: impl Into<String>) -> Self {
+        self.subtitle = subtitle.into();
+        self
+    }
+
+    pub fn with_note(mut self, at: (f64, f64), text: impl Into<String>) -> Self {
+        self.notes.push(Note {
+            at,
+            text: text.into(),
+        });
+        self
+    }
+
+    pub fn with_legend(mut self, legend: Legend) -> Self {
+        self.legend = legend;
+        self
+    }
+
+    pub fn with_marker_size(mut self, pixels: f64) -> Self {
+        self.marker_size = pixels;
+        self
+    }
+
+    pub fn with_size(mut self, width: f64, height: f64) -> Self {
+        self.width = width;
+        self.height = height;
         self
     }
 

@@ -1,16 +1,20 @@
 //! Drawing a `Chart` as SVG text: a frame, grid lines at the ticks, the series clipped
-//! to the frame, and a legend to the right.
+//! to the frame, notes at points, and a legend to the right or inside a top corner.
 
 use std::fmt::Write as _;
 
 use super::axis::{Axis, data_range, format_tick};
-use super::{Chart, LineStyle, Series};
+use super::{Chart, Legend, LineStyle, Marker, Series};
 
 const MARGIN_LEFT: f64 = 78.0;
 const MARGIN_TOP: f64 = 48.0;
+/// Extra room at the top for a subtitle.
+const SUBTITLE_HEIGHT: f64 = 22.0;
 const MARGIN_BOTTOM: f64 = 64.0;
 const LEGEND_WIDTH: f64 = 200.0;
-const MARKER_RADIUS: f64 = 3.5;
+/// Right margin when the legend is inside the plot.
+const MARGIN_RIGHT: f64 = 30.0;
+const LEGEND_ROW: f64 = 22.0;
 
 /// Escapes text for use inside SVG elements and attribute values.
 pub fn escape(text: &str) -> String {
@@ -37,7 +41,16 @@ fn axes(chart: &Chart) -> (Axis, Axis) {
     let (y_low, y_high) = chart
         .y_range
         .unwrap_or_else(|| data_range(all().map(|point| point.1), chart.y_scale));
-    let right = chart.width - LEGEND_WIDTH;
+    let right = chart.width
+        - match chart.legend {
+            Legend::Right => LEGEND_WIDTH,
+            Legend::TopLeft | Legend::TopRight => MARGIN_RIGHT,
+        };
+    let top = if chart.subtitle.is_empty() {
+        MARGIN_TOP
+    } else {
+        MARGIN_TOP + SUBTITLE_HEIGHT
+    };
     let bottom = chart.height - MARGIN_BOTTOM;
     (
         Axis {
@@ -52,7 +65,7 @@ fn axes(chart: &Chart) -> (Axis, Axis) {
             high: y_high,
             scale: chart.y_scale,
             from: bottom,
-            to: MARGIN_TOP,
+            to: top,
         },
     )
 }
@@ -75,6 +88,14 @@ pub fn render(chart: &Chart) -> String {
         (left + right) / 2.0,
         escape(&chart.title)
     );
+    if !chart.subtitle.is_empty() {
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="50" text-anchor="middle" fill="#333">{}</text>"##,
+            (left + right) / 2.0,
+            escape(&chart.subtitle)
+        );
+    }
 
     // Grid and tick labels.
     for tick in x.ticks() {
@@ -125,11 +146,20 @@ pub fn render(chart: &Chart) -> String {
     );
     let _ = writeln!(svg, r#"<g clip-path="url(#frame)">"#);
     for series in &chart.series {
-        draw_series(&mut svg, series, &x, &y);
+        draw_series(&mut svg, series, &x, &y, chart.marker_size);
     }
     let _ = writeln!(svg, "</g>");
+    for note in &chart.notes {
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            x.pixel(note.at.0) - 8.0,
+            y.pixel(note.at.1) - 10.0,
+            escape(&note.text)
+        );
+    }
 
-    draw_legend(&mut svg, chart, right + 16.0, top);
+    draw_legend(&mut svg, chart, (left, right), top);
     if !chart.footnote.is_empty() {
         let _ = writeln!(
             svg,
@@ -154,7 +184,23 @@ fn stroke(series: &Series, style: LineStyle) -> String {
     )
 }
 
-fn draw_series(svg: &mut String, series: &Series, x: &Axis, y: &Axis) {
+/// One marker centred on (x, y), outlined so that pale colours show on white.
+fn marker(marker: Marker, color: &str, size: f64, x: f64, y: f64) -> String {
+    let color = escape(color);
+    match marker {
+        Marker::Circle => format!(
+            r#"<circle cx="{x:.1}" cy="{y:.1}" r="{}" fill="{color}" stroke="black" stroke-width="0.75"/>"#,
+            size / 2.0
+        ),
+        Marker::Square => format!(
+            r#"<rect x="{:.1}" y="{:.1}" width="{size}" height="{size}" fill="{color}" stroke="black" stroke-width="0.75"/>"#,
+            x - size / 2.0,
+            y - size / 2.0
+        ),
+    }
+}
+
+fn draw_series(svg: &mut String, series: &Series, x: &Axis, y: &Axis, marker_size: f64) {
     let shown: Vec<(f64, f64)> = series
         .points
         .iter()
@@ -170,20 +216,45 @@ fn draw_series(svg: &mut String, series: &Series, x: &Axis, y: &Axis) {
             points.join(" ")
         );
     }
-    if series.markers {
+    if let Some(shape) = series.marker {
         for (px, py) in &shown {
-            let _ = writeln!(
-                svg,
-                r#"<circle cx="{px:.1}" cy="{py:.1}" r="{MARKER_RADIUS}" fill="{}"/>"#,
-                escape(&series.color)
-            );
+            let _ = writeln!(svg, "{}", marker(shape, &series.color, marker_size, *px, *py));
         }
     }
 }
 
-fn draw_legend(svg: &mut String, chart: &Chart, left: f64, top: f64) {
+/// The legend: right of the plot, or in a white box inside a top corner of it.
+fn draw_legend(svg: &mut String, chart: &Chart, (plot_left, plot_right): (f64, f64), top: f64) {
+    let entries: Vec<&Series> = chart
+        .series
+        .iter()
+        .filter(|series| !series.label.is_empty())
+        .collect();
+    // Text is about 7 pixels per character at this font size.
+    let width = 44.0
+        + entries
+            .iter()
+            .map(|series| series.label.chars().count())
+            .max()
+            .unwrap_or(0) as f64
+            * 7.0;
+    let left = match chart.legend {
+        Legend::Right => plot_right + 16.0,
+        Legend::TopLeft => plot_left + 16.0,
+        Legend::TopRight => plot_right - width - 8.0,
+    };
     let mut row = top + 8.0;
-    for series in chart.series.iter().filter(|series| !series.label.is_empty()) {
+    if chart.legend != Legend::Right && !entries.is_empty() {
+        row = top + 26.0;
+        let _ = writeln!(
+            svg,
+            r##"<rect x="{:.1}" y="{:.1}" width="{width:.1}" height="{:.1}" fill="white" fill-opacity="0.9" stroke="#999"/>"##,
+            left - 8.0,
+            top + 10.0,
+            LEGEND_ROW * entries.len() as f64 + 10.0
+        );
+    }
+    for series in entries {
         let (x1, x2) = (left, left + 28.0);
         if let Some(style) = series.line {
             let _ = writeln!(
@@ -192,12 +263,11 @@ fn draw_legend(svg: &mut String, chart: &Chart, left: f64, top: f64) {
                 stroke(series, style)
             );
         }
-        if series.markers {
+        if let Some(shape) = series.marker {
             let _ = writeln!(
                 svg,
-                r#"<circle cx="{:.1}" cy="{row:.1}" r="{MARKER_RADIUS}" fill="{}"/>"#,
-                (x1 + x2) / 2.0,
-                escape(&series.color)
+                "{}",
+                marker(shape, &series.color, chart.marker_size, (x1 + x2) / 2.0, row)
             );
         }
         let _ = writeln!(
@@ -207,7 +277,7 @@ fn draw_legend(svg: &mut String, chart: &Chart, left: f64, top: f64) {
             row + 4.5,
             escape(&series.label)
         );
-        row += 22.0;
+        row += LEGEND_ROW;
     }
 }
 
@@ -260,6 +330,58 @@ mod tests {
         assert!(y.pixel(100.0) < y.pixel(10.0));
         assert!(x.pixel(0.9) > x.pixel(0.5));
         assert!(x.from >= MARGIN_LEFT && x.to <= chart.width - LEGEND_WIDTH);
+    }
+
+    #[test]
+    fn log2_axes_notes_squares_and_an_inside_legend() {
+        use crate::plot::{Legend, Marker, okabe_ito};
+        let chart = Chart::new("W & c <test>", "workers", "req/s")
+            .with_subtitle("sub & title")
+            .with_x_scale(Scale::Log2)
+            .with_x_range(0.8, 40.0)
+            .with_y_range(0.0, 80.0)
+            .with_series(
+                // The last point has no place on a log axis and is left out.
+                Series::points(
+                    "measured",
+                    okabe_ito::ORANGE,
+                    vec![(1.0, 2.0), (2.0, 4.0), (4.0, 8.0), (0.0, 1.0)],
+                ),
+            )
+            .with_series(
+                Series::points("p99", okabe_ito::VERMILLION, vec![(1.0, 3.0), (2.0, 5.0)])
+                    .with_marker(Marker::Square),
+            )
+            .with_series(Series::line(
+                "bound",
+                okabe_ito::BLUE,
+                vec![(1.0, 2.0), (32.0, 64.0)],
+            ))
+            .with_note((32.0, 64.0), "knee")
+            .with_legend(Legend::TopLeft)
+            .with_marker_size(12.0);
+        let svg = chart.to_svg();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        // Three data points plus one legend marker.
+        assert_eq!(svg.matches("<circle").count(), 4);
+        assert_eq!(
+            svg.matches(r#"width="12""#).count(),
+            2 + 1,
+            "two squares and the legend's"
+        );
+        assert_eq!(svg.matches("<polyline").count(), 1);
+        assert!(svg.contains("W &amp; c &lt;test&gt;") && svg.contains("sub &amp; title"));
+        assert!(!svg.contains("<test>"));
+        assert!(svg.contains(">knee</text>") && svg.contains(">measured</text>"));
+        // Powers of two on the x axis.
+        for label in [">1</text>", ">2</text>", ">32</text>"] {
+            assert!(svg.contains(label), "{label}");
+        }
+        let (x, y) = axes(&chart);
+        assert!(x.pixel(1.0) < x.pixel(4.0));
+        assert!(y.pixel(60.0) < y.pixel(10.0));
+        // With the legend inside, the plot takes the width the legend column would.
+        assert!(x.to > chart.width - LEGEND_WIDTH);
     }
 
     #[test]

@@ -1,0 +1,51 @@
+//! The shape every background poller of roundhouse shares (the health checker, the
+//! `/load` poller, the L4 status-port prober): one named thread doing a round of work,
+//! then waiting, again and again, until told to stop.
+//!
+//! OS concept: a periodic background thread, and waiting with a timeout. The thread
+//! waits on a channel with `recv_timeout(interval)`: the timeout is its clock tick, and
+//! the channel closing (its sender dropped) is its signal to stop, so shutdown never
+//! waits out a sleep.
+
+use std::io;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+/// Starts a thread called `name` that runs `round` at once and then every `interval`,
+/// and ends when `stop`'s sender is dropped. One place for the loop, so that every
+/// poller stops the same way and at once.
+pub fn spawn(
+    name: &str,
+    interval: Duration,
+    stop: Receiver<()>,
+    mut round: impl FnMut() + Send + 'static,
+) -> io::Result<JoinHandle<()>> {
+    thread::Builder::new().name(name.into()).spawn(move || {
+        loop {
+            round();
+            match stop.recv_timeout(interval) {
+                Err(RecvTimeoutError::Timeout) => continue,
+                _ => return,
+            }
+        }
+    })
+}
+
+/// An HTTP agent for a poller's small requests to the backends: every status is an
+/// answer (a 503 from a health check is a verdict, not a transport error), redirects
+/// are not followed, no proxy from the environment is used, and connecting, waiting
+/// for the answer and reading its body each give up after `limit`, so a hung backend
+/// cannot stall a round.
+pub fn agent(limit: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .timeout_connect(Some(limit))
+        .timeout_recv_response(Some(limit))
+        .timeout_recv_body(Some(limit))
+        .build()
+        .new_agent()
+}
