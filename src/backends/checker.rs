@@ -2,7 +2,8 @@
 //!
 //! OS concept: a periodic background thread, and waiting with a timeout. The thread
 //! waits on a channel with `recv_timeout(interval)`: the timeout is its clock tick, and
-//! the channel closing is its signal to stop, so shutdown never waits out a sleep.
+//! the channel closing is its signal to stop, so shutdown never waits out a sleep (the
+//! loop itself is `super::poller`, shared with the other pollers).
 //! HAProxy's `check inter 2s rise 2 fall 2` is the model.
 //!
 //! Each round asks its `BackendSource` for the current backends, so after a
@@ -11,13 +12,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 
-use super::BackendSource;
 use super::health::now_ms;
+use super::{BackendSource, poller};
 
 /// Settings of the active checker.
 #[derive(Debug, Clone)]
@@ -45,31 +46,15 @@ impl Default for CheckPolicy {
 
 /// Starts the checker; it stops when `stop`'s sender is dropped.
 pub fn start(
-    backends: Arc<dyn BackendSource>,
+    source: Arc<dyn BackendSource>,
     policy: CheckPolicy,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
-    thread::Builder::new()
-        .name("health-check".into())
-        .spawn(move || run(&*backends, &policy, &stop))
-}
-
-/// What the checker remembers about one backend between rounds.
-#[derive(Default)]
-struct Streak {
-    /// Failed checks in a row.
-    failures: u32,
-    /// The times of the latest passed checks in a row (at most `rise` of them).
-    passes: Vec<u64>,
-}
-
-fn run(source: &dyn BackendSource, policy: &CheckPolicy, stop: &Receiver<()>) {
     // A check must not outlast its interval, or rounds would pile up.
-    let limit = policy.interval.min(Duration::from_secs(2));
-    let agent = super::poller::agent(limit);
+    let agent = poller::agent(policy.interval.min(Duration::from_secs(2)));
     // Per backend URL. Only this thread touches them, so no atomics are needed.
     let mut streaks: HashMap<String, Streak> = HashMap::new();
-    loop {
+    poller::spawn("health-check", policy.interval, stop, move || {
         let backends = source.backends();
         streaks.retain(|url, _| backends.iter().any(|backend| &backend.url == url));
         for backend in &backends {
@@ -124,9 +109,14 @@ fn run(source: &dyn BackendSource, policy: &CheckPolicy, stop: &Receiver<()>) {
                 }
             }
         }
-        match stop.recv_timeout(policy.interval) {
-            Err(RecvTimeoutError::Timeout) => continue,
-            _ => return,
-        }
-    }
+    })
+}
+
+/// What the checker remembers about one backend between rounds.
+#[derive(Default)]
+struct Streak {
+    /// Failed checks in a row.
+    failures: u32,
+    /// The times of the latest passed checks in a row (at most `rise` of them).
+    passes: Vec<u64>,
 }

@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 
-use super::BackendSource;
 use super::health::now_ms;
+use super::{BackendSource, poller};
 
 /// The last load a backend reported.
 #[derive(Debug, Default)]
@@ -48,23 +48,16 @@ pub fn parse_load(body: &[u8]) -> Option<f64> {
         .filter(|percent| percent.is_finite() && *percent >= 0.0)
 }
 
-/// Starts the poller; it stops when `stop`'s sender is dropped.
+/// Starts the poller; it stops when `stop`'s sender is dropped. Each round asks
+/// `source` which backends need polling (those of `least-load` pools), so a reload that
+/// adds or removes such a pool takes effect at the next round.
 pub fn start(
-    backends: Arc<dyn BackendSource>,
+    source: Arc<dyn BackendSource>,
     interval: Duration,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
-    thread::Builder::new()
-        .name("load-poller".into())
-        .spawn(move || run(&*backends, interval, &stop))
-}
-
-/// Each round asks `source` which backends need polling (those of `least-load` pools),
-/// so a reload that adds or removes such a pool takes effect at the next round.
-fn run(source: &dyn BackendSource, interval: Duration, stop: &Receiver<()>) {
-    let limit = interval.min(Duration::from_secs(1));
-    let agent = super::poller::agent(limit);
-    loop {
+    let agent = poller::agent(interval.min(Duration::from_secs(1)));
+    poller::spawn("load-poller", interval, stop, move || {
         for backend in source.load_polled() {
             let url = format!("{}/load", backend.url);
             let report = agent
@@ -78,11 +71,7 @@ fn run(source: &dyn BackendSource, interval: Duration, stop: &Receiver<()>) {
                 backend.load.store(percent, now_ms());
             }
         }
-        match stop.recv_timeout(interval) {
-            Err(RecvTimeoutError::Timeout) => continue,
-            _ => return,
-        }
-    }
+    })
 }
 
 #[cfg(test)]
