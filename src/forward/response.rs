@@ -8,12 +8,12 @@
 
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version, header};
+use http::{HeaderMap, Method, StatusCode, Version, header};
 
 use super::UpstreamError;
 use crate::front::RequestError;
 use crate::front::body::read_body;
-use crate::front::parse::{Framing, content_length, is_only_chunked, wants_keep_alive};
+use crate::front::parse::{Framing, content_length, is_only_chunked, parsed_headers, wants_keep_alive};
 use crate::front::reader::HttpReader;
 use crate::front::writer::body_allowed;
 
@@ -105,14 +105,7 @@ fn try_parse_head(reader: &mut HttpReader, method: &Method) -> Result<Option<Res
     } else {
         Version::HTTP_11
     };
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
-    for field in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| UpstreamError::Protocol(format!("bad header name {:?}", field.name)))?;
-        let value = HeaderValue::from_bytes(field.value)
-            .map_err(|_| UpstreamError::Protocol(format!("bad value for header {name}")))?;
-        headers.append(name, value);
-    }
+    let headers = parsed_headers(parsed.headers).map_err(UpstreamError::Protocol)?;
     reader.consume(head_len);
     let framing = response_framing(method, status, &headers)?;
     let keep_alive = framing != Framing::UntilClose && wants_keep_alive(version, &headers);

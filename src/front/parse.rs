@@ -138,14 +138,7 @@ fn try_parse_head(reader: &mut HttpReader, limits: &Limits) -> Result<Option<Req
     } else {
         Version::HTTP_11
     };
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
-    for field in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| RequestError::Malformed(format!("bad header name {:?}", field.name)))?;
-        let value = HeaderValue::from_bytes(field.value)
-            .map_err(|_| RequestError::Malformed(format!("bad value for header {name}")))?;
-        headers.append(name, value);
-    }
+    let mut headers = parsed_headers(parsed.headers).map_err(RequestError::Malformed)?;
     let mut target = target.to_string();
     reader.consume(head_len);
 
@@ -166,6 +159,21 @@ fn try_parse_head(reader: &mut HttpReader, limits: &Limits) -> Result<Option<Req
         headers,
         framing,
     }))
+}
+
+/// The header fields httparse found, as a `HeaderMap`; a name or value that is not
+/// valid HTTP is reported as a sentence. Shared with the forwarding client, which reads
+/// response heads the same way.
+pub fn parsed_headers(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for field in fields {
+        let name = HeaderName::from_bytes(field.name.as_bytes())
+            .map_err(|_| format!("bad header name {:?}", field.name))?;
+        let value =
+            HeaderValue::from_bytes(field.value).map_err(|_| format!("bad value for header {name}"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
 }
 
 /// Turns an absolute-form target (`GET http://host/path`) into origin form (`/path`),
