@@ -2,6 +2,7 @@
 //! balancer, as a client sees them.
 
 mod apps_support;
+mod common;
 
 use std::fs;
 

@@ -1,6 +1,7 @@
 //! `roundhouse client`, the real binary, against a running balancer.
 
 mod apps_support;
+mod common;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};

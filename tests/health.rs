@@ -10,15 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{cluster, get, raw, wait_until};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{cluster, free_port, get, raw, wait_until};
 
 /// A `roundhouse backend` process on `port`, ready when this returns.
 fn backend_process(port: u16) -> Child {

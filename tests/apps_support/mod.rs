@@ -5,14 +5,15 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use roundhouse::backend::{self, SimConfig};
 use roundhouse::balancer::{Balancer, BalancerConfig};
 use roundhouse::front::ServerHandle;
+
+pub use super::common::Reply;
+use super::common::raw;
 
 /// The repository's shipped site.
 pub fn site_dir() -> PathBuf {
@@ -69,35 +70,8 @@ impl Stack {
     }
 }
 
-/// A response as it came off the wire.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| panic!("{error}: {}", self.text()))
-    }
-}
-
 /// Sends one request with `Connection: close` and reads the whole answer.
 pub fn send_raw(addr: SocketAddr, method: &str, target: &str, extra: &[(&str, &str)], body: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut request = format!("{method} {target} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n");
     for (name, value) in extra {
         request.push_str(&format!("{name}: {value}\r\n"));
@@ -108,27 +82,5 @@ pub fn send_raw(addr: SocketAddr, method: &str, target: &str, extra: &[(&str, &s
     request.push_str("\r\n");
     let mut bytes = request.into_bytes();
     bytes.extend_from_slice(body);
-    stream.write_all(&bytes).unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).unwrap();
-    let mut slots = [httparse::EMPTY_HEADER; 64];
-    let mut parsed = httparse::Response::new(&mut slots);
-    let head_len = match parsed.parse(&answer).unwrap() {
-        httparse::Status::Complete(length) => length,
-        httparse::Status::Partial => panic!("incomplete response: {}", String::from_utf8_lossy(&answer)),
-    };
-    Reply {
-        status: parsed.code.unwrap(),
-        headers: parsed
-            .headers
-            .iter()
-            .map(|header| {
-                (
-                    header.name.to_string(),
-                    String::from_utf8_lossy(header.value).into_owned(),
-                )
-            })
-            .collect(),
-        body: answer[head_len..].to_vec(),
-    }
+    raw(addr, &bytes).unwrap_or_else(|error| panic!("{method} {target}: {error}"))
 }

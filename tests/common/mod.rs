@@ -18,6 +18,16 @@ pub struct Cluster {
     pub addr: SocketAddr,
 }
 
+/// A port nothing listens on right now (bound, then released): for a backend started
+/// later on a known port, or for one that must refuse connections.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn listener() -> TcpListener {
     roundhouse::front::listen::bind("127.0.0.1:0".parse().unwrap()).expect("bind port 0")
 }
