@@ -201,3 +201,36 @@ fn a_post_is_retried_only_when_it_never_left() {
     let stats = get(silent.addr, "/stats").json();
     assert!(stats["retries"].as_u64().unwrap() >= 2);
 }
+
+#[test]
+fn a_refused_connection_is_moved_on_without_spending_the_retry_budget() {
+    // Half the picks land on a port nobody listens on. Each such request is moved to the
+    // live backend, which holds it 20 ms, so with 8 workers about four of these moves
+    // are in progress at once: more than the budget's floor of 3. They repeat no work,
+    // so none may be refused.
+    let live = cluster(1, 20..=20, |_| {});
+    let live_port = live.backends[0].local_addr().port();
+    let dead_port = free_port();
+    let balancer = cluster(0, 0..=0, |config| {
+        config.backends = vec![
+            format!("http://127.0.0.1:{dead_port}").parse().unwrap(),
+            format!("http://127.0.0.1:{live_port}").parse().unwrap(),
+        ];
+        config.workers = 8;
+        config.check.interval = Duration::ZERO;
+        config.passive.max_fails = 0;
+    });
+    let addr = balancer.addr;
+    let clients: Vec<_> = (0..16)
+        .map(|_| thread::spawn(move || (0..10).map(|_| get(addr, "/x").status).collect::<Vec<_>>()))
+        .collect();
+    let statuses: Vec<u16> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let stats = get(addr, "/stats").json();
+    let not_ok: Vec<_> = statuses.iter().filter(|&&status| status != 200).collect();
+    assert!(not_ok.is_empty(), "{not_ok:?}; {stats}");
+    assert_eq!(stats["retries_denied"], 0, "{stats}");
+    assert!(
+        stats["retries"].as_u64().unwrap() >= 40,
+        "half of 160 were moved on: {stats}"
+    );
+}

@@ -170,16 +170,16 @@ impl Proxy {
                     {
                         break None;
                     }
-                    match self.budget.try_retry() {
-                        Some(permit) => {
-                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                            _retry_permit = Some(permit);
-                        }
-                        None => {
-                            self.stats.retries_denied.fetch_add(1, Ordering::Relaxed);
-                            break None;
+                    if retry::repeats_work(&error) {
+                        match self.budget.try_retry() {
+                            Some(permit) => _retry_permit = Some(permit),
+                            None => {
+                                self.stats.retries_denied.fetch_add(1, Ordering::Relaxed);
+                                break None;
+                            }
                         }
                     }
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
                 }
             }
         };

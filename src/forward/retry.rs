@@ -6,6 +6,12 @@
 //! retry storm). Envoy's retry budget caps retries in progress at a share of the
 //! requests in progress (20%, at least 3); nginx's `proxy_next_upstream` decides which
 //! failures are worth a retry at all.
+//!
+//! Only retries that repeat work are charged to the budget. A request whose connection
+//! was never made reached no backend, so moving it to another one adds no load: it is
+//! the same request, sent once. nginx never limits these (a refused connection just
+//! moves on to the next server); Envoy charges every retry, which with a pool of four
+//! workers lets a killed backend turn the fourth simultaneous refusal into a 502.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -30,6 +36,15 @@ pub fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// Whether retrying after `error` repeats work a backend may already have done, and so
+/// must be paid for from the budget. A connect failure did no work anywhere.
+pub fn repeats_work(error: &UpstreamError) -> bool {
+    !matches!(
+        error,
+        UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_)
     )
 }
 
@@ -104,6 +119,14 @@ mod tests {
         assert!(may_retry(&Method::PUT, &timeout));
         assert!(!may_retry(&Method::PATCH, &timeout));
         assert!(!may_retry(&Method::GET, &cut), "part of the answer already came");
+    }
+
+    #[test]
+    fn only_retries_that_repeat_work_are_charged() {
+        assert!(!repeats_work(&UpstreamError::Connect("refused".into())));
+        assert!(!repeats_work(&UpstreamError::ConnectTimeout("no SYN-ACK".into())));
+        assert!(repeats_work(&UpstreamError::Timeout("no answer".into())));
+        assert!(repeats_work(&UpstreamError::Broken("reset".into())));
     }
 
     #[test]
