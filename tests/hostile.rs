@@ -99,6 +99,64 @@ POST /three HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET /four HTTP/1.
     }
 }
 
+#[test]
+fn a_client_that_pipelines_and_never_reads_holds_no_worker() {
+    // One worker. A client with a tiny receive buffer sends thousands of requests at
+    // once and reads no answer: soon no answer fits in the socket's buffers, and
+    // whoever writes the next one waits for the client timeout (30 s).
+    let backend = server::start(listener(), ServerConfig::default(), Arc::new(SixtyKib)).unwrap();
+    let backend_url = format!("http://{}", backend.local_addr());
+    let cluster = cluster(0, 0..=0, |config| {
+        config.backends = vec![backend_url.parse().unwrap()];
+        config.workers = 1;
+    });
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&cluster.addr.into()).unwrap();
+    let mut flood: TcpStream = socket.into();
+    let requests = b"GET /flood HTTP/1.1\r\nHost: t\r\n\r\n".repeat(1000);
+    let writer = thread::spawn(move || {
+        // This write itself stops once the balancer stops reading: that is expected.
+        flood.set_write_timeout(Some(Duration::from_secs(15))).unwrap();
+        let _ = flood.write_all(&requests);
+        flood
+    });
+    // Wait until the flood has filled the way back: the worker's count stops growing.
+    let handled = || {
+        get(cluster.addr, "/stats").json()["workers"][0]["handled"]
+            .as_u64()
+            .unwrap()
+    };
+    let (mut last, mut changed_at) = (handled(), std::time::Instant::now());
+    let stalled = common::wait_until(Duration::from_secs(20), || {
+        let now = handled();
+        if now != last {
+            (last, changed_at) = (now, std::time::Instant::now());
+        }
+        now > 0 && changed_at.elapsed() > Duration::from_millis(500)
+    });
+    assert!(stalled, "the flood never stalled (answers kept flowing: {last})");
+    let started = std::time::Instant::now();
+    let reply = get(cluster.addr, "/other");
+    assert_eq!(reply.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the only worker waited {:?} on a client that does not read",
+        started.elapsed()
+    );
+    drop(writer);
+}
+
+/// Answers everything with 60 KiB: small enough to be sent in one write, large enough
+/// to fill socket buffers quickly.
+struct SixtyKib;
+
+impl Handler for SixtyKib {
+    fn handle(&self, _request: Request) -> Response {
+        Response::text(StatusCode::OK, "x".repeat(60 * 1024))
+    }
+}
+
 /// Answers `/204`, `/304` and `/head` with bodiless statuses.
 struct Bodiless;
 

@@ -94,6 +94,10 @@ impl Handler for BigBackend {
 }
 
 fn start() -> (roundhouse::balancer::Balancer, roundhouse::front::ServerHandle) {
+    start_with_workers(4)
+}
+
+fn start_with_workers(workers: usize) -> (roundhouse::balancer::Balancer, roundhouse::front::ServerHandle) {
     let backend_listener = listener();
     let port = backend_listener.local_addr().unwrap().port();
     let config = ServerConfig {
@@ -110,6 +114,7 @@ fn start() -> (roundhouse::balancer::Balancer, roundhouse::front::ServerHandle) 
     };
     balancer_config.server.limits.max_body = 200 * MIB;
     balancer_config.check.interval = Duration::ZERO;
+    balancer_config.workers = workers;
     let balancer = roundhouse::balancer::Balancer::start(listener(), &balancer_config).unwrap();
     (balancer, backend)
 }
@@ -194,4 +199,36 @@ fn a_body_of_unknown_length_is_relayed_chunked() {
     let (count, intact) = verify(body.as_slice());
     assert_eq!(count, 5 * MIB);
     assert!(intact);
+}
+
+#[test]
+fn a_client_that_does_not_read_its_download_holds_no_worker() {
+    // One worker. A client asks for 64 MiB and reads none of it: the answer cannot be
+    // written, and whoever writes it waits until the client timeout (30 s).
+    let (balancer, _backend) = start_with_workers(1);
+    let addr = balancer.local_addr();
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    stalled
+        .write_all(b"GET /download?64 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    // Once its first bytes arrive the worker has answered it, and is busy no more.
+    let mut first = [0u8; 16];
+    stalled.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stalled.read_exact(&mut first).unwrap();
+    assert!(first.starts_with(b"HTTP/1.1 200"));
+    // Another client is served by the same single worker, well before that timeout.
+    let started = std::time::Instant::now();
+    let mut other = TcpStream::connect(addr).unwrap();
+    other.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    other
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
+        .unwrap();
+    let reply = read_reply(&mut other, false).unwrap();
+    assert_eq!(reply.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the only worker waited {:?} for a client that does not read",
+        started.elapsed()
+    );
+    drop(stalled);
 }

@@ -18,12 +18,13 @@ use std::sync::atomic::Ordering;
 use crossbeam_channel::{Sender, TrySendError};
 use http::{Method, StatusCode, header};
 
+use super::direct::DirectAnswer;
 use super::message::{Request, Response};
 use super::server::Handler;
 use crate::access_log::{AccessLogSender, Pending, Record};
 use crate::cache::Cache;
-use crate::pool::Job;
 use crate::pool::reply::reply_slot;
+use crate::pool::{Answer, Job};
 use crate::routing::RoutingTable;
 use crate::stats::Stats;
 
@@ -81,6 +82,46 @@ impl Handler for Dispatcher {
         response
     }
 
+    /// Forwarded requests are answered by their worker; `/stats` and friends are
+    /// answered here, and so is everything when the cache is on, since the cache must
+    /// see each response on this thread to store it.
+    fn can_hand_off(&self, request: &Request) -> bool {
+        self.cache.is_none() && !matches!(request.path(), "/stats" | "/dashboard" | "/metrics")
+    }
+
+    fn hand_off(&self, request: Request, mut direct: DirectAnswer) -> Option<Response> {
+        if let Some(access_log) = &self.access_log {
+            let (access_log, pending) = (access_log.clone(), Pending::of(&request));
+            direct.before_write(Box::new(move |response| {
+                access_log.send(pending.finish(response))
+            }));
+        }
+        let job = Job {
+            request,
+            answer: Answer::Direct(direct),
+        };
+        let (job, response) = match self.jobs.try_send(job) {
+            Ok(()) => return None,
+            Err(TrySendError::Full(job)) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                self.stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
+                let response = Response::text(StatusCode::SERVICE_UNAVAILABLE, "queue full, try again")
+                    .with_header(header::RETRY_AFTER, "1");
+                (job, response)
+            }
+            Err(TrySendError::Disconnected(job)) => {
+                self.stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
+                let response = Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+                    .with_header(header::CONNECTION, "close");
+                (job, response)
+            }
+        };
+        if let Answer::Direct(direct) = job.answer {
+            direct.take_back(&response);
+        }
+        Some(response)
+    }
+
     fn rejected(&self, peer: SocketAddr, status: StatusCode) {
         self.stats.record_status(status);
         if let Some(access_log) = &self.access_log {
@@ -115,7 +156,10 @@ impl Dispatcher {
     /// Hands the request to a worker through the bounded queue and waits for the answer.
     fn queue(&self, request: Request) -> Response {
         let (reply, answer) = reply_slot();
-        match self.jobs.try_send(Job { request, reply }) {
+        match self.jobs.try_send(Job {
+            request,
+            answer: Answer::Slot(reply),
+        }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);

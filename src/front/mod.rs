@@ -7,6 +7,7 @@
 
 pub mod body;
 pub mod dashboard;
+pub mod direct;
 pub mod dispatch;
 pub mod error;
 pub mod listen;

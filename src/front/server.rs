@@ -21,6 +21,7 @@ use http::{Method, StatusCode, Version, header};
 use parking_lot::{Condvar, Mutex};
 
 use super::body::read_body_into;
+use super::direct::{DirectAnswer, Turn, keeps_connection};
 use super::error::RequestError;
 use super::listen::{accept_with_backoff, wake_acceptor};
 use super::message::{Request, Response};
@@ -33,6 +34,20 @@ use super::writer::write_response;
 /// slow handler delays only its own client.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, request: Request) -> Response;
+
+    /// Whether this request may be answered by another thread that writes to the client
+    /// itself (`hand_off`).
+    fn can_hand_off(&self, _request: &Request) -> bool {
+        false
+    }
+
+    /// Hands the request to a thread that answers through `direct` and returns `None`;
+    /// or, when it cannot, returns the answer for the connection thread to write.
+    fn hand_off(&self, request: Request, direct: DirectAnswer) -> Option<Response> {
+        let response = self.handle(request);
+        direct.take_back(&response);
+        Some(response)
+    }
 
     /// A request that could not be read was answered with `status` by the server itself
     /// (400, 413, 414, 431...). Handlers that count or log requests override this.
@@ -69,7 +84,8 @@ impl Default for ServerConfig {
 struct Shared {
     config: ServerConfig,
     handler: Arc<dyn Handler>,
-    stopping: AtomicBool,
+    /// Shared with workers answering directly (`direct`), so they too close on drain.
+    stopping: Arc<AtomicBool>,
     /// Protects the table of open connections: taken only to add or remove one, and by
     /// shutdown to wake the idle ones; never held while reading or writing a socket.
     connections: Mutex<ConnectionTable>,
@@ -101,7 +117,7 @@ pub fn start(
     let shared = Arc::new(Shared {
         config,
         handler,
-        stopping: AtomicBool::new(false),
+        stopping: Arc::new(AtomicBool::new(false)),
         connections: Mutex::new(ConnectionTable::default()),
         connection_closed: Condvar::new(),
     });
@@ -235,11 +251,26 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
         Ok(writer) => writer,
         Err(_) => return,
     };
+    // The workers' handle on the socket, for answering it directly: one per connection.
+    let shared_writer = match writer.try_clone() {
+        Ok(clone) => Arc::new(clone),
+        Err(_) => return,
+    };
     let mut reader = HttpReader::new(stream);
     // The first request may take the client timeout to begin; later ones the keep-alive.
     let mut idle_wait = config.client_timeout;
+    // The answer a worker is writing for the previous request, if any.
+    let mut pending: Option<Arc<Turn>> = None;
     loop {
         idle.store(true, Ordering::SeqCst);
+        if let Some(turn) = &pending
+            && !read_ahead(&mut reader, turn, config.keepalive_timeout)
+        {
+            // The client closed, the server is draining, or the answer closed the
+            // connection: let the answer finish, then end.
+            turn.wait();
+            return;
+        }
         if shared.stopping.load(Ordering::SeqCst) && reader.buffered().is_empty() {
             return;
         }
@@ -250,6 +281,12 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
             config.client_timeout,
         );
         idle.store(false, Ordering::SeqCst);
+        // HTTP/1.1 answers in order: nothing more is written before the previous answer.
+        if let Some(turn) = pending.take()
+            && !turn.wait()
+        {
+            return;
+        }
         idle_wait = config.keepalive_timeout;
         let head = match head {
             Ok(head) => head,
@@ -303,24 +340,55 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
             peer,
             received_at: Instant::now(),
         };
-        let response = shared.handler.handle(request);
-        let handler_wants_close = response
-            .headers
-            .get(header::CONNECTION)
-            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
-        // An HTTP/1.0 client cannot read chunked encoding: a body of unknown length
-        // is then delimited by closing the connection.
-        let close_delimited = version == Version::HTTP_10
-            && response
-                .stream
-                .as_ref()
-                .is_some_and(|stream| stream.length.is_none());
+        let keep_alive = keep_alive && !shared.stopping.load(Ordering::SeqCst);
+        let response = if shared.handler.can_hand_off(&request) {
+            let direct = DirectAnswer::new(
+                Arc::clone(&shared_writer),
+                method.clone(),
+                version,
+                keep_alive,
+                Arc::clone(&shared.stopping),
+            );
+            let turn = direct.turn();
+            match shared.handler.hand_off(request, direct) {
+                None => {
+                    pending = Some(turn);
+                    continue;
+                }
+                Some(response) => response,
+            }
+        } else {
+            shared.handler.handle(request)
+        };
         let keep_alive =
-            keep_alive && !handler_wants_close && !close_delimited && !shared.stopping.load(Ordering::SeqCst);
+            keep_alive && keeps_connection(&response, version) && !shared.stopping.load(Ordering::SeqCst);
         if write_response(&mut writer, &response, &method, version, keep_alive).is_err() || !keep_alive {
             return;
         }
     }
+}
+
+/// While a worker answers the previous request, waits for the first byte of the next
+/// one. The keep-alive clock starts only once the answer is out, so a wait that times
+/// out while the answer is still coming is not the end of the connection. Returns false
+/// when the connection is over (closed by the client, shut down for a drain, or closed
+/// by the answer).
+fn read_ahead(reader: &mut HttpReader, turn: &Turn, keepalive_timeout: Duration) -> bool {
+    while reader.buffered().is_empty() {
+        match reader.fill(Instant::now() + keepalive_timeout) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(RequestError::Timeout) => {
+                if !turn.wait() {
+                    return false;
+                }
+                // Answered and still open: from here the usual keep-alive wait applies.
+                return true;
+            }
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// Answers a request that could not be read, if the client can still hear it, and

@@ -10,7 +10,7 @@ use http::{HeaderMap, Method, StatusCode, Version, header};
 use super::message::Response;
 
 /// Bodies up to this size are copied next to the head and sent with one write.
-const COALESCE_LIMIT: usize = 64 * 1024;
+pub const COALESCE_LIMIT: usize = 64 * 1024;
 
 /// Writes `response` as the answer to a request with `method`.
 ///

@@ -17,6 +17,7 @@ use rand::rngs::StdRng;
 
 use crate::forward::Proxy;
 use crate::front::Request;
+use crate::front::direct::DirectAnswer;
 use reply::ReplySender;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -24,8 +25,15 @@ use std::sync::atomic::Ordering;
 /// One request waiting for a worker, with the way back to its connection thread.
 pub struct Job {
     pub request: Request,
+    pub answer: Answer,
+}
+
+/// Where the response goes.
+pub enum Answer {
     /// The reply slot the connection thread is waiting on.
-    pub reply: ReplySender,
+    Slot(ReplySender),
+    /// Straight to the client: the connection thread is reading the next request.
+    Direct(DirectAnswer),
 }
 
 /// The running worker threads.
@@ -70,6 +78,9 @@ fn work(id: usize, jobs: &Receiver<Job>, proxy: &Proxy) {
         stats.handled.fetch_add(1, Ordering::Relaxed);
         stats.busy.store(false, Ordering::Relaxed);
         // The client may have gone; then the response is dropped with the slot.
-        job.reply.send(response);
+        match job.answer {
+            Answer::Slot(reply) => reply.send(response),
+            Answer::Direct(direct) => direct.answer(response),
+        }
     }
 }
