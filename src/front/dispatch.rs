@@ -4,8 +4,9 @@
 //! OS concept: the producer side of a bounded buffer, and admission control. The
 //! connection thread `try_send`s the request into the bounded channel. If the channel
 //! is full it does not wait: it answers `503 Retry-After: 1` at once, so the queue (and
-//! the time a request can spend in it) never grows without bound. Otherwise it blocks
-//! on a one-shot reply slot (`pool::reply`) until a worker hands the response back.
+//! the time a request can spend in it) never grows without bound. Otherwise the worker
+//! answers the client itself (`front::direct`), or, with the cache on, hands the
+//! response back through a one-shot reply slot (`pool::reply`).
 //!
 //! With `--cache`, the cache is asked first (`crate::cache`): a fresh hit is answered
 //! here on the connection thread and never takes a queue slot. With an access log, the

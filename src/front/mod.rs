@@ -2,7 +2,8 @@
 //!
 //! Read in this order: `server` (threads and sockets), `reader` and `parse` (bytes to a
 //! request head, within limits), `body`, `message` (the values passed between threads),
-//! `writer`, and finally `dispatch` (the balancer's handler: the producer side of the
+//! `writer`, `direct` (the worker writing the answer while the connection thread reads
+//! ahead), and finally `dispatch` (the balancer's handler: the producer side of the
 //! bounded queue).
 
 pub mod body;

@@ -65,7 +65,7 @@ impl WorkerPool {
     }
 }
 
-/// A worker's whole life: take a job, forward it, hand the answer back, repeat.
+/// A worker's whole life: take a job, forward it, answer (or hand the answer back), repeat.
 fn work(id: usize, jobs: &Receiver<Job>, proxy: &Proxy) {
     sched::batch_current_thread();
     // Each worker owns its random number generator, so random strategies take no lock.
@@ -77,7 +77,8 @@ fn work(id: usize, jobs: &Receiver<Job>, proxy: &Proxy) {
         let response = proxy.handle(job.request, id, &mut rng);
         stats.handled.fetch_add(1, Ordering::Relaxed);
         stats.busy.store(false, Ordering::Relaxed);
-        // The client may have gone; then the response is dropped with the slot.
+        // Counted before the answer is written, so a client that reads it and then asks
+        // /stats sees it. If the client has gone, the answer is simply dropped.
         match job.answer {
             Answer::Slot(reply) => reply.send(response),
             Answer::Direct(direct) => direct.answer(response),

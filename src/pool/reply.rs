@@ -1,5 +1,7 @@
 //! The way back: a one-shot slot where a worker leaves the response and the connection
-//! thread that queued the request waits for it.
+//! thread that queued the request waits for it. Used when the connection thread must see
+//! the response (the cache stores it); otherwise the worker answers the client itself
+//! (`front::direct`).
 //!
 //! OS concept: a condition variable guarding a state. The connection thread sleeps on
 //! the condition variable until the state under the mutex says "ready" (or "the worker
