@@ -178,10 +178,19 @@ impl DirectAnswer {
 }
 
 impl Drop for DirectAnswer {
-    /// A worker that panicked before answering: close, so the client is not left
-    /// waiting and the connection thread wakes from its read.
+    /// A worker that panicked before answering: say so if the socket takes it at once,
+    /// and close, so the client is not left waiting and the connection thread wakes
+    /// from its read.
     fn drop(&mut self) {
         if !self.finished {
+            let failed = Response::text(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "worker failed while serving this request",
+            );
+            let mut bytes = Vec::new();
+            if write_response(&mut bytes, &failed, &self.method, self.version, false).is_ok() {
+                let _ = SockRef::from(&*self.stream).send_with_flags(&bytes, libc::MSG_DONTWAIT);
+            }
             self.finish(false);
         }
     }
@@ -215,5 +224,79 @@ pub fn keeps_connection(response: &Response, client_version: Version) -> bool {
 fn close_unless(stream: &TcpStream, keep_open: bool) {
     if !keep_open {
         let _ = stream.shutdown(Shutdown::Both);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    /// A connected pair: the server's side wrapped for a worker, and the client's side.
+    fn pair(keep_alive: bool) -> (DirectAnswer, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let direct = DirectAnswer::new(
+            Arc::new(server),
+            Method::GET,
+            Version::HTTP_11,
+            keep_alive,
+            stopping,
+        );
+        (direct, client)
+    }
+
+    fn read_all(mut client: TcpStream) -> String {
+        let mut text = String::new();
+        client.read_to_string(&mut text).unwrap();
+        text
+    }
+
+    #[test]
+    fn a_small_answer_is_written_and_the_turn_says_keep_open() {
+        let (direct, mut client) = pair(true);
+        let turn = direct.turn();
+        direct.answer(Response::text(StatusCode::OK, "hi"));
+        assert!(turn.wait(), "keep-alive answer: the connection stays open");
+        let mut head = [0u8; 15];
+        client.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200 OK");
+    }
+
+    #[test]
+    fn a_closing_answer_ends_the_connection() {
+        let (direct, client) = pair(false);
+        let turn = direct.turn();
+        direct.answer(Response::text(StatusCode::OK, "bye"));
+        assert!(!turn.wait());
+        let text = read_all(client);
+        assert!(
+            text.contains("connection: close") && text.ends_with("bye\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_large_answer_is_written_whole_by_a_thread_of_its_own() {
+        let (direct, client) = pair(false);
+        let turn = direct.turn();
+        let body = "x".repeat(3 * COALESCE_LIMIT);
+        direct.answer(Response::text(StatusCode::OK, body.clone()));
+        let text = read_all(client);
+        assert!(text.ends_with(&format!("{body}\n")));
+        assert!(!turn.wait());
+    }
+
+    #[test]
+    fn a_worker_that_drops_its_answer_sends_500_and_closes() {
+        let (direct, client) = pair(true);
+        let turn = direct.turn();
+        drop(direct);
+        assert!(!turn.wait(), "nothing more on this connection");
+        assert!(read_all(client).starts_with("HTTP/1.1 500"));
     }
 }
