@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Did every connection get answers? wrk cannot say (it reports no error for a connection
 # that never got a response), but roundhouse has one thread per connection, so the
-# kernel can: a connection thread blocks in read(2) and in the wait for its reply at
+# kernel can: a connection thread blocks in read(2) for the next request at
 # least once per request, so its voluntary context switches count its requests.
 #
 #   bench/served.sh PID PORT [CONNECTIONS]   # PID: a running `roundhouse serve` on PORT
