@@ -101,23 +101,12 @@ impl Handler for Dispatcher {
             request,
             answer: Answer::Direct(direct),
         };
-        let (job, response) = match self.jobs.try_send(job) {
+        let error = match self.jobs.try_send(job) {
             Ok(()) => return None,
-            Err(TrySendError::Full(job)) => {
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                self.stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
-                let response = Response::text(StatusCode::SERVICE_UNAVAILABLE, "queue full, try again")
-                    .with_header(header::RETRY_AFTER, "1");
-                (job, response)
-            }
-            Err(TrySendError::Disconnected(job)) => {
-                self.stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
-                let response = Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
-                    .with_header(header::CONNECTION, "close");
-                (job, response)
-            }
+            Err(error) => error,
         };
-        if let Answer::Direct(direct) = job.answer {
+        let response = self.refusal(&error);
+        if let Answer::Direct(direct) = error.into_inner().answer {
             direct.take_back(&response);
         }
         Some(response)
@@ -157,22 +146,12 @@ impl Dispatcher {
     /// Hands the request to a worker through the bounded queue and waits for the answer.
     fn queue(&self, request: Request) -> Response {
         let (reply, answer) = reply_slot();
-        match self.jobs.try_send(Job {
+        let job = Job {
             request,
             answer: Answer::Slot(reply),
-        }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                self.stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
-                return Response::text(StatusCode::SERVICE_UNAVAILABLE, "queue full, try again")
-                    .with_header(header::RETRY_AFTER, "1");
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                self.stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
-                return Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
-                    .with_header(header::CONNECTION, "close");
-            }
+        };
+        if let Err(error) = self.jobs.try_send(job) {
+            return self.refusal(&error);
         }
         // A worker always replies; if it died instead, its end of the slot is dropped
         // and we say so rather than hang.
@@ -182,5 +161,20 @@ impl Dispatcher {
                 "worker failed while serving this request",
             )
         })
+    }
+
+    /// The answer when the queue does not take a job: full (503 now, try again in a
+    /// second) or closed because the balancer is shutting down.
+    fn refusal(&self, error: &TrySendError<Job>) -> Response {
+        self.stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
+        match error {
+            TrySendError::Full(_) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                Response::text(StatusCode::SERVICE_UNAVAILABLE, "queue full, try again")
+                    .with_header(header::RETRY_AFTER, "1")
+            }
+            TrySendError::Disconnected(_) => Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+                .with_header(header::CONNECTION, "close"),
+        }
     }
 }
