@@ -141,6 +141,9 @@ impl Proxy {
         if let Some(target) = selection.target(&request.target) {
             request.target = target;
         }
+        // Every attempt sends the same headers, so they are rewritten once, in place,
+        // rather than copied for each attempt.
+        outgoing_headers(&mut request.headers, request.peer.ip(), selection.host());
         let pool = selection.pool;
         let _active = self.budget.start_request();
         let mut tried: Vec<usize> = Vec::new();
@@ -158,7 +161,7 @@ impl Proxy {
                 break None;
             };
             let backend = pool.backends.get(index);
-            match self.attempt(backend, &request, selection.host()) {
+            match self.attempt(backend, &request) {
                 Ok(response) => break Some((index, response)),
                 Err(error) => {
                     self.record_failure(backend, &error);
@@ -198,28 +201,13 @@ impl Proxy {
         }
     }
 
-    /// One attempt on one backend.
-    fn attempt(
-        &self,
-        backend: &Backend,
-        request: &Request,
-        host: Option<&HeaderValue>,
-    ) -> Result<Response, UpstreamError> {
-        let mut outgoing = request.headers.clone();
-        headers::remove_hop_by_hop(&mut outgoing);
-        // The body we send is whole, so its length is ours to state.
-        outgoing.remove(http::header::CONTENT_LENGTH);
-        headers::add_forwarding_headers(&mut outgoing, request.peer.ip());
-        // After the forwarding headers, so X-Forwarded-Host keeps the client's Host
-        // (nginx's `proxy_set_header Host` behaves the same).
-        if let Some(host) = host {
-            outgoing.insert(http::header::HOST, host.clone());
-        }
+    /// One attempt on one backend, with the headers `outgoing_headers` made.
+    fn attempt(&self, backend: &Backend, request: &Request) -> Result<Response, UpstreamError> {
         let in_flight = backend.start_request();
         let outgoing = OutgoingRequest {
             method: &request.method,
             target: &request.target,
-            headers: &outgoing,
+            headers: &request.headers,
             body: &request.body,
             spooled: request.spooled.as_ref(),
         };
@@ -256,6 +244,20 @@ impl Proxy {
         if let Some(Transition::Down(reason)) = transition {
             log::warn!("backend {} is DOWN: {reason}", backend.url);
         }
+    }
+}
+
+/// Turns the client's request headers into the backend's: hop-by-hop headers out, the
+/// forwarding headers in, and the pool's Host if it sets one.
+fn outgoing_headers(headers: &mut http::HeaderMap, client: std::net::IpAddr, host: Option<&HeaderValue>) {
+    headers::remove_hop_by_hop(headers);
+    // The body we send is whole, so its length is ours to state.
+    headers.remove(http::header::CONTENT_LENGTH);
+    headers::add_forwarding_headers(headers, client);
+    // After the forwarding headers, so X-Forwarded-Host keeps the client's Host
+    // (nginx's `proxy_set_header Host` behaves the same).
+    if let Some(host) = host {
+        headers.insert(http::header::HOST, host.clone());
     }
 }
 
