@@ -101,6 +101,7 @@ impl DirectAnswer {
         Arc::clone(&self.turn)
     }
 
+    /// Runs `hook` with the response just before it is written (or taken back).
     pub fn before_write(&mut self, hook: BeforeWrite) {
         self.before_write = Some(hook);
     }
