@@ -244,6 +244,44 @@ fn a_stalled_client_is_closed_after_the_client_timeout_while_others_are_served()
 }
 
 #[test]
+fn keep_alive_time_counts_from_the_answer() {
+    // An answer slower than the keep-alive timeout does not use up the connection:
+    // the next request on it is still served.
+    let slow = cluster(1, 700..=700, |config| {
+        config.server.keepalive_timeout = Duration::from_millis(300)
+    });
+    let mut stream = TcpStream::connect(slow.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_reply(&mut stream, false).unwrap().status, 200);
+    }
+    // After a quick answer, an idle connection is closed one keep-alive timeout later,
+    // not two (the connection thread was already waiting when the answer went out).
+    let quick = cluster(1, 0..=0, |config| {
+        config.server.keepalive_timeout = Duration::from_millis(1000)
+    });
+    let mut stream = TcpStream::connect(quick.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(b"GET /quick HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_reply(&mut stream, false).unwrap().status, 200);
+    let answered = Instant::now();
+    let mut rest = Vec::new();
+    let closed = std::io::Read::read_to_end(&mut stream, &mut rest);
+    let idle = answered.elapsed();
+    assert!(closed.is_ok() && rest.is_empty(), "closed cleanly: {closed:?}");
+    assert!(idle >= Duration::from_millis(900), "closed early, after {idle:?}");
+    assert!(
+        idle < Duration::from_millis(1700),
+        "kept {idle:?} for a 1 s keep-alive timeout"
+    );
+}
+
+#[test]
 fn limits_give_the_right_status() {
     let cluster = cluster(1, 0..=0, |config| config.server.limits.max_body = 1000);
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(9000));

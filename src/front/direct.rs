@@ -21,6 +21,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
+use std::time::Instant;
 
 use http::{Method, Version, header};
 use parking_lot::{Condvar, Mutex};
@@ -33,28 +34,45 @@ use super::writer::{COALESCE_LIMIT, write_response};
 /// connection stays open.
 #[derive(Default)]
 pub struct Turn {
-    /// Protects the outcome: `None` while the answer is on its way, `Some(keep_open)`
-    /// once written. Held only to read or set it.
-    written: Mutex<Option<bool>>,
+    /// Protects the outcome: `None` while the answer is on its way; once written,
+    /// whether the connection stays open and when the answer was out. Held only to read
+    /// or set it.
+    written: Mutex<Option<Written>>,
     /// Signalled when `written` is set.
     changed: Condvar,
 }
 
+/// How an answer ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    pub keep_open: bool,
+    /// When the answer was out: the keep-alive timeout counts from here.
+    pub at: Instant,
+}
+
 impl Turn {
     fn finish(&self, keep_open: bool) {
-        *self.written.lock() = Some(keep_open);
+        *self.written.lock() = Some(Written {
+            keep_open,
+            at: Instant::now(),
+        });
         self.changed.notify_one();
+    }
+
+    /// Waits until the answer is written, and says how it ended.
+    pub fn wait_written(&self) -> Written {
+        let mut written = self.written.lock();
+        loop {
+            match *written {
+                Some(outcome) => return outcome,
+                None => self.changed.wait(&mut written),
+            }
+        }
     }
 
     /// Waits until the answer is written; true when the connection stays open.
     pub fn wait(&self) -> bool {
-        let mut written = self.written.lock();
-        loop {
-            match *written {
-                Some(keep_open) => return keep_open,
-                None => self.changed.wait(&mut written),
-            }
-        }
+        self.wait_written().keep_open
     }
 }
 

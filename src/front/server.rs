@@ -263,23 +263,22 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
     let mut pending: Option<Arc<Turn>> = None;
     loop {
         idle.store(true, Ordering::SeqCst);
-        if let Some(turn) = &pending
-            && !read_ahead(&mut reader, turn, config.keepalive_timeout)
-        {
-            // The client closed, the server is draining, or the answer closed the
-            // connection: let the answer finish, then end.
-            turn.wait();
-            return;
+        let mut idle_deadline = Instant::now() + idle_wait;
+        if let Some(turn) = &pending {
+            match read_ahead(&mut reader, turn, config.keepalive_timeout) {
+                Some(deadline) => idle_deadline = deadline,
+                None => {
+                    // The client closed, the server is draining, or the answer closed
+                    // the connection: let the answer finish, then end.
+                    turn.wait();
+                    return;
+                }
+            }
         }
         if shared.stopping.load(Ordering::SeqCst) && reader.buffered().is_empty() {
             return;
         }
-        let head = read_request_head(
-            &mut reader,
-            &config.limits,
-            Instant::now() + idle_wait,
-            config.client_timeout,
-        );
+        let head = read_request_head(&mut reader, &config.limits, idle_deadline, config.client_timeout);
         idle.store(false, Ordering::SeqCst);
         // HTTP/1.1 answers in order: nothing more is written before the previous answer.
         if let Some(turn) = pending.take()
@@ -369,26 +368,30 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
 }
 
 /// While a worker answers the previous request, waits for the first byte of the next
-/// one. The keep-alive clock starts only once the answer is out, so a wait that times
-/// out while the answer is still coming is not the end of the connection. Returns false
-/// when the connection is over (closed by the client, shut down for a drain, or closed
-/// by the answer).
-fn read_ahead(reader: &mut HttpReader, turn: &Turn, keepalive_timeout: Duration) -> bool {
+/// one. The keep-alive clock starts only once the answer is out (as nginx's
+/// `keepalive_timeout` does), and the answer's time is not known while waiting here, so
+/// after a quiet `keepalive_timeout` this asks the turn. Returns the deadline for the
+/// rest of the wait, or `None` when the connection is over (closed by the client, shut
+/// down for a drain, or closed by the answer).
+fn read_ahead(reader: &mut HttpReader, turn: &Turn, keepalive_timeout: Duration) -> Option<Instant> {
+    let deadline = Instant::now() + keepalive_timeout;
     while reader.buffered().is_empty() {
-        match reader.fill(Instant::now() + keepalive_timeout) {
-            Ok(0) => return false,
+        match reader.fill(deadline) {
+            Ok(0) => return None,
             Ok(_) => {}
             Err(RequestError::Timeout) => {
-                if !turn.wait() {
-                    return false;
+                let written = turn.wait_written();
+                if !written.keep_open {
+                    return None;
                 }
-                // Answered and still open: from here the usual keep-alive wait applies.
-                return true;
+                // Answered and still open: the client has the rest of its keep-alive
+                // time, counted from the answer.
+                return Some(written.at + keepalive_timeout);
             }
-            Err(_) => return false,
+            Err(_) => return None,
         }
     }
-    true
+    Some(deadline)
 }
 
 /// Answers a request that could not be read, if the client can still hear it, and
