@@ -19,6 +19,14 @@ fn cached(config: CacheConfig) -> BalancerConfig {
     }
 }
 
+/// A cache kept in `dir` too, so that it outlives the balancer.
+fn cache_on_disk(dir: &std::path::Path) -> BalancerConfig {
+    cached(CacheConfig {
+        dir: Some(dir.to_path_buf()),
+        ..CacheConfig::default()
+    })
+}
+
 fn cache_on() -> BalancerConfig {
     cached(CacheConfig::default())
 }
@@ -323,12 +331,7 @@ fn the_cache_is_off_by_default() {
 fn a_restart_with_cache_dir_serves_what_was_stored_before() {
     let dir = tempfile::tempdir().unwrap();
     let backend = TestBackend::start(|_| respond(200, &[("cache-control", "max-age=600")], "kept"));
-    let config = || {
-        cached(CacheConfig {
-            dir: Some(dir.path().to_path_buf()),
-            ..CacheConfig::default()
-        })
-    };
+    let config = || cache_on_disk(dir.path());
     // The key includes the Host, which would otherwise name the new port.
     let host = [("host", "example.test")];
     let first = balancer(&backend, config());
@@ -346,12 +349,7 @@ fn a_corrupted_cache_file_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let backend =
         TestBackend::start(|request| respond(200, &[("cache-control", "max-age=600")], request.path()));
-    let config = || {
-        cached(CacheConfig {
-            dir: Some(dir.path().to_path_buf()),
-            ..CacheConfig::default()
-        })
-    };
+    let config = || cache_on_disk(dir.path());
     let host = [("host", "example.test")];
     let first = balancer(&backend, config());
     get_with(first.local_addr(), "/damaged", &host);

@@ -186,13 +186,7 @@ pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
 
 /// Resident memory of this process in KiB, from /proc.
 pub fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0)
+    vm_rss_kib("/proc/self/status")
 }
 
 /// The real `roundhouse` binary, started with arguments, its banner read.
@@ -253,7 +247,12 @@ pub fn signal(child: &std::process::Child, name: &str) {
 
 /// Resident memory of another process in KiB.
 pub fn rss_kib_of(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    vm_rss_kib(&format!("/proc/{pid}/status"))
+}
+
+/// The `VmRSS:` line of a /proc status file, in KiB (0 when it cannot be read).
+fn vm_rss_kib(status_file: &str) -> u64 {
+    let status = std::fs::read_to_string(status_file).unwrap_or_default();
     status
         .lines()
         .find(|line| line.starts_with("VmRSS:"))
