@@ -6,19 +6,19 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::access_log::AccessLogArgs;
-use crate::backend::apps::args::AppArgs;
-use crate::backends::BackendSpec;
-use crate::backends::checker::CheckPolicy;
-use crate::backends::health::PassivePolicy;
-use crate::balancer::BalancerConfig;
-use crate::cache::CacheArgs;
-use crate::client::ClientArgs;
-use crate::forward::UpstreamTimeouts;
-use crate::front::ServerConfig;
-use crate::front::parse::Limits;
+use crate::http1::head::Limits;
 use crate::l4::TcpArgs;
-use crate::strategy;
+use crate::lab::client::ClientArgs;
+use crate::lab::sim_backend::apps::args::AppArgs;
+use crate::proxy::access_log::AccessLogArgs;
+use crate::proxy::backends::BackendSpec;
+use crate::proxy::backends::checker::CheckPolicy;
+use crate::proxy::backends::health::PassivePolicy;
+use crate::proxy::balancer::BalancerConfig;
+use crate::proxy::cache::CacheArgs;
+use crate::proxy::forward::UpstreamTimeouts;
+use crate::proxy::front::ServerConfig;
+use crate::proxy::strategy;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 #[derive(Debug, Parser)]
@@ -51,13 +51,13 @@ pub enum Command {
     Client(ClientArgs),
     /// Load-test a URL with a closed loop of clients; against a roundhouse balancer,
     /// also report per-worker counts and the Little's-law bound.
-    Bench(crate::bench::BenchArgs),
+    Bench(crate::lab::bench::BenchArgs),
     /// Measure throughput and latency for several worker counts and plot them
     /// (`make experiment`).
     #[command(hide = true)]
-    Experiment(crate::bench::experiment::ExperimentArgs),
+    Experiment(crate::lab::bench::experiment::ExperimentArgs),
     /// Simulate a strategy with many backends in virtual time and compare with theory.
-    Simulate(crate::simulate::SimulateArgs),
+    Simulate(crate::lab::simulator::SimulateArgs),
     /// Check a configuration (like `nginx -t`): print the effective settings, or every
     /// problem found, one per line; exit 0 when valid, 2 otherwise.
     Check(Box<crate::config::check::CheckArgs>),
@@ -259,7 +259,7 @@ pub struct BackendArgs {
     /// Service-time distribution, replacing --latency: `exp:MEAN` (exponential, mean in
     /// ms, the model of `roundhouse simulate`) or `uniform:MIN..MAX`.
     #[arg(long, value_name = "DIST")]
-    pub latency_dist: Option<crate::backend::service::LatencyDist>,
+    pub latency_dist: Option<crate::lab::sim_backend::service::LatencyDist>,
 
     /// Requests served at once; the others wait in line (1 makes the backend a
     /// single-server queue, as in `roundhouse simulate`). 0: no limit.

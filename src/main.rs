@@ -2,7 +2,7 @@
 //!
 //! OS concept: signals. Ctrl-C (SIGINT), SIGTERM and SIGHUP arrive asynchronously on
 //! any thread; `signal-hook` turns them into messages on a channel (see
-//! `roundhouse::config::signals`, which also says why `ctrlc` is no longer used). The
+//! `roundhouse::sys::signals`, which also says why `ctrlc` is no longer used). The
 //! main thread waits on that channel and then runs the orderly shutdown, or a reload,
 //! so no real work happens inside a signal context.
 
@@ -12,13 +12,13 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use roundhouse::backend;
-use roundhouse::backends::BackendSpec;
-use roundhouse::balancer::{Balancer, BalancerConfig};
 use roundhouse::cli::{BackendArgs, Cli, Command, ServeArgs};
-use roundhouse::config::signals::{self, Event};
 use roundhouse::config::{Explicit, reload::Reloader};
 use roundhouse::l4::{TcpArgs, TcpBalancer};
+use roundhouse::lab::sim_backend;
+use roundhouse::proxy::backends::BackendSpec;
+use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
+use roundhouse::sys::signals::{self, Event};
 
 /// Prints one line to stdout. A closed stdout (`roundhouse | head -1`) must not stop
 /// the balancer, so write errors are ignored instead of panicking like `println!`.
@@ -46,10 +46,10 @@ fn main() -> ExitCode {
         Some(Command::Backend(args)) if args.calc_tcp => calc_backend(&args),
         Some(Command::Backend(args)) => run_backend(&args),
         Some(Command::Tcp(args)) => tcp(&args),
-        Some(Command::Client(args)) => return roundhouse::client::run(&args),
-        Some(Command::Bench(args)) => roundhouse::bench::run(&args),
-        Some(Command::Experiment(args)) => roundhouse::bench::experiment::run(&args),
-        Some(Command::Simulate(args)) => roundhouse::simulate::command(&args),
+        Some(Command::Client(args)) => return roundhouse::lab::client::run(&args),
+        Some(Command::Bench(args)) => roundhouse::lab::bench::run(&args),
+        Some(Command::Experiment(args)) => roundhouse::lab::bench::experiment::run(&args),
+        Some(Command::Simulate(args)) => roundhouse::lab::simulator::command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,7 +62,7 @@ fn main() -> ExitCode {
 
 /// Binds `addr`, turning "address in use" into a sentence that names the flag to change.
 fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener, String> {
-    roundhouse::front::listen::bind(addr).map_err(|error| match error.kind() {
+    roundhouse::sys::listen::bind(addr).map_err(|error| match error.kind() {
         ErrorKind::AddrInUse => {
             format!(
                 "port {} ({what}) is already in use; choose another with {flag}",
@@ -124,7 +124,7 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
         for (number, listener) in listeners.into_iter().enumerate() {
             let port = listener.local_addr().map_err(|error| error.to_string())?.port();
             let config = apps.sim_config(format!("backend-{}", number + 1), args.sim_latency.clone());
-            simulated.push(backend::start(listener, config).map_err(|error| error.to_string())?);
+            simulated.push(sim_backend::start(listener, config).map_err(|error| error.to_string())?);
             backends.push(
                 format!("http://127.0.0.1:{port}")
                     .parse()
@@ -180,7 +180,7 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
 fn print_banner(
     balancer: &Balancer,
     config: &BalancerConfig,
-    simulated: &[roundhouse::front::ServerHandle],
+    simulated: &[roundhouse::proxy::front::ServerHandle],
     args: &ServeArgs,
 ) {
     let addr = balancer.local_addr();
@@ -237,11 +237,11 @@ fn run_backend(args: &BackendArgs) -> Result<(), String> {
     // A backend in its own process reports its real CPU use, as the seed's servers did.
     config.process_cpu = true;
     config.cpu_work = std::time::Duration::from_millis(args.cpu_work);
-    let service = backend::service::ServiceOptions {
+    let service = sim_backend::service::ServiceOptions {
         latency: args.latency_dist.clone(),
         servers: args.servers as usize,
     };
-    let mut server = backend::start_with(listener, config, service).map_err(|error| error.to_string())?;
+    let mut server = sim_backend::start_with(listener, config, service).map_err(|error| error.to_string())?;
     let latency = match &args.latency_dist {
         Some(dist) => dist.to_string(),
         None => format!("{}..{} ms", args.latency.start(), args.latency.end()),
@@ -279,7 +279,7 @@ fn tcp(args: &TcpArgs) -> Result<(), String> {
 
 /// `roundhouse backend --calc-tcp`: the first seed's calculator server.
 fn calc_backend(args: &BackendArgs) -> Result<(), String> {
-    use roundhouse::l4::calc_server::{self, CalcServerConfig};
+    use roundhouse::lab::calc_tcp::server::{self as calc_server, CalcServerConfig};
     let service = bind(SocketAddr::new(args.host, args.port), "the calculator", "--port")?;
     let status = args
         .status_port

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use cache_support::*;
 use regex::Regex;
-use roundhouse::access_log::AccessLogTarget;
-use roundhouse::balancer::BalancerConfig;
-use roundhouse::cache::CacheConfig;
+use roundhouse::proxy::access_log::AccessLogTarget;
+use roundhouse::proxy::balancer::BalancerConfig;
+use roundhouse::proxy::cache::CacheConfig;
 
 /// nginx's combined format, then `upstream= worker= rt= urt= cache=`. Quoted fields may
 /// hold any byte but `"` and `\`, which are written as `\xHH`.

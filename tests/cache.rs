@@ -9,8 +9,8 @@ use std::thread;
 use std::time::Duration;
 
 use cache_support::*;
-use roundhouse::balancer::BalancerConfig;
-use roundhouse::cache::CacheConfig;
+use roundhouse::proxy::balancer::BalancerConfig;
+use roundhouse::proxy::cache::CacheConfig;
 
 fn cached(config: CacheConfig) -> BalancerConfig {
     BalancerConfig {

@@ -18,10 +18,10 @@ use toml::Spanned;
 
 use super::Problem;
 use super::file::{self, BackendEntry, FileConfig};
-use crate::access_log::AccessLogTarget;
-use crate::backend::apps::currency::Rates;
-use crate::backends::BackendSpec;
 use crate::cli::ServeArgs;
+use crate::lab::sim_backend::apps::currency::Rates;
+use crate::proxy::access_log::AccessLogTarget;
+use crate::proxy::backends::BackendSpec;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 /// The flags given on the command line (clap's argument ids, which are `ServeArgs`'s
@@ -216,7 +216,7 @@ pub fn settings(
         "strategy",
         file.strategy.as_ref(),
         |name: &String| {
-            crate::strategy::by_name(name)
+            crate::proxy::strategy::by_name(name)
                 .map(|_| name.clone())
                 .map_err(|error| error.to_string())
         },

@@ -18,15 +18,14 @@ pub mod file;
 pub mod merge;
 pub mod reload;
 pub mod render;
-pub mod signals;
 
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::backends::BackendSpec;
-use crate::balancer::BalancerConfig;
 use crate::cli::ServeArgs;
-use crate::routing::{PoolSpec, RouteSpec};
+use crate::proxy::backends::BackendSpec;
+use crate::proxy::balancer::BalancerConfig;
+use crate::proxy::routing::{PoolSpec, RouteSpec};
 pub use merge::Explicit;
 
 /// One thing wrong with a configuration.

@@ -11,9 +11,9 @@ use toml::Spanned;
 
 use super::Effective;
 use super::file::{self, BackendEntry, FileConfig};
-use crate::access_log::AccessLogTarget;
-use crate::backends::BackendSpec;
-use crate::routing::{PoolSpec, RouteSpec};
+use crate::proxy::access_log::AccessLogTarget;
+use crate::proxy::backends::BackendSpec;
+use crate::proxy::routing::{PoolSpec, RouteSpec};
 
 /// A value with no place in any file.
 fn value<T>(value: T) -> Option<Spanned<T>> {

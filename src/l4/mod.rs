@@ -16,11 +16,8 @@
 pub mod admin;
 pub mod args;
 pub mod backends;
-pub mod calc_client;
-pub mod calc_server;
 
 pub mod copy;
-pub mod one_shot;
 pub mod proxy;
 pub mod stats;
 pub mod status;
@@ -40,9 +37,9 @@ use backends::{TcpBackendError, TcpBackendSpec, TcpBackends};
 use proxy::{Acceptor, Proxy, ProxySettings};
 use stats::L4Stats;
 
-use crate::backends::health::PassivePolicy;
-use crate::front::ServerHandle;
-use crate::strategy::{self, UnknownStrategy};
+use crate::proxy::backends::health::PassivePolicy;
+use crate::proxy::front::ServerHandle;
+use crate::proxy::strategy::{self, UnknownStrategy};
 
 /// Everything a TCP balancer needs to start.
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::backends::TcpBackends;
-use crate::strategy::BackendsView;
+use crate::proxy::strategy::BackendsView;
 
 /// Balancer-wide counters of a TCP balancer.
 #[derive(Debug)]

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, StatusCode};
 use parking_lot::Mutex;
-use roundhouse::balancer::{Balancer, BalancerConfig};
-use roundhouse::front::server::{self, Handler, ServerConfig, ServerHandle};
-use roundhouse::front::{Request, Response};
+use roundhouse::http1::{Request, Response};
+use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
+use roundhouse::proxy::front::server::{self, Handler, ServerConfig, ServerHandle};
 
 type Respond = dyn Fn(&Request) -> Response + Send + Sync;
 
