@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use roundhouse::cli::{BackendArgs, Cli, Command, ServeArgs};
+use roundhouse::cli::{BackendArgs, Cli, Command};
+use roundhouse::config::ServeArgs;
 use roundhouse::config::{Explicit, reload::Reloader};
 use roundhouse::l4::{TcpArgs, TcpBalancer};
 use roundhouse::lab::sim_backend;

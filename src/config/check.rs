@@ -14,7 +14,7 @@ use http::HeaderValue;
 use super::file::FileConfig;
 use super::merge::{self, Collector, Explicit};
 use super::{Effective, Problem, load, render};
-use crate::cli::ServeArgs;
+use crate::config::args::ServeArgs;
 use crate::proxy::routing::route::normalize_prefix;
 use crate::proxy::routing::{DEFAULT_POOL, PoolSpec, RouteSpec};
 

@@ -18,7 +18,7 @@ use toml::Spanned;
 
 use super::Problem;
 use super::file::{self, BackendEntry, FileConfig};
-use crate::cli::ServeArgs;
+use crate::config::args::ServeArgs;
 use crate::lab::sim_backend::apps::currency::Rates;
 use crate::proxy::access_log::AccessLogTarget;
 use crate::proxy::backends::BackendSpec;

@@ -10,7 +10,7 @@
 //! timeouts, health checks, cache, access log...) belongs to threads and sockets made
 //! at start-up: a change there is logged as needing a restart, and not applied.
 
-use crate::cli::ServeArgs;
+use crate::config::args::ServeArgs;
 use crate::proxy::backends::BackendSpec;
 use crate::proxy::balancer::Balancer;
 

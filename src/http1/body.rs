@@ -6,32 +6,13 @@
 //! `BodySink`: a `Vec` in memory, or a `Spool` that moves to a temporary file once
 //! the body is large (see `spool.rs`).
 
-use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::chunked::ChunkedDecoder;
 use super::error::RequestError;
 use super::head::Framing;
 use super::reader::HttpReader;
-
-/// The longest chunk-size line or trailer line accepted.
-const MAX_CHUNK_LINE: usize = 4096;
-
-/// Where body bytes are put as they arrive.
-pub trait BodySink {
-    fn put(&mut self, bytes: &[u8]) -> io::Result<()>;
-    /// Bytes put so far.
-    fn stored(&self) -> u64;
-}
-
-impl BodySink for Vec<u8> {
-    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.extend_from_slice(bytes);
-        Ok(())
-    }
-    fn stored(&self) -> u64 {
-        self.len() as u64
-    }
-}
+use super::sink::BodySink;
 
 /// Reads a whole body into memory. `per_read` bounds each wait for bytes from the peer.
 pub fn read_body(
@@ -80,50 +61,26 @@ pub fn read_chunked(
     Ok(body)
 }
 
-/// Decodes a chunked body into `body`; extensions and trailers are dropped.
+/// Decodes a chunked body into `body` with the one chunked decoder (`chunked.rs`);
+/// extensions and trailers are dropped.
 pub fn read_chunked_into(
     reader: &mut HttpReader,
     max_body: u64,
     per_read: Duration,
     body: &mut impl BodySink,
 ) -> Result<(), RequestError> {
-    loop {
-        let line = reader.read_line(MAX_CHUNK_LINE, per_read)?;
-        let size = parse_chunk_size(&line)?;
-        if size == 0 {
-            break;
+    let mut decoder = ChunkedDecoder::new(max_body);
+    while !decoder.is_done() {
+        if reader.buffered().is_empty() && reader.fill(Instant::now() + per_read)? == 0 {
+            return Err(RequestError::Truncated("body"));
         }
-        if body.stored() + size > max_body {
-            return Err(RequestError::BodyTooLarge(max_body));
+        let (used, data) = decoder.step(reader.buffered(), usize::MAX)?;
+        if let Some(data) = data {
+            body.put(data)?;
         }
-        reader.read_exact_into(size as usize, body, per_read)?;
-        if !reader.read_line(MAX_CHUNK_LINE, per_read)?.is_empty() {
-            return Err(RequestError::Malformed("chunk not followed by CRLF".into()));
-        }
+        reader.consume(used);
     }
-    // Trailer section: header lines until an empty line. Capped like any header.
-    let mut trailer_bytes = 0;
-    loop {
-        let line = reader.read_line(MAX_CHUNK_LINE, per_read)?;
-        if line.is_empty() {
-            return Ok(());
-        }
-        trailer_bytes += line.len();
-        if trailer_bytes > MAX_CHUNK_LINE * 4 {
-            return Err(RequestError::HeadersTooLarge("trailer section too large".into()));
-        }
-    }
-}
-
-/// Parses `1a;ext=1` into 26. Hex digits only, no sign, at most 15 digits (no overflow).
-pub fn parse_chunk_size(line: &[u8]) -> Result<u64, RequestError> {
-    let digits = line.split(|&byte| byte == b';').next().unwrap_or_default();
-    let digits = digits.trim_ascii();
-    if digits.is_empty() || digits.len() > 15 || !digits.iter().all(u8::is_ascii_hexdigit) {
-        return Err(RequestError::Malformed("bad chunk size".into()));
-    }
-    let text = std::str::from_utf8(digits).map_err(|_| RequestError::Malformed("bad chunk size".into()))?;
-    u64::from_str_radix(text, 16).map_err(|_| RequestError::Malformed("bad chunk size".into()))
+    Ok(())
 }
 
 fn read_until_close(
@@ -139,24 +96,8 @@ fn read_until_close(
         if body.stored() > max_body {
             return Err(RequestError::BodyTooLarge(max_body));
         }
-        if reader.fill(std::time::Instant::now() + per_read)? == 0 {
+        if reader.fill(Instant::now() + per_read)? == 0 {
             return Ok(());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunk_sizes_parse_strictly() {
-        assert_eq!(parse_chunk_size(b"1a").unwrap(), 26);
-        assert_eq!(parse_chunk_size(b"0;name=value").unwrap(), 0);
-        assert_eq!(parse_chunk_size(b"FF ").unwrap(), 255);
-        assert!(parse_chunk_size(b"").is_err());
-        assert!(parse_chunk_size(b"-1").is_err());
-        assert!(parse_chunk_size(b"0x10").is_err());
-        assert!(parse_chunk_size(b"1234567890abcdef0").is_err());
     }
 }

@@ -7,9 +7,10 @@
 
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Version, header};
+use http::{HeaderMap, HeaderValue, Method, Version, header};
 
 use super::error::RequestError;
+use super::fields::{content_length, is_only_chunked, parsed_headers};
 use super::reader::HttpReader;
 
 /// Size limits for one request.
@@ -90,7 +91,20 @@ pub fn read_request_head(
 
 /// Parses the buffered bytes if they hold a whole head; `Ok(None)` asks for more.
 fn try_parse_head(reader: &mut HttpReader, limits: &Limits) -> Result<Option<RequestHead>, RequestError> {
-    let buffered = reader.buffered();
+    let Some((head, length)) = parse_request_head(reader.buffered(), limits)? else {
+        return Ok(None);
+    };
+    reader.consume(length);
+    Ok(Some(head))
+}
+
+/// Parses a request head from the start of `buffered`: the head and the bytes it took,
+/// or `Ok(None)` when more bytes are needed. Works on any byte buffer, so the blocking
+/// front (through `read_request_head`) and an event loop that owns its buffers share it.
+pub fn parse_request_head(
+    buffered: &[u8],
+    limits: &Limits,
+) -> Result<Option<(RequestHead, usize)>, RequestError> {
     // A request line that has not ended after max_target bytes can only be too long.
     // (The slack covers the method and version around the target.)
     let line_end = buffered.iter().position(|&byte| byte == b'\n');
@@ -140,7 +154,6 @@ fn try_parse_head(reader: &mut HttpReader, limits: &Limits) -> Result<Option<Req
     };
     let mut headers = parsed_headers(parsed.headers).map_err(RequestError::Malformed)?;
     let mut target = target.to_string();
-    reader.consume(head_len);
 
     if method == Method::CONNECT {
         // A reverse proxy is not a tunnel: nginx answers CONNECT with 405 too.
@@ -152,28 +165,14 @@ fn try_parse_head(reader: &mut HttpReader, limits: &Limits) -> Result<Option<Req
         return Err(RequestError::Malformed("HTTP/1.1 request without Host".into()));
     }
     let framing = request_framing(&headers, version)?;
-    Ok(Some(RequestHead {
+    let head = RequestHead {
         method,
         target,
         version,
         headers,
         framing,
-    }))
-}
-
-/// The header fields httparse found, as a `HeaderMap`; a name or value that is not
-/// valid HTTP is reported as a sentence. Shared with the forwarding client, which reads
-/// response heads the same way.
-pub fn parsed_headers(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, String> {
-    let mut headers = HeaderMap::with_capacity(fields.len());
-    for field in fields {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| format!("bad header name {:?}", field.name))?;
-        let value =
-            HeaderValue::from_bytes(field.value).map_err(|_| format!("bad value for header {name}"))?;
-        headers.append(name, value);
-    }
-    Ok(headers)
+    };
+    Ok(Some((head, head_len)))
 }
 
 /// Turns an absolute-form target (`GET http://host/path`) into origin form (`/path`),
@@ -233,90 +232,10 @@ pub fn request_framing(headers: &HeaderMap, version: Version) -> Result<Framing,
     })
 }
 
-/// The Content-Length, if any; several that disagree (or do not parse) are an error.
-pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>, RequestError> {
-    let mut found: Option<u64> = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        let text = value
-            .to_str()
-            .map_err(|_| RequestError::Smuggling("non-text Content-Length".into()))?;
-        for part in text.split(',') {
-            let part = part.trim();
-            if part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit()) {
-                return Err(RequestError::Smuggling(format!("bad Content-Length {text:?}")));
-            }
-            let length: u64 = part
-                .parse()
-                .map_err(|_| RequestError::Smuggling(format!("bad Content-Length {text:?}")))?;
-            if found.is_some_and(|earlier| earlier != length) {
-                return Err(RequestError::Smuggling("differing Content-Length values".into()));
-            }
-            found = Some(length);
-        }
-    }
-    Ok(found)
-}
-
-/// True when Transfer-Encoding is exactly one `chunked` coding.
-pub fn is_only_chunked(headers: &HeaderMap) -> bool {
-    let codings: Vec<String> = headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|value| value.to_str().unwrap_or("?").split(','))
-        .map(|coding| coding.trim().to_ascii_lowercase())
-        .filter(|coding| !coding.is_empty())
-        .collect();
-    codings == ["chunked"]
-}
-
-/// Whether the client wants the connection kept open after this exchange.
-pub fn wants_keep_alive(version: Version, headers: &HeaderMap) -> bool {
-    let tokens = connection_tokens(headers);
-    if tokens.iter().any(|token| token == "close") {
-        return false;
-    }
-    version == Version::HTTP_11 || tokens.iter().any(|token| token == "keep-alive")
-}
-
-/// The lower-cased tokens of every Connection header.
-pub fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
-    list_items(headers, header::CONNECTION)
-        .map(str::to_ascii_lowercase)
-        .collect()
-}
-
-/// The items of a comma-separated list header (RFC 9110 section 5.6.1), over every
-/// field of that name, trimmed, empty items dropped; a field that is not text is
-/// skipped. Connection, Cache-Control, Vary and If-None-Match are all such lists, and
-/// a sender may split one list over several fields or join several into one, so every
-/// reader of a list header goes through here.
-pub fn list_items(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &str> {
-    headers
-        .get_all(name)
-        .into_iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-}
-
-/// A header map from (name, value) pairs, for tests.
-#[cfg(test)]
-pub fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in pairs {
-        map.append(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(value).unwrap(),
-        );
-    }
-    map
-}
-
 #[cfg(test)]
 mod tests {
-    use super::header_map as headers;
     use super::*;
+    use crate::http1::fields::header_map as headers;
 
     #[test]
     fn framing_refuses_smuggling_vectors() {
@@ -341,20 +260,6 @@ mod tests {
         );
         let signed = headers(&[("content-length", "+5")]);
         assert!(request_framing(&signed, Version::HTTP_11).is_err());
-    }
-
-    #[test]
-    fn keep_alive_follows_version_and_connection_header() {
-        assert!(wants_keep_alive(Version::HTTP_11, &HeaderMap::new()));
-        assert!(!wants_keep_alive(Version::HTTP_10, &HeaderMap::new()));
-        assert!(wants_keep_alive(
-            Version::HTTP_10,
-            &headers(&[("connection", "Keep-Alive")])
-        ));
-        assert!(!wants_keep_alive(
-            Version::HTTP_11,
-            &headers(&[("connection", "foo, close")])
-        ));
     }
 
     fn head_with_fields(count: usize, limits: &Limits) -> Result<RequestHead, RequestError> {

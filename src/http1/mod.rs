@@ -7,18 +7,23 @@
 //! Pingora its `pingora-core`).
 //!
 //! Read in this order: `error` (every way reading a message can fail, with its status),
-//! `head` (a request head from bytes), `reader` (a buffered socket with deadlines),
-//! `body` (a body by its framing), `spool` (large bodies on disk), `message` (the
-//! values handed between threads), `writer` (a response onto a socket).
+//! `fields` (header rules every head shares), `head` (a request head from bytes),
+//! `chunked` (the one chunked decoder, fed a buffer at a time), `sink` and `spool`
+//! (where body bytes go: memory, or a file), `reader` (a buffered socket with
+//! deadlines), `body` (a body by its framing), `message` (the values handed between
+//! threads), `writer` (a response onto a socket).
 //!
 //! OS concept: a byte stream has no message boundaries. TCP delivers bytes; where one
 //! request ends and the next begins is only what the HTTP framing says.
 
 pub mod body;
+pub mod chunked;
 pub mod error;
+pub mod fields;
 pub mod head;
 pub mod message;
 pub mod reader;
+pub mod sink;
 pub mod spool;
 pub mod writer;
 

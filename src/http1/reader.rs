@@ -10,8 +10,8 @@ use std::io::{self, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use super::body::BodySink;
 use super::error::RequestError;
+use super::sink::BodySink;
 
 /// How many bytes one `read(2)` asks for. One page-sized buffer per connection keeps
 /// 2,000 idle connections cheap while most requests arrive in a single read.

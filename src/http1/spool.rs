@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::body::BodySink;
+use super::sink::BodySink;
 
 /// Bodies up to this size stay in memory; larger ones go to a temporary file.
 pub const SPOOL_THRESHOLD: usize = 1024 * 1024;

@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{StatusCode, header};
 
+use super::Queue;
 use super::prometheus::{Exposition, Kind, float};
 use crate::http1::Response;
+use crate::proxy::cache::CacheStats;
 use crate::proxy::routing::RoutingTable;
 use crate::proxy::stats::Stats;
 use crate::proxy::stats::requests::CLASSES;
@@ -20,9 +22,9 @@ use crate::proxy::strategy::BackendsView;
 /// What one `/metrics` page is made of.
 pub struct Page<'a> {
     pub stats: &'a Stats,
+    pub cache: &'a CacheStats,
     pub routing: &'a RoutingTable,
-    pub queue_depth: usize,
-    pub queue_capacity: usize,
+    pub queue: Queue,
 }
 
 impl Page<'_> {
@@ -124,13 +126,13 @@ impl Page<'_> {
             Kind::Gauge,
             "Requests waiting in the bounded queue for a worker.",
         );
-        page.sample("roundhouse_queue_depth", &[], self.queue_depth);
+        page.sample("roundhouse_queue_depth", &[], self.queue.depth);
         page.family(
             "roundhouse_queue_capacity",
             Kind::Gauge,
             "Size of the bounded queue (--queue).",
         );
-        page.sample("roundhouse_queue_capacity", &[], self.queue_capacity);
+        page.sample("roundhouse_queue_capacity", &[], self.queue.capacity);
         counter(
             page,
             "roundhouse_queue_rejected_total",
@@ -201,7 +203,7 @@ impl Page<'_> {
     }
 
     fn cache(&self, page: &mut Exposition) {
-        let cache = &self.stats.cache;
+        let cache = self.cache;
         page.family(
             "roundhouse_cache_requests_total",
             Kind::Counter,

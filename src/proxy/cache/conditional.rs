@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName, header};
 
-use crate::http1::head::list_items;
+use crate::http1::fields::list_items;
 
 /// Request headers that make a request conditional or partial.
 const CONDITIONALS: [HeaderName; 5] = [
@@ -124,7 +124,7 @@ fn weak_eq(left: &str, right: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http1::head::header_map as headers;
+    use crate::http1::fields::header_map as headers;
 
     #[test]
     fn revalidation_sends_our_validators_not_the_clients() {

@@ -13,7 +13,7 @@
 use http::{HeaderMap, HeaderName, Method, header};
 
 use crate::http1::Request;
-use crate::http1::head::list_items;
+use crate::http1::fields::list_items;
 
 /// Whether the cache may look at a request at all, and under which primary key.
 ///
@@ -92,7 +92,7 @@ pub fn kept_request_headers(vary: &[HeaderName], request: &HeaderMap) -> HeaderM
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http1::head::header_map as headers;
+    use crate::http1::fields::header_map as headers;
 
     #[test]
     fn vary_names_are_lowercased_and_star_is_refused() {

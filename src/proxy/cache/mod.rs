@@ -122,6 +122,9 @@ pub struct Cache {
     store: Mutex<Store>,
     flights: Coalescer,
     disk: Option<Disk>,
+    /// The cache's own counters (`/stats` shows them under `cache`).
+    counters: CacheStats,
+    /// The balancer's request counters: a hit is a request answered, like any other.
     stats: Arc<Stats>,
 }
 
@@ -139,10 +142,16 @@ impl Cache {
             store,
             flights: Coalescer::default(),
             disk,
+            counters: CacheStats::default(),
             stats,
         };
         cache.load()?;
         Ok(cache)
+    }
+
+    /// The cache's counters, for `/stats` and `/metrics`.
+    pub fn counters(&self) -> &CacheStats {
+        &self.counters
     }
 
     /// Answers `request`, from the cache when possible; `fetch` sends a request to a
@@ -159,7 +168,7 @@ impl Cache {
         };
         // The client wants nothing but a stored response (RFC 9111 section 5.2.1.7).
         if policy::has_directive(&request.headers, "only-if-cached") {
-            CacheStats::count(&self.stats.cache.misses);
+            CacheStats::count(&self.counters.misses);
             self.stats.record_status(StatusCode::GATEWAY_TIMEOUT);
             let response = Response::text(StatusCode::GATEWAY_TIMEOUT, "not in the cache (only-if-cached)");
             return marked(response, CacheStatus::Miss);
@@ -233,7 +242,7 @@ impl Cache {
         if let Some(entry) = &revalidating
             && response.status == StatusCode::NOT_MODIFIED
         {
-            CacheStats::count(&self.stats.cache.revalidated);
+            CacheStats::count(&self.counters.revalidated);
             return match entry.refreshed(&response.headers, response_time, self.config.ttl) {
                 Ok(refreshed) => {
                     let (refreshed, outcome) = self.insert(refreshed, true);
@@ -249,7 +258,7 @@ impl Cache {
                 }
             };
         }
-        CacheStats::count(&self.stats.cache.misses);
+        CacheStats::count(&self.counters.misses);
         // A streamed body is larger than the spool threshold and so than any object we
         // keep; it passes through untouched.
         if response.stream.is_none() && response.body.len() as u64 <= self.config.max_object {
@@ -276,14 +285,14 @@ impl Cache {
 
     /// A HEAD with no fresh entry: forwarded unchanged, nothing stored.
     fn pass(&self, request: Request, fetch: impl FnOnce(Request) -> Response) -> Response {
-        CacheStats::count(&self.stats.cache.misses);
+        CacheStats::count(&self.counters.misses);
         marked(fetch(request), CacheStatus::Miss)
     }
 
     /// A request the cache does not handle. If it is an unsafe method that succeeded,
     /// what is stored for its URL is out of date and is dropped.
     fn bypass(&self, request: Request, fetch: impl FnOnce(Request) -> Response) -> Response {
-        CacheStats::count(&self.stats.cache.bypass);
+        CacheStats::count(&self.counters.bypass);
         let unsafe_key = (!request.method.is_safe()).then(|| key::key_for(&request));
         let response = fetch(request);
         if let Some(key) = unsafe_key
@@ -328,7 +337,7 @@ impl Cache {
             }
             // No worker saw this request, so nobody else counts it.
             None => {
-                CacheStats::count(&self.stats.cache.hits);
+                CacheStats::count(&self.counters.hits);
                 self.stats.record_status(response.status);
             }
         }
@@ -348,8 +357,7 @@ impl Cache {
         let Some(removed) = removed else {
             return (entry, Outcome::NotStored);
         };
-        self.stats
-            .cache
+        self.counters
             .evictions
             .fetch_add(removed.evicted.len() as u64, Ordering::Relaxed);
         if let Some(disk) = &self.disk {
@@ -381,14 +389,8 @@ impl Cache {
 
     /// Copies the store's size into the `/stats` gauges; called with the lock held.
     fn publish_gauges(&self, store: &Store) {
-        self.stats
-            .cache
-            .entries
-            .store(store.len() as u64, Ordering::Relaxed);
-        self.stats
-            .cache
-            .bytes
-            .store(store.bytes() as u64, Ordering::Relaxed);
+        self.counters.entries.store(store.len() as u64, Ordering::Relaxed);
+        self.counters.bytes.store(store.bytes() as u64, Ordering::Relaxed);
     }
 
     /// Fills the store from `--cache-dir`, oldest first, so the newest survive if the
@@ -411,7 +413,7 @@ impl Cache {
         }
         log::info!(
             "cache: loaded {loaded} entries ({} bytes) from {}",
-            self.stats.cache.bytes.load(Ordering::Relaxed),
+            self.counters.bytes.load(Ordering::Relaxed),
             self.config
                 .dir
                 .as_deref()

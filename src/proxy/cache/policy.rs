@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use http_cache_semantics::{BeforeRequest, CacheOptions, CachePolicy, RequestLike, ResponseLike};
 
-use crate::http1::head::list_items;
+use crate::http1::fields::list_items;
 
 /// Why a response was not stored (reported in debug logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +186,7 @@ pub fn has_directive(headers: &HeaderMap, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http1::head::header_map as headers;
+    use crate::http1::fields::header_map as headers;
 
     fn storable(status: u16, request: &[(&str, &str)], response: &[(&str, &str)]) -> Result<(), NotStored> {
         let now = SystemTime::now();

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
-use crate::http1::head::list_items;
+use crate::http1::fields::list_items;
 
 /// Headers that never cross a proxy, besides those the Connection header names.
 const HOP_BY_HOP: &[&str] = &[

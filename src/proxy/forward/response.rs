@@ -13,7 +13,8 @@ use http::{HeaderMap, Method, StatusCode, Version, header};
 use super::UpstreamError;
 use crate::http1::RequestError;
 use crate::http1::body::read_body;
-use crate::http1::head::{Framing, content_length, is_only_chunked, parsed_headers, wants_keep_alive};
+use crate::http1::fields::{content_length, is_only_chunked, parsed_headers, wants_keep_alive};
+use crate::http1::head::Framing;
 use crate::http1::reader::HttpReader;
 use crate::http1::writer::body_allowed;
 
@@ -166,7 +167,7 @@ pub fn from_read_error(error: RequestError) -> UpstreamError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http1::head::header_map as headers;
+    use crate::http1::fields::header_map as headers;
 
     #[test]
     fn framing_follows_rfc_9112() {

@@ -11,23 +11,16 @@ use std::time::{Duration, Instant};
 
 use super::conn_pool::BackendConn;
 use crate::http1::RequestError;
-use crate::http1::body::parse_chunk_size;
+use crate::http1::chunked::ChunkedDecoder;
 use crate::http1::head::Framing;
 
-/// The longest chunk-size or trailer line accepted.
-const MAX_LINE: usize = 4096;
-
 /// Where in the body the reader is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Position {
     /// A fixed-length body with this much left.
     Remaining(u64),
-    /// Inside a chunked body: bytes left in the current chunk, and whether a chunk has
-    /// been read already (each one after the first is preceded by its CRLF).
-    InChunk {
-        left: u64,
-        after_first: bool,
-    },
+    /// A chunked body, decoded by the codec's one chunked decoder.
+    Chunked(ChunkedDecoder),
     /// Until the backend closes.
     UntilClose,
     Done,
@@ -45,10 +38,8 @@ impl UpstreamBody {
         let position = match framing {
             Framing::None | Framing::ContentLength(0) => Position::Done,
             Framing::ContentLength(length) => Position::Remaining(length),
-            Framing::Chunked => Position::InChunk {
-                left: 0,
-                after_first: false,
-            },
+            // A response body has no size limit here: it streams through, never stored.
+            Framing::Chunked => Position::Chunked(ChunkedDecoder::new(u64::MAX)),
             Framing::UntilClose => Position::UntilClose,
         };
         UpstreamBody {
@@ -61,53 +52,33 @@ impl UpstreamBody {
     /// The connection, if the body was read to its end and nothing else arrived, so it
     /// can carry another request.
     pub fn into_reusable_connection(self) -> Option<BackendConn> {
-        (self.position == Position::Done && self.conn.reader.buffered().is_empty()).then_some(self.conn)
+        (matches!(self.position, Position::Done) && self.conn.reader.buffered().is_empty())
+            .then_some(self.conn)
+    }
+
+    /// Reads more bytes from the backend unless some are buffered; false at its end.
+    fn ensure_buffered(&mut self) -> io::Result<bool> {
+        if !self.conn.reader.buffered().is_empty() {
+            return Ok(true);
+        }
+        let read = self
+            .conn
+            .reader
+            .fill(Instant::now() + self.per_read)
+            .map_err(to_io)?;
+        Ok(read > 0)
     }
 
     /// Copies up to `left` buffered bytes (reading more if none are buffered).
     fn copy_some(&mut self, out: &mut [u8], left: u64) -> io::Result<usize> {
-        if self.conn.reader.buffered().is_empty() && self.fill()? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "backend closed mid-body",
-            ));
+        if !self.ensure_buffered()? {
+            return Err(closed_mid_body());
         }
         let buffered = self.conn.reader.buffered();
         let count = (buffered.len() as u64).min(left).min(out.len() as u64) as usize;
         out[..count].copy_from_slice(&buffered[..count]);
         self.conn.reader.consume(count);
         Ok(count)
-    }
-
-    fn fill(&mut self) -> io::Result<usize> {
-        self.conn
-            .reader
-            .fill(Instant::now() + self.per_read)
-            .map_err(to_io)
-    }
-
-    fn line(&mut self) -> io::Result<Vec<u8>> {
-        self.conn.reader.read_line(MAX_LINE, self.per_read).map_err(to_io)
-    }
-
-    /// Reads the next chunk-size line (and the CRLF ending the chunk before it).
-    fn next_chunk(&mut self, after_first: bool) -> io::Result<Position> {
-        if after_first && !self.line()?.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "chunk not followed by CRLF",
-            ));
-        }
-        let size = parse_chunk_size(&self.line()?).map_err(to_io)?;
-        if size > 0 {
-            return Ok(Position::InChunk {
-                left: size,
-                after_first: true,
-            });
-        }
-        // The last chunk: skip the trailer section up to its empty line.
-        while !self.line()?.is_empty() {}
-        Ok(Position::Done)
     }
 }
 
@@ -117,9 +88,10 @@ impl Read for UpstreamBody {
             return Ok(0);
         }
         loop {
-            match self.position {
+            match &mut self.position {
                 Position::Done => return Ok(0),
                 Position::Remaining(left) => {
+                    let left = *left;
                     let count = self.copy_some(out, left)?;
                     let left = left - count as u64;
                     self.position = if left == 0 {
@@ -129,17 +101,28 @@ impl Read for UpstreamBody {
                     };
                     return Ok(count);
                 }
-                Position::InChunk { left: 0, after_first } => self.position = self.next_chunk(after_first)?,
-                Position::InChunk { left, after_first } => {
-                    let count = self.copy_some(out, left)?;
-                    self.position = Position::InChunk {
-                        left: left - count as u64,
-                        after_first,
+                Position::Chunked(decoder) if decoder.is_done() => self.position = Position::Done,
+                Position::Chunked(_) => {
+                    if !self.ensure_buffered()? {
+                        return Err(closed_mid_body());
+                    }
+                    let Position::Chunked(decoder) = &mut self.position else {
+                        unreachable!()
                     };
-                    return Ok(count);
+                    let (used, data) = decoder
+                        .step(self.conn.reader.buffered(), out.len())
+                        .map_err(to_io)?;
+                    let count = data.map_or(0, |data| {
+                        out[..data.len()].copy_from_slice(data);
+                        data.len()
+                    });
+                    self.conn.reader.consume(used);
+                    if count > 0 {
+                        return Ok(count);
+                    }
                 }
                 Position::UntilClose => {
-                    if self.conn.reader.buffered().is_empty() && self.fill()? == 0 {
+                    if !self.ensure_buffered()? {
                         self.position = Position::Done;
                         return Ok(0);
                     }
@@ -148,6 +131,10 @@ impl Read for UpstreamBody {
             }
         }
     }
+}
+
+fn closed_mid_body() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "backend closed mid-body")
 }
 
 fn to_io(error: RequestError) -> io::Error {

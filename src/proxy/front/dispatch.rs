@@ -17,11 +17,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crossbeam_channel::{Sender, TrySendError};
-use http::{Method, StatusCode, header};
+use http::{StatusCode, header};
 
 use super::server::Handler;
 use crate::http1::message::{Request, Response};
 use crate::proxy::access_log::{AccessLogSender, Pending, Record};
+use crate::proxy::admin::{AdminPages, Queue};
 use crate::proxy::cache::Cache;
 use crate::proxy::pool::direct::DirectAnswer;
 use crate::proxy::pool::reply::reply_slot;
@@ -33,9 +34,9 @@ pub struct Dispatcher {
     jobs: Sender<Job>,
     capacity: usize,
     stats: Arc<Stats>,
-    routing: Arc<RoutingTable>,
     cache: Option<Arc<Cache>>,
     access_log: Option<AccessLogSender>,
+    admin: AdminPages,
 }
 
 impl Dispatcher {
@@ -43,8 +44,12 @@ impl Dispatcher {
         Dispatcher {
             jobs,
             capacity,
+            admin: AdminPages {
+                stats: Arc::clone(&stats),
+                routing,
+                cache: None,
+            },
             stats,
-            routing,
             cache: None,
             access_log: None,
         }
@@ -52,6 +57,7 @@ impl Dispatcher {
 
     /// Answers cacheable requests from `cache` when it can.
     pub fn with_cache(mut self, cache: Option<Arc<Cache>>) -> Self {
+        self.admin.cache.clone_from(&cache);
         self.cache = cache;
         self
     }
@@ -60,15 +66,6 @@ impl Dispatcher {
     pub fn with_access_log(mut self, access_log: Option<AccessLogSender>) -> Self {
         self.access_log = access_log;
         self
-    }
-
-    fn stats_response(&self) -> Response {
-        let routing = self.routing.current();
-        let mut snapshot = self
-            .stats
-            .snapshot(routing.all_backends(), self.jobs.len(), self.capacity);
-        crate::proxy::routing::report::extend_stats(&self.routing, &routing, &mut snapshot);
-        Response::json(StatusCode::OK, &snapshot).with_header(header::CACHE_CONTROL, "no-store")
     }
 }
 
@@ -87,7 +84,7 @@ impl Handler for Dispatcher {
     /// answered here, and so is everything when the cache is on, since the cache must
     /// see each response on this thread to store it.
     fn can_hand_off(&self, request: &Request) -> bool {
-        self.cache.is_none() && !matches!(request.path(), "/stats" | "/dashboard" | "/metrics")
+        self.cache.is_none() && !AdminPages::is_admin_path(request.path())
     }
 
     fn hand_off(&self, request: Request, mut direct: DirectAnswer) -> Option<Response> {
@@ -122,20 +119,12 @@ impl Handler for Dispatcher {
 
 impl Dispatcher {
     fn respond(&self, request: Request) -> Response {
-        if request.path() == "/stats" && (request.method == Method::GET || request.method == Method::HEAD) {
-            return self.stats_response();
-        }
-        if request.path() == "/dashboard" && [Method::GET, Method::HEAD].contains(&request.method) {
-            return crate::proxy::admin::dashboard::response();
-        }
-        if request.path() == "/metrics" && (request.method == Method::GET || request.method == Method::HEAD) {
-            let page = crate::proxy::admin::metrics::Page {
-                stats: &self.stats,
-                routing: &self.routing,
-                queue_depth: self.jobs.len(),
-                queue_capacity: self.capacity,
-            };
-            return page.response();
+        let queue = Queue {
+            depth: self.jobs.len(),
+            capacity: self.capacity,
+        };
+        if let Some(page) = self.admin.respond(&request, queue) {
+            return page;
         }
         match &self.cache {
             Some(cache) => cache.serve(request, |request| self.queue(request)),

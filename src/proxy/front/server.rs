@@ -22,7 +22,8 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::http1::body::read_body_into;
 use crate::http1::error::RequestError;
-use crate::http1::head::{Framing, Limits, read_request_head, wants_keep_alive};
+use crate::http1::fields::wants_keep_alive;
+use crate::http1::head::{Framing, Limits, read_request_head};
 use crate::http1::message::{Request, Response};
 use crate::http1::reader::HttpReader;
 use crate::http1::spool::{SPOOL_THRESHOLD, Spool};

@@ -1,4 +1,7 @@
-//! Counters behind `/stats`.
+//! The balancer's request and worker counters: a leaf that imports nothing of the
+//! proxy. Each subsystem counts into what it owns (these, the backends' own counters,
+//! the cache's, the routing table's request series); `crate::proxy::admin` renders them
+//! as `/stats` and `/metrics`.
 //!
 //! OS concept: atomics and memory ordering. Workers bump counters with `fetch_add`
 //! while `/stats` reads them; no lock exists for a reader to wait on. `Relaxed` is
@@ -13,11 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use http::StatusCode;
-use serde_json::{Value, json};
 
-use crate::proxy::backends::BackendSet;
-use crate::proxy::cache::CacheStats;
-use crate::proxy::strategy::BackendsView;
 use histogram::Histogram;
 
 /// What one worker thread has done.
@@ -43,8 +42,6 @@ pub struct Stats {
     pub retries: AtomicU64,
     /// Retries refused because the retry budget was spent.
     pub retries_denied: AtomicU64,
-    /// The response cache's counters (all zero while `--cache` is off).
-    pub cache: CacheStats,
     /// Time from a request's head to its response, for requests a worker handled
     /// (`roundhouse_request_duration_seconds` in `/metrics`).
     pub durations: Histogram,
@@ -63,7 +60,6 @@ impl Stats {
             server_errors: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             retries_denied: AtomicU64::new(0),
-            cache: CacheStats::default(),
             durations: Histogram::default(),
         }
     }
@@ -79,59 +75,5 @@ impl Stats {
             &self.ok
         };
         class.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The `/stats` document (schema in docs/stats.md).
-    pub fn snapshot(&self, backends: &BackendSet, queue_depth: usize, queue_capacity: usize) -> Value {
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let workers: Vec<Value> = self
-            .workers
-            .iter()
-            .enumerate()
-            .map(|(id, worker)| {
-                json!({
-                    "id": id,
-                    "handled": load(&worker.handled),
-                    "busy": worker.busy.load(Ordering::Relaxed),
-                })
-            })
-            .collect();
-        let backends: Vec<Value> = (0..backends.len())
-            .map(|index| {
-                let backend = backends.get(index);
-                json!({
-                    "url": backend.url,
-                    "requests": load(&backend.requests),
-                    "errors": load(&backend.errors),
-                    "in_flight": load(&backend.in_flight),
-                    "healthy": backends.is_healthy(index),
-                    "weight": backends.weight(index),
-                    "consecutive_failures": backend.health.consecutive_failures(),
-                    "last_error": backend.health.last_error(),
-                    "load": backends.load(index),
-                    "busy_ms": load(&backend.busy_us) as f64 / 1000.0,
-                })
-            })
-            .collect();
-        json!({
-            "uptime_s": self.started.elapsed().as_secs_f64(),
-            "strategy": self.strategy,
-            "workers": workers,
-            "backends": backends,
-            "queue": {
-                "capacity": queue_capacity,
-                "depth": queue_depth,
-                "rejected": load(&self.rejected),
-            },
-            "retries": load(&self.retries),
-            "retries_denied": load(&self.retries_denied),
-            "requests": {
-                "total": load(&self.total),
-                "ok": load(&self.ok),
-                "client_errors": load(&self.client_errors),
-                "server_errors": load(&self.server_errors),
-            },
-            "cache": self.cache.snapshot(),
-        })
     }
 }
