@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, Method, StatusCode};
 use roundhouse::proxy::forward::UpstreamError;
 use roundhouse::proxy::forward::UpstreamTimeouts;
-use roundhouse::proxy::forward::client::{ForwardClient, OutgoingRequest};
 use roundhouse::proxy::forward::conn_pool::with_worker_pool;
+use roundhouse::proxy::forward::upstream::{ForwardClient, OutgoingRequest};
 
 /// One request as a scripted backend saw it.
 struct Seen {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use http::{Method, StatusCode, header};
 
 use super::backends::TcpBackends;
-use super::stats::L4Stats;
+use super::counters::L4Stats;
 use crate::http1::{Request, Response};
 use crate::proxy::admin::dashboard;
 use crate::proxy::front::server::{self, Handler, ServerConfig, ServerHandle};

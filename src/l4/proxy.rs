@@ -26,7 +26,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::backends::TcpBackends;
 use super::copy::{Activity, Direction, Ended};
-use super::stats::L4Stats;
+use super::counters::L4Stats;
 use crate::proxy::backends::health::{PassivePolicy, Transition, now_ms};
 use crate::proxy::strategy::{BackendsView, PickContext, Strategy};
 use crate::sys::listen::{accept_with_backoff, wake_acceptor};

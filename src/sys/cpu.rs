@@ -28,7 +28,10 @@ pub fn thread_cpu_time() -> Duration {
 }
 
 fn as_duration(time: rustix::time::Timespec) -> Duration {
-    Duration::new(time.tv_sec.max(0) as u64, time.tv_nsec.clamp(0, 999_999_999) as u32)
+    Duration::new(
+        time.tv_sec.max(0) as u64,
+        time.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 /// The process's CPU percentage between one reading and the next, like
@@ -108,9 +111,15 @@ mod tests {
         let process_used = process_cpu_time() - process_before;
         // On a machine shared with other work the thread may get less than the 100 ms
         // of wall time, but never nothing; the process total includes this thread.
-        assert!(thread_used > Duration::ZERO, "no CPU time charged for 0.1 s of spinning");
+        assert!(
+            thread_used > Duration::ZERO,
+            "no CPU time charged for 0.1 s of spinning"
+        );
         assert!(process_used >= thread_used);
-        assert!(thread_used <= Duration::from_millis(150), "{thread_used:?} for 100 ms of wall time");
+        assert!(
+            thread_used <= Duration::from_millis(150),
+            "{thread_used:?} for 100 ms of wall time"
+        );
     }
 
     #[test]

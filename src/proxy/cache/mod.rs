@@ -22,16 +22,16 @@
 //!
 //! OS concepts: mutual exclusion (one mutex around the store, held for map operations
 //! only, never across network or disk I/O), condition variables (`coalesce`), immutable
-//! shared data (`entry`), atomic rename (`disk`), atomics for the counters (`stats`).
+//! shared data (`entry`), atomic rename (`disk`), atomics for the counters (`counters`).
 
 pub mod args;
 pub mod coalesce;
 pub mod conditional;
+pub mod counters;
 pub mod disk;
 pub mod entry;
 pub mod key;
 pub mod policy;
-pub mod stats;
 pub mod store;
 
 use std::io;
@@ -44,7 +44,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use parking_lot::Mutex;
 
 pub use args::CacheArgs;
-pub use stats::CacheStats;
+pub use counters::CacheStats;
 
 use crate::http1::{Request, Response};
 use crate::proxy::stats::Stats;

@@ -5,12 +5,12 @@
 //! known dead at once (502); one that accepts and says nothing can only be detected by a
 //! clock (504). Either way the worker is free for the next request afterwards.
 
-pub mod client;
 pub mod conn_pool;
 pub mod headers;
 pub mod response;
 pub mod retry;
 pub mod streamed;
+pub mod upstream;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -25,9 +25,9 @@ use crate::proxy::backends::{Backend, BackendSet};
 use crate::proxy::routing::{RoutingTable, Selection};
 use crate::proxy::stats::Stats;
 use crate::proxy::strategy::PickContext;
-pub use client::UpstreamTimeouts;
-use client::{ForwardClient, OutgoingRequest};
 use retry::RetryBudget;
+pub use upstream::UpstreamTimeouts;
+use upstream::{ForwardClient, OutgoingRequest};
 
 /// Why a backend did not give an answer.
 #[derive(Debug, Error)]
