@@ -84,10 +84,15 @@ fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener, String>
 /// have no configuration file to reload).
 fn wait_for_signal() -> Result<(), String> {
     let events = signals::listen()?;
-    while let Ok(Event::Reload) = events.recv() {
-        log::warn!("SIGHUP ignored: only `serve --config` has a configuration to reload");
+    loop {
+        match events.recv() {
+            Ok(Event::Reload) => {
+                log::warn!("SIGHUP ignored: only `serve --config` has a configuration to reload")
+            }
+            Ok(Event::ReopenLogs) => log::warn!("SIGUSR1 ignored: there is no log file to reopen"),
+            Ok(Event::Stop) | Err(_) => return Ok(()),
+        }
     }
-    Ok(())
 }
 
 fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
@@ -106,6 +111,10 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
     let args = &effective.args;
     // Bind everything first, so a port in use is reported before anything starts.
     let listener = bind(args.listen, "the balancer", "--listen")?;
+    let admin_listener = match args.admin_listen {
+        Some(addr) => Some(bind(addr, "the admin pages", "--admin-listen")?),
+        None => None,
+    };
     let mut simulated = Vec::new();
     let mut backends: Vec<BackendSpec> = args.backends.clone();
     if !effective.names_backends() {
@@ -134,7 +143,8 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
         }
     }
     let config = effective.balancer_config(backends.clone());
-    let balancer = Balancer::start(listener, &config).map_err(|error| error.to_string())?;
+    let balancer =
+        Balancer::start_with_admin(listener, admin_listener, &config).map_err(|error| error.to_string())?;
     print_banner(&balancer, &config, &simulated, args);
     let simulated_specs = if simulated.is_empty() {
         Vec::new()
@@ -147,8 +157,14 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
         effective.clone(),
         simulated_specs,
     );
-    while let Ok(Event::Reload) = events.recv() {
-        reloader.reload(&balancer);
+    loop {
+        match events.recv() {
+            Ok(Event::Reload) => {
+                reloader.reload(&balancer);
+            }
+            Ok(Event::ReopenLogs) => balancer.reopen_logs(),
+            Ok(Event::Stop) | Err(_) => break,
+        }
     }
     eprintln!(
         "roundhouse: stopping; finishing accepted requests (up to {:?})",
@@ -208,8 +224,19 @@ fn print_banner(
     if let Some(cache) = &config.cache {
         say(format_args!("  {}", cache.summary()));
     }
+    let admin = balancer.admin_addr().unwrap_or(addr);
+    say(format_args!(
+        "  admin pages on http://{admin}/stats for {}",
+        config.clients.admin_allow
+    ));
+    if !config.clients.trust_proxy.is_empty() {
+        say(format_args!(
+            "  X-Forwarded-For believed from {}",
+            config.clients.trust_proxy
+        ));
+    }
     say(format_args!("try:  curl -i http://{addr}/hello"));
-    say(format_args!("      curl http://{addr}/stats"));
+    say(format_args!("      curl http://{admin}/stats"));
     say(format_args!(
         "      curl http://{addr}/calc?expr=3%2B4   curl http://{addr}/convertepradolareuro/15.0"
     ));

@@ -8,6 +8,7 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use clap::Args;
+use ipnet::IpNet;
 
 use crate::http1::head::Limits;
 use crate::lab::sim_backend::apps::args::AppArgs;
@@ -17,6 +18,7 @@ use crate::proxy::backends::checker::CheckPolicy;
 use crate::proxy::backends::health::PassivePolicy;
 use crate::proxy::balancer::BalancerConfig;
 use crate::proxy::cache::CacheArgs;
+use crate::proxy::clients::{ClientRules, NetList, parse_net};
 use crate::proxy::forward::UpstreamTimeouts;
 use crate::proxy::front::ServerConfig;
 use crate::proxy::strategy;
@@ -136,9 +138,36 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub access_log: AccessLogArgs,
+
+    /// Also let clients from this network see /stats, /metrics and /dashboard, the
+    /// x-roundhouse-* headers and backend errors in 502/504 bodies (CIDR such as
+    /// 10.0.0.0/8, or one address); repeat for more. Loopback always may.
+    #[arg(long = "admin-allow", value_name = "CIDR", value_parser = parse_net)]
+    pub admin_allow: Vec<IpNet>,
+
+    /// Serve the admin pages on this address instead of --listen; the main port then
+    /// forwards /stats, /metrics and /dashboard to the backends like any other path.
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// Believe X-Forwarded-For from peers in this network (another balancer in front):
+    /// the client is then the rightmost untrusted address in it, for ip-hash, the
+    /// access log, --admin-allow and Forwarded; repeat for more.
+    #[arg(long = "trust-proxy", value_name = "CIDR", value_parser = parse_net)]
+    pub trust_proxy: Vec<IpNet>,
 }
 
 impl ServeArgs {
+    /// Trusted proxies as given; the admin allow-list is loopback plus what is given.
+    pub fn client_rules(&self) -> ClientRules {
+        let mut admin_allow = NetList::loopback().nets().to_vec();
+        admin_allow.extend(self.admin_allow.iter().copied());
+        ClientRules {
+            trust_proxy: NetList::new(self.trust_proxy.clone()),
+            admin_allow: NetList::new(admin_allow),
+        }
+    }
+
     /// The balancer's configuration from these flags, balancing over `backends`.
     pub fn balancer_config(&self, backends: Vec<BackendSpec>) -> BalancerConfig {
         BalancerConfig {
@@ -176,6 +205,7 @@ impl ServeArgs {
             access_log: self.access_log.access_log.clone(),
             pools: Vec::new(),
             routes: Vec::new(),
+            clients: self.client_rules(),
         }
     }
 }

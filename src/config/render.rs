@@ -58,6 +58,12 @@ fn backends(specs: &[BackendSpec]) -> Vec<Spanned<BackendEntry>> {
         .collect()
 }
 
+fn nets(list: &[ipnet::IpNet]) -> Vec<Spanned<String>> {
+    list.iter()
+        .map(|net| Spanned::new(0..0, net.to_string()))
+        .collect()
+}
+
 fn access_log(target: &AccessLogTarget) -> String {
     match target {
         AccessLogTarget::Off => "off".into(),
@@ -79,6 +85,11 @@ pub fn to_file(effective: &Effective) -> FileConfig {
         retries: int(args.retries),
         load_interval: duration(args.load_interval),
         access_log: value(access_log(&args.access_log.access_log)),
+        trust_proxy: Some(nets(&args.trust_proxy)),
+        admin: Some(file::Admin {
+            allow: Some(nets(&args.admin_allow)),
+            listen: args.admin_listen.and_then(|addr| value(addr.to_string())),
+        }),
         timeouts: Some(file::Timeouts {
             response: duration(args.timeout),
             connect: duration(args.connect_timeout),

@@ -102,7 +102,12 @@ impl ChunkedDecoder {
                     if line.len() > MAX_CHUNK_LINE {
                         return Err(RequestError::Malformed("line too long".into()));
                     }
-                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    // RFC 9112 section 7.1: chunk lines end in CRLF. A bare LF is how
+                    // two parsers come to disagree on where a body ends (smuggling), so
+                    // it is refused, as HAProxy does, instead of tolerated.
+                    let line = line
+                        .strip_suffix(b"\r")
+                        .ok_or_else(|| RequestError::Malformed("chunk line not ended by CRLF".into()))?;
                     self.state = self.after_line(line)?;
                 }
             }
@@ -202,6 +207,10 @@ mod tests {
     fn bad_framing_is_refused() {
         assert!(decode_in_pieces(b"5\r\nhelloXX\r\n0\r\n\r\n", 3, 64).is_err());
         assert!(decode_in_pieces(b"zz\r\n", 3, 64).is_err());
+        // Bare LF after a chunk size, after chunk data, and ending the trailer section.
+        assert!(decode_in_pieces(b"5\nhello\r\n0\r\n\r\n", 3, 64).is_err());
+        assert!(decode_in_pieces(b"5\r\nhello\n0\r\n\r\n", 3, 64).is_err());
+        assert!(decode_in_pieces(b"5\r\nhello\r\n0\r\n\n", 3, 64).is_err());
         let too_large = format!("{:x}\r\n", 2048);
         assert!(matches!(
             decode_in_pieces(too_large.as_bytes(), 64, 64),

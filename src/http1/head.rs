@@ -121,6 +121,11 @@ pub fn parse_request_head(
                 limits.max_headers
             )));
         }
+        Err(httparse::Error::Version) if let Some(as_11) = higher_minor_version_as_11(buffered) => {
+            // RFC 9110 section 2.5: a server answers a higher minor version of HTTP/1
+            // as the highest it speaks, 1.1 (nginx and HAProxy do the same).
+            return parse_request_head(&as_11, limits);
+        }
         Err(error) => return Err(RequestError::Malformed(error.to_string())),
     };
     let head_len = match status {
@@ -153,6 +158,7 @@ pub fn parse_request_head(
         Version::HTTP_11
     };
     let mut headers = parsed_headers(parsed.headers).map_err(RequestError::Malformed)?;
+    check_single_host(&headers)?;
     let mut target = target.to_string();
 
     if method == Method::CONNECT {
@@ -173,6 +179,37 @@ pub fn parse_request_head(
         framing,
     };
     Ok(Some((head, head_len)))
+}
+
+/// RFC 9112 section 3.2: a request with more than one Host field, or a Host list,
+/// gets 400. Otherwise the cache could key on one host while the backend reads another
+/// (host confusion, cache poisoning); nginx answers such requests 400 as well.
+fn check_single_host(headers: &HeaderMap) -> Result<(), RequestError> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return Err(RequestError::Malformed("more than one Host field".into()));
+    }
+    // `Host: a, b` is two hosts folded into one field, the same ambiguity.
+    if first.is_some_and(|host| host.as_bytes().contains(&b',')) {
+        return Err(RequestError::Malformed("Host is not one host".into()));
+    }
+    Ok(())
+}
+
+/// The head with its request line's `HTTP/1.x` (x from 2 to 9) rewritten to
+/// `HTTP/1.1`, or `None` when the version is something else (HTTP/2.0, HTTP/1.10...),
+/// which stays an error. Only this rare case copies the head.
+fn higher_minor_version_as_11(buffered: &[u8]) -> Option<Vec<u8>> {
+    let line_end = buffered.iter().position(|&byte| byte == b'\n')?;
+    let line = buffered[..line_end].strip_suffix(b"\r")?;
+    let digit = line.len().checked_sub(1)?;
+    if !line[..digit].ends_with(b" HTTP/1.") || !(b'2'..=b'9').contains(&line[digit]) {
+        return None;
+    }
+    let mut copy = buffered.to_vec();
+    copy[digit] = b'1';
+    Some(copy)
 }
 
 /// Turns an absolute-form target (`GET http://host/path`) into origin form (`/path`),
@@ -297,6 +334,33 @@ mod tests {
             many.max_headers
         );
         assert!(head_with_fields(many.max_headers + 1, &many).is_err());
+    }
+
+    fn parsed(text: &str) -> Result<RequestHead, RequestError> {
+        parse_request_head(text.as_bytes(), &Limits::default()).map(|head| head.unwrap().0)
+    }
+
+    #[test]
+    fn one_host_only() {
+        assert!(parsed("GET / HTTP/1.1\r\nHost: a\r\n\r\n").is_ok());
+        assert!(matches!(
+            parsed("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            Err(RequestError::Malformed(_))
+        ));
+        assert!(parsed("GET / HTTP/1.1\r\nHost: a, b\r\n\r\n").is_err());
+        assert!(parsed("GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn a_higher_minor_version_is_served_as_1_1() {
+        let head = parsed("GET / HTTP/1.2\r\nHost: a\r\n\r\n").unwrap();
+        assert_eq!(head.version, Version::HTTP_11);
+        let (_, length) = parse_request_head(b"GET / HTTP/1.9\r\nHost: a\r\n\r\nNEXT", &Limits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(length, "GET / HTTP/1.9\r\nHost: a\r\n\r\n".len());
+        assert!(parsed("GET / HTTP/2.0\r\nHost: a\r\n\r\n").is_err());
+        assert!(parse_request_head(b"GET / HTTP/1.10\r\nHost: a\r\n\r\n", &Limits::default()).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! moves it (ownership and all) down a channel to a worker, and gets a `Response`
 //! back. Nothing is shared, so nothing needs a lock.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
@@ -23,8 +23,11 @@ pub struct Request {
     pub body: Vec<u8>,
     /// A large body, kept in a temporary file (see `spool.rs`).
     pub spooled: Option<SpooledBody>,
-    /// The client's socket address (the proxy appends its IP to `X-Forwarded-For`).
+    /// The socket address of the peer: the client, or the last proxy before us.
     pub peer: SocketAddr,
+    /// The client's address: the peer's, or the one a trusted proxy reported (the
+    /// front sets the peer's; the balancer's dispatcher applies `--trust-proxy`).
+    pub client: IpAddr,
     /// When the request head was complete: the start of the request's time in the proxy.
     pub received_at: Instant,
 }

@@ -21,13 +21,16 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Sender;
 
 use crate::proxy::access_log::{AccessLog, AccessLogTarget};
+use crate::proxy::admin::AdminPages;
 use crate::proxy::backends::BackendSpec;
 use crate::proxy::backends::checker::{self, CheckPolicy};
 use crate::proxy::backends::health::PassivePolicy;
 use crate::proxy::backends::load;
 use crate::proxy::cache::{Cache, CacheConfig};
+use crate::proxy::clients::ClientRules;
 use crate::proxy::forward::UpstreamTimeouts;
 use crate::proxy::forward::{ForwardPolicy, Proxy};
+use crate::proxy::front::admin_listener::AdminHandler;
 use crate::proxy::front::dispatch::Dispatcher;
 use crate::proxy::front::server::{self, ServerConfig, ServerHandle};
 use crate::proxy::pool::WorkerPool;
@@ -60,6 +63,8 @@ pub struct BalancerConfig {
     pub pools: Vec<PoolSpec>,
     /// Path prefixes sent to pools; requests matching none go to the `default` pool.
     pub routes: Vec<RouteSpec>,
+    /// Trusted proxies and the admin allow-list.
+    pub clients: ClientRules,
 }
 
 impl BalancerConfig {
@@ -95,6 +100,7 @@ impl Default for BalancerConfig {
             access_log: AccessLogTarget::Off,
             pools: Vec::new(),
             routes: Vec::new(),
+            clients: ClientRules::default(),
         }
     }
 }
@@ -123,6 +129,8 @@ pub enum StartError {
 /// A running balancer.
 pub struct Balancer {
     server: ServerHandle,
+    /// The admin pages' own listener, with `--admin-listen`.
+    admin_server: Option<ServerHandle>,
     pool: WorkerPool,
     stats: Arc<Stats>,
     routing: Arc<RoutingTable>,
@@ -144,8 +152,18 @@ pub struct Summary {
 }
 
 impl Balancer {
-    /// Starts serving on `listener` with `config`.
+    /// Starts serving on `listener` with `config`, the admin pages on the same port.
     pub fn start(listener: TcpListener, config: &BalancerConfig) -> Result<Self, StartError> {
+        Balancer::start_with_admin(listener, None, config)
+    }
+
+    /// Starts serving on `listener`; with `admin`, the admin pages are served there
+    /// instead of on `listener` (`--admin-listen`).
+    pub fn start_with_admin(
+        listener: TcpListener,
+        admin: Option<TcpListener>,
+        config: &BalancerConfig,
+    ) -> Result<Self, StartError> {
         if config.workers == 0 {
             return Err(StartError::NoWorkers);
         }
@@ -200,12 +218,41 @@ impl Balancer {
             None => None,
         };
         let (jobs, queue) = crossbeam_channel::bounded(config.queue);
+        let rules = Arc::new(config.clients.clone());
+        let admin_server = match admin {
+            Some(admin) => {
+                let handler = AdminHandler {
+                    pages: AdminPages {
+                        stats: Arc::clone(&stats),
+                        routing: Arc::clone(&routing),
+                        cache: cache.clone(),
+                        jobs: queue.clone(),
+                        capacity: config.queue,
+                    },
+                    rules: Arc::clone(&rules),
+                };
+                let settings = ServerConfig {
+                    thread_name: "admin".into(),
+                    ..config.server.clone()
+                };
+                Some(server::start(admin, settings, Arc::new(handler))?)
+            }
+            None => None,
+        };
+        let dispatcher = Dispatcher::new(
+            jobs,
+            queue.clone(),
+            config.queue,
+            Arc::clone(&stats),
+            Arc::clone(&routing),
+        )
+        .with_cache(cache)
+        .with_access_log(access_log.as_ref().map(AccessLog::sender))
+        .with_clients(rules, admin_server.is_none());
         let pool = WorkerPool::start(config.workers, queue, proxy)?;
-        let dispatcher = Dispatcher::new(jobs, config.queue, Arc::clone(&stats), Arc::clone(&routing))
-            .with_cache(cache)
-            .with_access_log(access_log.as_ref().map(AccessLog::sender));
         let server = server::start(listener, config.server.clone(), Arc::new(dispatcher))?;
         Ok(Balancer {
+            admin_server,
             server,
             pool,
             stats,
@@ -232,6 +279,18 @@ impl Balancer {
         self.server.local_addr()
     }
 
+    /// Reopens the access log file (SIGUSR1), for log rotation.
+    pub fn reopen_logs(&self) {
+        if let Some(access_log) = &self.access_log {
+            access_log.reopen();
+        }
+    }
+
+    /// Where the admin pages are served, when they have their own listener.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin_server.as_ref().map(ServerHandle::local_addr)
+    }
+
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
     }
@@ -246,6 +305,7 @@ impl Balancer {
     pub fn shutdown(self, drain: Duration) -> Summary {
         let Balancer {
             mut server,
+            admin_server,
             pool,
             stats,
             monitors,
@@ -254,6 +314,9 @@ impl Balancer {
             ..
         } = self;
         drop(stop_monitors);
+        if let Some(mut admin_server) = admin_server {
+            admin_server.shutdown(Duration::ZERO);
+        }
         for monitor in monitors {
             let _ = monitor.join();
         }

@@ -14,6 +14,7 @@ pub mod admin;
 pub mod backends;
 pub mod balancer;
 pub mod cache;
+pub mod clients;
 pub mod forward;
 pub mod front;
 pub mod pool;

@@ -1,4 +1,5 @@
-//! Signals as messages: SIGINT and SIGTERM mean stop, SIGHUP means reload.
+//! Signals as messages: SIGINT and SIGTERM mean stop, SIGHUP means reload, SIGUSR1
+//! means reopen the log files (nginx's conventions).
 //!
 //! OS concept: signals and the self-pipe trick. A signal interrupts whatever a thread
 //! is doing, and a handler may then only call async-signal-safe functions: no locks,
@@ -18,7 +19,7 @@
 use std::thread;
 
 use crossbeam_channel::Receiver;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 /// What a signal asks for.
@@ -28,12 +29,14 @@ pub enum Event {
     Stop,
     /// SIGHUP: read the configuration again.
     Reload,
+    /// SIGUSR1: reopen the access log (after logrotate moved it).
+    ReopenLogs,
 }
 
 /// Installs the handlers and returns the channel their events arrive on. Call it once,
 /// early in `main`, before anything that a signal could interrupt.
 pub fn listen() -> Result<Receiver<Event>, String> {
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])
         .map_err(|error| format!("cannot install the signal handlers: {error}"))?;
     // Unbounded: a burst of SIGHUPs must not block this thread, and each one is
     // cheap to handle (the kernel may also merge pending signals into one).
@@ -42,10 +45,10 @@ pub fn listen() -> Result<Receiver<Event>, String> {
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
-                let event = if signal == SIGHUP {
-                    Event::Reload
-                } else {
-                    Event::Stop
+                let event = match signal {
+                    SIGHUP => Event::Reload,
+                    SIGUSR1 => Event::ReopenLogs,
+                    _ => Event::Stop,
                 };
                 if sender.send(event).is_err() {
                     return;

@@ -6,6 +6,7 @@
 //! no lock on the file.
 
 use std::io::{self, Write};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -51,7 +52,8 @@ impl LocalClock {
 
 /// The logger's whole life: consume records until told to stop or until every
 /// producer is gone, then write out what is left.
-pub fn run(records: &Receiver<Message>, mut out: Box<dyn Write + Send>) {
+/// `path` is the file to open again on `Reopen` (`None` for standard output).
+pub fn run(records: &Receiver<Message>, mut out: Box<dyn Write + Send>, path: Option<&Path>) {
     let mut clock = LocalClock::new();
     let mut buffer = Vec::with_capacity(BUFFER_BYTES);
     let mut last_flush = Instant::now();
@@ -62,10 +64,27 @@ pub fn run(records: &Receiver<Message>, mut out: Box<dyn Write + Send>) {
             Ok(Message::Record(record)) => {
                 record.write_line(&mut buffer, clock.format(record.time));
             }
+            Ok(Message::Reopen) => {
+                write_out(&mut out, &mut buffer, &mut failing);
+                if let Some(path) = path {
+                    match super::open_for_append(path) {
+                        Ok(file) => {
+                            out = Box::new(file);
+                            log::info!("access log: reopened {}", path.display());
+                        }
+                        // The old file stays open: lines keep going somewhere.
+                        Err(error) => {
+                            log::error!("access log: cannot reopen {error}; still writing to the old file")
+                        }
+                    }
+                }
+            }
             Ok(Message::Stop) => {
                 // Everything sent before the stop is already queued behind it: take it.
-                while let Ok(Message::Record(record)) = records.try_recv() {
-                    record.write_line(&mut buffer, clock.format(record.time));
+                while let Ok(message) = records.try_recv() {
+                    if let Message::Record(record) = message {
+                        record.write_line(&mut buffer, clock.format(record.time));
+                    }
                 }
                 write_out(&mut out, &mut buffer, &mut failing);
                 return;

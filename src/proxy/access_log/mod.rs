@@ -70,6 +70,9 @@ pub struct AccessLogArgs {
 /// What travels down the channel.
 pub enum Message {
     Record(Box<Record>),
+    /// Write everything queued before this to the file open now, then open the path
+    /// again (SIGUSR1, after logrotate renamed the file).
+    Reopen,
     /// Write everything queued before this, then exit.
     Stop,
 }
@@ -100,19 +103,24 @@ impl AccessLog {
         let out: Box<dyn Write + Send> = match target {
             AccessLogTarget::Off => return Ok(None),
             AccessLogTarget::Stdout => Box::new(io::stdout()),
-            AccessLogTarget::File(path) => Box::new(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|error| io::Error::new(error.kind(), format!("{}: {error}", path.display())))?,
-            ),
+            AccessLogTarget::File(path) => Box::new(open_for_append(path)?),
+        };
+        let path = match target {
+            AccessLogTarget::File(path) => Some(path.clone()),
+            _ => None,
         };
         let (sender, receiver) = crossbeam_channel::bounded(CAPACITY);
         let thread = thread::Builder::new()
             .name("access-log".into())
-            .spawn(move || logger::run(&receiver, out))?;
+            .spawn(move || logger::run(&receiver, out, path.as_deref()))?;
         Ok(Some(AccessLog { sender, thread }))
+    }
+
+    /// Asks the logger to reopen its file (nginx's `kill -USR1` convention). Every line
+    /// queued before goes to the old file, every line after to the new one: the one
+    /// logger thread does both in order, so none is lost or written twice.
+    pub fn reopen(&self) {
+        let _ = self.sender.send(Message::Reopen);
     }
 
     pub fn sender(&self) -> AccessLogSender {
@@ -126,6 +134,15 @@ impl AccessLog {
         let _ = self.sender.send(Message::Stop);
         let _ = self.thread.join();
     }
+}
+
+/// Opens `path` to append to it, creating it if needed; the error names the path.
+pub fn open_for_append(path: &std::path::Path) -> io::Result<std::fs::File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|error| io::Error::new(error.kind(), format!("{}: {error}", path.display())))
 }
 
 #[cfg(test)]
@@ -142,6 +159,31 @@ mod tests {
         assert_eq!("-".parse(), Ok(AccessLogTarget::Stdout));
         assert_eq!("a.log".parse(), Ok(AccessLogTarget::File("a.log".into())));
         assert!("".parse::<AccessLogTarget>().is_err());
+    }
+
+    #[test]
+    fn reopen_moves_later_lines_to_the_new_file_and_loses_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        let rotated = dir.path().join("access.log.1");
+        let log = AccessLog::start(&AccessLogTarget::File(path.clone()))
+            .unwrap()
+            .unwrap();
+        let sender = log.sender();
+        let rejected = || Record::rejected("127.0.0.1:1".parse().unwrap(), StatusCode::BAD_REQUEST);
+        for _ in 0..1000 {
+            sender.send(rejected());
+        }
+        // What logrotate does: rename, then signal.
+        std::fs::rename(&path, &rotated).unwrap();
+        log.reopen();
+        for _ in 0..500 {
+            sender.send(rejected());
+        }
+        log.finish();
+        let count = |path: &std::path::Path| std::fs::read_to_string(path).unwrap().lines().count();
+        assert_eq!(count(&rotated), 1000);
+        assert_eq!(count(&path), 500);
     }
 
     #[test]

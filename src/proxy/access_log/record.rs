@@ -4,7 +4,7 @@
 //! ```text
 //! $remote_addr - - [$time_local] "$request" $status $body_bytes_sent "$http_referer"
 //! "$http_user_agent" upstream=$addr worker=$id rt=$request_time urt=$upstream_time
-//! cache=$status
+//! cache=$status id=$request_id
 //! ```
 //!
 //! The connection thread only copies a few values into a `Record` (cheap); all
@@ -34,6 +34,8 @@ pub struct Record {
     pub meta: ResponseMeta,
     /// From the complete request head to the response being ready.
     pub request_time: Duration,
+    /// The request's `X-Request-Id` (`None` for a request that could not be read).
+    pub request_id: Option<HeaderValue>,
 }
 
 /// What must be kept of a request before it is handed on (the request itself moves to
@@ -45,17 +47,19 @@ pub struct Pending {
     referer: Option<HeaderValue>,
     user_agent: Option<HeaderValue>,
     received_at: Instant,
+    request_id: Option<HeaderValue>,
 }
 
 impl Pending {
     pub fn of(request: &Request) -> Pending {
         Pending {
-            remote: request.peer.ip(),
+            remote: request.client,
             request_line: format!("{} {} {:?}", request.method, request.target, request.version),
             method: request.method.clone(),
             referer: request.headers.get(header::REFERER).cloned(),
             user_agent: request.headers.get(header::USER_AGENT).cloned(),
             received_at: request.received_at,
+            request_id: request.headers.get("x-request-id").cloned(),
         }
     }
 
@@ -75,6 +79,7 @@ impl Pending {
             user_agent: self.user_agent,
             meta: response.meta.clone(),
             request_time: self.received_at.elapsed(),
+            request_id: self.request_id,
         }
     }
 }
@@ -93,6 +98,7 @@ impl Record {
             user_agent: None,
             meta: ResponseMeta::default(),
             request_time: Duration::ZERO,
+            request_id: None,
         }
     }
 
@@ -127,7 +133,14 @@ impl Record {
             }
             None => out.extend_from_slice(b" urt=-"),
         }
-        let _ = writeln!(out, " cache={}", self.meta.cache.unwrap_or("-"));
+        let _ = write!(out, " cache={}", self.meta.cache.unwrap_or("-"));
+        out.extend_from_slice(b" id=");
+        match &self.request_id {
+            // A client's own ID is a visible-ASCII token, but written escaped anyway.
+            Some(id) => escape_into(out, id.as_bytes()),
+            None => out.push(b'-'),
+        }
+        out.push(b'\n');
     }
 }
 
@@ -178,13 +191,15 @@ mod tests {
                 cache: Some("MISS"),
             },
             request_time: Duration::from_millis(15),
+            request_id: Some(HeaderValue::from_static("4bf92f3577b34da6a3ce929d0e0e4736")),
         };
         let mut out = Vec::new();
         record.write_line(&mut out, "10/Oct/2000:13:55:36 -0700");
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "10.0.0.7 - - [10/Oct/2000:13:55:36 -0700] \"GET /a\\x22b HTTP/1.1\" 200 42 \"-\" \"curl/8.0\" \
-             upstream=127.0.0.1:9001 worker=3 rt=0.015 urt=0.012 cache=MISS\n"
+             upstream=127.0.0.1:9001 worker=3 rt=0.015 urt=0.012 cache=MISS \
+             id=4bf92f3577b34da6a3ce929d0e0e4736\n"
         );
     }
 
@@ -194,7 +209,7 @@ mod tests {
         Record::rejected("127.0.0.1:5".parse().unwrap(), StatusCode::BAD_REQUEST).write_line(&mut out, "T");
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "127.0.0.1 - - [T] \"-\" 400 0 \"-\" \"-\" upstream=- worker=- rt=0.000 urt=- cache=-\n"
+            "127.0.0.1 - - [T] \"-\" 400 0 \"-\" \"-\" upstream=- worker=- rt=0.000 urt=- cache=- id=-\n"
         );
     }
 }

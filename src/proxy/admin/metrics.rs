@@ -118,6 +118,18 @@ impl Page<'_> {
             "Retries refused because the retry budget was spent.",
             &self.stats.retries_denied,
         );
+        counter(
+            page,
+            "roundhouse_worker_panics_total",
+            "Requests whose handling panicked; each was answered 500 and the worker went on.",
+            &self.stats.panics,
+        );
+        counter(
+            page,
+            "roundhouse_worker_restarts_total",
+            "Worker threads that died and were replaced by a new one.",
+            &self.stats.worker_restarts,
+        );
     }
 
     fn queue_and_workers(&self, page: &mut Exposition) {

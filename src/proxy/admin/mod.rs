@@ -11,10 +11,12 @@ pub mod stats_page;
 
 use std::sync::Arc;
 
+use crossbeam_channel::Receiver;
 use http::{Method, StatusCode, header};
 
 use crate::http1::{Request, Response};
 use crate::proxy::cache::{Cache, CacheStats};
+use crate::proxy::pool::Job;
 use crate::proxy::routing::RoutingTable;
 use crate::proxy::stats::Stats;
 pub use stats_page::Queue;
@@ -24,6 +26,10 @@ pub struct AdminPages {
     pub stats: Arc<Stats>,
     pub routing: Arc<RoutingTable>,
     pub cache: Option<Arc<Cache>>,
+    /// The workers' end of the bounded queue, read only for its length (a receiver,
+    /// not a sender, so the admin listener never keeps the queue open at shutdown).
+    pub jobs: Receiver<Job>,
+    pub capacity: usize,
 }
 
 impl AdminPages {
@@ -34,10 +40,14 @@ impl AdminPages {
 
     /// The page `request` asks for, or `None` when it is not an admin page (it is then
     /// forwarded like any other request).
-    pub fn respond(&self, request: &Request, queue: Queue) -> Option<Response> {
+    pub fn respond(&self, request: &Request) -> Option<Response> {
         if request.method != Method::GET && request.method != Method::HEAD {
             return None;
         }
+        let queue = Queue {
+            depth: self.jobs.len(),
+            capacity: self.capacity,
+        };
         let empty = CacheStats::default();
         let cache = self.cache.as_deref().map_or(&empty, Cache::counters);
         match request.path() {
@@ -60,4 +70,14 @@ impl AdminPages {
             _ => None,
         }
     }
+}
+
+/// The answer to a client that may not see the admin pages: one line saying how to
+/// allow it (HAProxy's stats page answers 403 the same way when its ACL refuses).
+pub fn forbidden() -> Response {
+    Response::text(
+        StatusCode::FORBIDDEN,
+        "the admin pages answer only allowed clients (loopback by default); allow others with --admin-allow CIDR",
+    )
+    .with_header(header::CACHE_CONTROL, "no-store")
 }

@@ -65,6 +65,8 @@ pub fn document(stats: &Stats, cache: &CacheStats, backends: &BackendSet, queue:
         },
         "retries": load(&stats.retries),
         "retries_denied": load(&stats.retries_denied),
+        "panics": load(&stats.panics),
+        "worker_restarts": load(&stats.worker_restarts),
         "requests": {
             "total": load(&stats.total),
             "ok": load(&stats.ok),

@@ -22,6 +22,7 @@ use thiserror::Error;
 use crate::http1::{Request, Response};
 use crate::proxy::backends::health::{PassivePolicy, Transition, now_ms};
 use crate::proxy::backends::{Backend, BackendSet};
+use crate::proxy::clients::X_REQUEST_ID;
 use crate::proxy::routing::{RoutingTable, Selection};
 use crate::proxy::stats::Stats;
 use crate::proxy::strategy::PickContext;
@@ -110,12 +111,24 @@ impl Proxy {
 
     /// Serves one request on worker `worker`: choose the pool by route, then pick,
     /// send, and on a retryable failure pick again among the backends not tried yet.
-    pub fn handle(&self, request: Request, worker: usize, rng: &mut StdRng) -> Response {
+    ///
+    /// `details`: whether the client may see the `x-roundhouse-*` headers and the
+    /// backends' errors in a 502/504 body (admin clients only; others get a short body).
+    pub fn handle(&self, request: Request, worker: usize, details: bool, rng: &mut StdRng) -> Response {
+        #[cfg(feature = "fault-injection")]
+        if request
+            .headers
+            .get("x-roundhouse-fault")
+            .is_some_and(|fault| fault == "panic")
+        {
+            panic!("fault injected by a test while handling {}", request.target);
+        }
         let received_at = request.received_at;
+        let request_id = request.headers.get(&X_REQUEST_ID).cloned();
         // This request keeps this routing to the end, even if a reload swaps it now.
         let routing = self.routing.current();
         let mut response = match routing.select(request.path()) {
-            Some(selection) => self.forward(&selection, request, rng),
+            Some(selection) => self.forward(&selection, request, details, rng),
             None => {
                 let response = Response::text(
                     StatusCode::NOT_FOUND,
@@ -125,9 +138,16 @@ impl Proxy {
                 response
             }
         };
-        response
-            .headers
-            .insert(headers::X_ROUNDHOUSE_WORKER, self.worker_header(worker));
+        if details {
+            response
+                .headers
+                .insert(headers::X_ROUNDHOUSE_WORKER, self.worker_header(worker));
+        } else {
+            response.headers.remove(headers::X_ROUNDHOUSE_BACKEND);
+        }
+        if let Some(request_id) = request_id {
+            response.headers.insert(X_REQUEST_ID, request_id);
+        }
         response.meta.worker = Some(worker);
         self.stats.record_status(response.status);
         self.stats.durations.observe(received_at.elapsed());
@@ -135,7 +155,13 @@ impl Proxy {
     }
 
     /// Sends the request to the selected pool, retrying on other backends of it.
-    fn forward(&self, selection: &Selection, mut request: Request, rng: &mut StdRng) -> Response {
+    fn forward(
+        &self,
+        selection: &Selection,
+        mut request: Request,
+        details: bool,
+        rng: &mut StdRng,
+    ) -> Response {
         // The request is ours (it was moved to this worker), so the rewrite changes
         // nothing the access log or the cache saw.
         if let Some(target) = selection.target(&request.target) {
@@ -143,7 +169,8 @@ impl Proxy {
         }
         // Every attempt sends the same headers, so they are rewritten once, in place,
         // rather than copied for each attempt.
-        outgoing_headers(&mut request.headers, request.peer.ip(), selection.host());
+        let hop = request_hop(&request);
+        outgoing_headers(&mut request.headers, &hop, selection.host());
         let pool = selection.pool;
         let _active = self.budget.start_request();
         let mut tried: Vec<usize> = Vec::new();
@@ -153,7 +180,7 @@ impl Proxy {
         let mut _retry_permit = None;
         let answered = loop {
             let mut context = PickContext {
-                client: Some(request.peer.ip()),
+                client: Some(request.client),
                 exclude: &tried,
                 rng,
             };
@@ -192,7 +219,7 @@ impl Proxy {
                 response
             }
             None => {
-                let response = failure_response(&pool.backends, &failures, last_status);
+                let response = failure_response(&pool.backends, &failures, last_status, details);
                 // A 502/504 is counted against the last backend that failed; a 503
                 // (none available) against no backend.
                 selection.record(tried.last().copied(), response.status);
@@ -247,13 +274,27 @@ impl Proxy {
     }
 }
 
+/// Who sent a request, for the forwarding headers: the peer (the hop we received it
+/// from, appended to X-Forwarded-For) and the client (as far as trusted proxies say).
+pub struct Hop {
+    pub peer: std::net::IpAddr,
+    pub client: std::net::IpAddr,
+}
+
+fn request_hop(request: &Request) -> Hop {
+    Hop {
+        peer: request.peer.ip(),
+        client: request.client,
+    }
+}
+
 /// Turns the client's request headers into the backend's: hop-by-hop headers out, the
 /// forwarding headers in, and the pool's Host if it sets one.
-fn outgoing_headers(headers: &mut http::HeaderMap, client: std::net::IpAddr, host: Option<&HeaderValue>) {
+fn outgoing_headers(headers: &mut http::HeaderMap, hop: &Hop, host: Option<&HeaderValue>) {
     headers::remove_hop_by_hop(headers);
     // The body we send is whole, so its length is ours to state.
     headers.remove(http::header::CONTENT_LENGTH);
-    headers::add_forwarding_headers(headers, client);
+    headers::add_forwarding_headers(headers, hop);
     // After the forwarding headers, so X-Forwarded-Host keeps the client's Host
     // (nginx's `proxy_set_header Host` behaves the same).
     if let Some(host) = host {
@@ -261,15 +302,32 @@ fn outgoing_headers(headers: &mut http::HeaderMap, client: std::net::IpAddr, hos
     }
 }
 
-/// The answer when no backend answered: which backends were tried and why, so a
-/// student (or an operator) can see what happened without reading logs.
-fn failure_response(backends: &BackendSet, failures: &[String], status: StatusCode) -> Response {
+/// The answer when no backend answered. Admin clients are told which backends were
+/// tried and why, so a student (or an operator) can see what happened without reading
+/// logs; anyone else gets one line, since backend addresses and their errors are the
+/// inside of the system (nginx's error pages say no more than the status either).
+fn failure_response(
+    backends: &BackendSet,
+    failures: &[String],
+    status: StatusCode,
+    details: bool,
+) -> Response {
     if failures.is_empty() {
         let count = backends.len();
-        return Response::text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("no backend is available: all {count} are marked down by health checks"),
-        );
+        let text = if details {
+            format!("no backend is available: all {count} are marked down by health checks")
+        } else {
+            "no backend is available".to_string()
+        };
+        return Response::text(StatusCode::SERVICE_UNAVAILABLE, text);
+    }
+    if !details {
+        let text = if status == StatusCode::GATEWAY_TIMEOUT {
+            "gateway timeout: the backend did not answer in time"
+        } else {
+            "bad gateway: the backend did not give a valid answer"
+        };
+        return Response::text(status, text);
     }
     let tried = if failures.len() == 1 {
         "backend"

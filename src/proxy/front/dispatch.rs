@@ -16,14 +16,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use http::{StatusCode, header};
 
 use super::server::Handler;
 use crate::http1::message::{Request, Response};
 use crate::proxy::access_log::{AccessLogSender, Pending, Record};
-use crate::proxy::admin::{AdminPages, Queue};
+use crate::proxy::admin::{self, AdminPages};
 use crate::proxy::cache::Cache;
+use crate::proxy::clients::{self, ClientRules, X_REQUEST_ID};
+use crate::proxy::forward::headers::{X_ROUNDHOUSE_BACKEND, X_ROUNDHOUSE_WORKER};
 use crate::proxy::pool::direct::DirectAnswer;
 use crate::proxy::pool::reply::reply_slot;
 use crate::proxy::pool::{Answer, Job};
@@ -32,26 +34,40 @@ use crate::proxy::stats::Stats;
 
 pub struct Dispatcher {
     jobs: Sender<Job>,
-    capacity: usize,
     stats: Arc<Stats>,
     cache: Option<Arc<Cache>>,
     access_log: Option<AccessLogSender>,
     admin: AdminPages,
+    /// Whom to believe about client addresses, and whom to show the admin pages.
+    rules: Arc<ClientRules>,
+    /// False with `--admin-listen`: the admin pages live on their own listener, and
+    /// their paths are forwarded here like any other.
+    admin_here: bool,
 }
 
 impl Dispatcher {
-    pub fn new(jobs: Sender<Job>, capacity: usize, stats: Arc<Stats>, routing: Arc<RoutingTable>) -> Self {
+    /// `queue` is the workers' end of `jobs`, read for its length on `/stats`.
+    pub fn new(
+        jobs: Sender<Job>,
+        queue: Receiver<Job>,
+        capacity: usize,
+        stats: Arc<Stats>,
+        routing: Arc<RoutingTable>,
+    ) -> Self {
         Dispatcher {
             jobs,
-            capacity,
             admin: AdminPages {
                 stats: Arc::clone(&stats),
                 routing,
                 cache: None,
+                jobs: queue,
+                capacity,
             },
             stats,
             cache: None,
             access_log: None,
+            rules: Arc::new(ClientRules::default()),
+            admin_here: true,
         }
     }
 
@@ -67,27 +83,59 @@ impl Dispatcher {
         self.access_log = access_log;
         self
     }
+
+    /// Applies `rules`; `admin_here` false when the admin pages have their own listener.
+    pub fn with_clients(mut self, rules: Arc<ClientRules>, admin_here: bool) -> Self {
+        self.rules = rules;
+        self.admin_here = admin_here;
+        self
+    }
+
+    /// Settles who the client is and gives the request its ID, before anything else
+    /// (the access log, the admin check, the cache) looks at it. Returns whether the
+    /// client may see the admin pages and debugging details.
+    fn prepare(&self, request: &mut Request) -> bool {
+        request.client = self.rules.client_of(request.peer.ip(), &request.headers);
+        let id = clients::request_id(&request.headers);
+        request.headers.insert(X_REQUEST_ID, id);
+        self.rules.is_admin(request.client)
+    }
+
+    fn is_admin_page(&self, request: &Request) -> bool {
+        self.admin_here && AdminPages::is_admin_path(request.path())
+    }
 }
 
 impl Handler for Dispatcher {
-    fn handle(&self, request: Request) -> Response {
-        let Some(access_log) = &self.access_log else {
-            return self.respond(request);
-        };
-        let pending = Pending::of(&request);
-        let response = self.respond(request);
-        access_log.send(pending.finish(&response));
+    fn handle(&self, mut request: Request) -> Response {
+        let details = self.prepare(&mut request);
+        let request_id = request.headers.get(&X_REQUEST_ID).cloned();
+        let pending = self.access_log.as_ref().map(|_| Pending::of(&request));
+        let mut response = self.respond(request, details);
+        if !details {
+            // A cached answer may carry headers stored for an admin client.
+            response.headers.remove(X_ROUNDHOUSE_BACKEND);
+            response.headers.remove(X_ROUNDHOUSE_WORKER);
+        }
+        if let Some(request_id) = request_id {
+            response.headers.insert(X_REQUEST_ID, request_id);
+        }
+        if let (Some(access_log), Some(pending)) = (&self.access_log, pending) {
+            access_log.send(pending.finish(&response));
+        }
         response
     }
 
-    /// Forwarded requests are answered by their worker; `/stats` and friends are
-    /// answered here, and so is everything when the cache is on, since the cache must
-    /// see each response on this thread to store it.
+    /// Forwarded requests are answered by their worker; the admin pages are answered
+    /// here, and so is everything when the cache is on, since the cache must see each
+    /// response on this thread to store it.
     fn can_hand_off(&self, request: &Request) -> bool {
-        self.cache.is_none() && !AdminPages::is_admin_path(request.path())
+        self.cache.is_none() && !self.is_admin_page(request)
     }
 
-    fn hand_off(&self, request: Request, mut direct: DirectAnswer) -> Option<Response> {
+    fn hand_off(&self, mut request: Request, mut direct: DirectAnswer) -> Option<Response> {
+        let details = self.prepare(&mut request);
+        let request_id = request.headers.get(&X_REQUEST_ID).cloned();
         if let Some(access_log) = &self.access_log {
             let (access_log, pending) = (access_log.clone(), Pending::of(&request));
             direct.before_write(Box::new(move |response| {
@@ -97,12 +145,16 @@ impl Handler for Dispatcher {
         let job = Job {
             request,
             answer: Answer::Direct(direct),
+            details,
         };
         let error = match self.jobs.try_send(job) {
             Ok(()) => return None,
             Err(error) => error,
         };
-        let response = self.refusal(&error);
+        let mut response = self.refusal(&error);
+        if let Some(request_id) = request_id {
+            response.headers.insert(X_REQUEST_ID, request_id);
+        }
         if let Answer::Direct(direct) = error.into_inner().answer {
             direct.take_back(&response);
         }
@@ -118,26 +170,29 @@ impl Handler for Dispatcher {
 }
 
 impl Dispatcher {
-    fn respond(&self, request: Request) -> Response {
-        let queue = Queue {
-            depth: self.jobs.len(),
-            capacity: self.capacity,
-        };
-        if let Some(page) = self.admin.respond(&request, queue) {
-            return page;
+    fn respond(&self, request: Request, details: bool) -> Response {
+        if self.is_admin_page(&request) {
+            if !details {
+                self.stats.record_status(StatusCode::FORBIDDEN);
+                return admin::forbidden();
+            }
+            if let Some(page) = self.admin.respond(&request) {
+                return page;
+            }
         }
         match &self.cache {
-            Some(cache) => cache.serve(request, |request| self.queue(request)),
-            None => self.queue(request),
+            Some(cache) => cache.serve(request, |request| self.queue(request, details)),
+            None => self.queue(request, details),
         }
     }
 
     /// Hands the request to a worker through the bounded queue and waits for the answer.
-    fn queue(&self, request: Request) -> Response {
+    fn queue(&self, request: Request, details: bool) -> Response {
         let (reply, answer) = reply_slot();
         let job = Job {
             request,
             answer: Answer::Slot(reply),
+            details,
         };
         if let Err(error) = self.jobs.try_send(job) {
             return self.refusal(&error);

@@ -5,6 +5,7 @@
 //! simulated backends run this same server with their own `Handler`), then `dispatch`
 //! (the balancer's handler: the producer side of the bounded queue).
 
+pub mod admin_listener;
 pub mod dispatch;
 pub mod server;
 

@@ -338,6 +338,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
             body,
             spooled,
             peer,
+            client: peer.ip(),
             received_at: Instant::now(),
         };
         let keep_alive = keep_alive && !shared.stopping.load(Ordering::SeqCst);

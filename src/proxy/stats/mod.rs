@@ -42,6 +42,10 @@ pub struct Stats {
     pub retries: AtomicU64,
     /// Retries refused because the retry budget was spent.
     pub retries_denied: AtomicU64,
+    /// Requests whose handling panicked (each answered 500).
+    pub panics: AtomicU64,
+    /// Worker threads that died and were replaced.
+    pub worker_restarts: AtomicU64,
     /// Time from a request's head to its response, for requests a worker handled
     /// (`roundhouse_request_duration_seconds` in `/metrics`).
     pub durations: Histogram,
@@ -60,6 +64,8 @@ impl Stats {
             server_errors: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             retries_denied: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            worker_restarts: AtomicU64::new(0),
             durations: Histogram::default(),
         }
     }
