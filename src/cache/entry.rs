@@ -64,6 +64,7 @@ impl Entry {
         headers.remove(header::CONTENT_LENGTH);
         headers.remove("x-roundhouse-worker");
         headers.remove("x-cache");
+        strip_unstored_fields(&mut headers);
         // The full request headers decide storability (no-store, Authorization)...
         let checked = policy::build(
             &uri,
@@ -75,6 +76,7 @@ impl Entry {
         );
         policy::check_storable(
             &checked,
+            parts.status,
             &headers,
             parts.body.len(),
             max_object,
@@ -164,6 +166,28 @@ impl Entry {
             .map(|(name, value)| name.as_str().len() + value.len() + 4)
             .sum();
         ENTRY_OVERHEAD + self.body.len() + headers + self.key.len() + self.variant.len() + self.target.len()
+    }
+}
+
+/// Fields a shared cache must not keep, beyond the hop-by-hop ones: the proxy
+/// authentication fields (RFC 9111 section 3.1), and those named by a qualified
+/// `no-cache="..."` or `private="..."` (sections 5.2.2.4 and 5.2.2.7: they may not be
+/// served from the cache, so they are simply not stored; the rest of the response is).
+fn strip_unstored_fields(headers: &mut HeaderMap) {
+    for name in [
+        "proxy-authenticate",
+        "proxy-authentication-info",
+        "proxy-authorization",
+    ] {
+        headers.remove(name);
+    }
+    let directives = policy::effective(headers);
+    let mut named = directives.field_names("no-cache");
+    named.extend(directives.field_names("private"));
+    for name in named {
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            headers.remove(name);
+        }
     }
 }
 

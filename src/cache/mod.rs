@@ -27,8 +27,10 @@
 pub mod args;
 pub mod coalesce;
 pub mod conditional;
+pub mod directives;
 pub mod disk;
 pub mod entry;
+pub mod fields;
 pub mod key;
 pub mod policy;
 pub mod stats;
