@@ -12,7 +12,9 @@ use http::{HeaderMap, HeaderName, StatusCode, Uri, header};
 use http_cache_semantics::CachePolicy;
 
 use super::conditional;
+use super::directives::Directives;
 use super::key;
+use super::range;
 use super::policy::{self, NotStored};
 use crate::forward::headers::remove_hop_by_hop;
 
@@ -48,6 +50,8 @@ pub struct Entry {
     pub request_headers: HeaderMap,
     pub vary: Vec<HeaderName>,
     pub response_time: SystemTime,
+    /// Freshness lifetime in seconds, as the policy counts it (for the stale windows).
+    lifetime: u64,
     uri: Uri,
     policy: CachePolicy,
 }
@@ -74,14 +78,23 @@ impl Entry {
             parts.response_time,
             ttl,
         );
+        let lifetime = policy::lifetime(parts.status, &headers, parts.response_time, ttl);
+        let stale_window = policy::stale_window(&policy::effective(&headers));
+        let now = SystemTime::now();
+        let usable_stale = checked.age(now).as_secs() <= lifetime.saturating_add(stale_window);
         policy::check_storable(
             &checked,
             parts.status,
             &headers,
             parts.body.len(),
             max_object,
-            SystemTime::now(),
+            usable_stale,
+            now,
         )?;
+        // A part is kept only when it says which part it is.
+        if parts.status == StatusCode::PARTIAL_CONTENT && range::stored_part(&headers).is_none() {
+            return Err(NotStored::Forbidden);
+        }
         // ...but only Host and the varied ones are kept with the entry.
         let request_headers = key::kept_request_headers(&vary, &parts.request_headers);
         let policy = policy::build(
@@ -102,6 +115,7 @@ impl Entry {
             request_headers,
             vary,
             response_time: parts.response_time,
+            lifetime,
             uri,
             policy,
         })
@@ -147,6 +161,46 @@ impl Entry {
     /// Seconds since the origin made the response, as the `Age` header tells it.
     pub fn age(&self, now: SystemTime) -> u64 {
         self.policy.age(now).as_secs()
+    }
+
+    /// Seconds past its freshness lifetime (0 while fresh).
+    pub fn staleness(&self, now: SystemTime) -> u64 {
+        self.age(now).saturating_sub(self.lifetime)
+    }
+
+    /// Whether this stale entry may answer `request` now while it is revalidated in the
+    /// background: inside its `stale-while-revalidate` window (RFC 5861 section 3), not
+    /// forbidden by `must-revalidate` and friends (RFC 9111 section 4.2.4), and the
+    /// client did not ask for a fresh answer (`no-cache`, `max-age`, `min-fresh`).
+    pub fn serves_while_revalidating(&self, request: &HeaderMap, now: SystemTime) -> bool {
+        let directives = policy::effective(&self.headers);
+        let Some(window) = directives.seconds("stale-while-revalidate") else {
+            return false;
+        };
+        let asked = Directives::cache_control(request);
+        let wants_fresh = ["no-cache", "max-age", "min-fresh"]
+            .iter()
+            .any(|name| asked.has(name))
+            || (!request.contains_key(header::CACHE_CONTROL) && request.contains_key(header::PRAGMA));
+        !policy::forbids_stale(&directives) && !wants_fresh && self.staleness(now) <= window
+    }
+
+    /// Whether this stale entry may answer `request` instead of a backend's error: inside
+    /// the response's or the request's `stale-if-error` window (RFC 5861 section 4), and
+    /// not forbidden (RFC 9111 section 4.2.4).
+    pub fn serves_if_error(&self, request: &HeaderMap, now: SystemTime) -> bool {
+        let directives = policy::effective(&self.headers);
+        let window = directives
+            .seconds("stale-if-error")
+            .into_iter()
+            .chain(Directives::cache_control(request).seconds("stale-if-error"))
+            .max();
+        !policy::forbids_stale(&directives) && window.is_some_and(|window| self.staleness(now) <= window)
+    }
+
+    /// A stored `206`: answers only ranges inside it.
+    pub fn is_partial(&self) -> bool {
+        self.status == StatusCode::PARTIAL_CONTENT
     }
 
     pub fn has_validator(&self) -> bool {

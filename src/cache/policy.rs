@@ -306,13 +306,47 @@ pub fn build(
     CachePolicy::new_options(&request, &seen, response_time, options())
 }
 
-/// Whether the response may be stored, and if not why.
+/// The freshness lifetime the crate is shown (RFC 9111 section 4.2.1), in seconds:
+/// `s-maxage`, `max-age`, `Expires` minus `Date`, or our heuristic; 0 under `no-cache`.
+pub fn lifetime(status: StatusCode, response_headers: &HeaderMap, response_time: SystemTime, ttl: Duration) -> u64 {
+    let targeted = Directives::targeted(response_headers);
+    let directives = targeted
+        .clone()
+        .unwrap_or_else(|| Directives::cache_control(response_headers));
+    if directives.unqualified("no-cache") {
+        return 0;
+    }
+    if let Some(seconds) = directives.seconds("s-maxage").or(directives.seconds("max-age")) {
+        return seconds;
+    }
+    if targeted.is_none() && response_headers.contains_key(header::EXPIRES) {
+        let date = fields::date(response_headers, header::DATE).unwrap_or(response_time);
+        return fields::date(response_headers, header::EXPIRES)
+            .and_then(|expires| expires.duration_since(date).ok())
+            .map_or(0, |left| left.as_secs());
+    }
+    heuristic_lifetime(status, &directives, response_headers, response_time, ttl).unwrap_or(0)
+}
+
+/// How long past its lifetime the response may still be served stale: the larger of
+/// `stale-while-revalidate` and `stale-if-error` (RFC 5861), 0 when forbidden.
+pub fn stale_window(directives: &Directives) -> u64 {
+    if forbids_stale(directives) {
+        return 0;
+    }
+    let window = |name| directives.seconds(name).unwrap_or(0);
+    window("stale-while-revalidate").max(window("stale-if-error"))
+}
+
+/// Whether the response may be stored, and if not why. `usable_stale` says a response
+/// stale on arrival can still be served stale (RFC 5861) or revalidated.
 pub fn check_storable(
     policy: &CachePolicy,
     status: StatusCode,
     response_headers: &HeaderMap,
     body_len: usize,
     max_object: u64,
+    usable_stale: bool,
     now: SystemTime,
 ) -> Result<(), NotStored> {
     if body_len as u64 > max_object {
@@ -341,7 +375,7 @@ pub fn check_storable(
     if !policy.is_storable() {
         return Err(NotStored::Forbidden);
     }
-    if policy.is_stale(now) && !has_validator(response_headers) {
+    if policy.is_stale(now) && !has_validator(response_headers) && !usable_stale {
         return Err(NotStored::Useless);
     }
     Ok(())
@@ -395,7 +429,7 @@ mod tests {
             now,
             Duration::from_secs(30),
         );
-        check_storable(&policy, status, &response, 10, 1024, now)
+        check_storable(&policy, status, &response, 10, 1024, false, now)
     }
 
     #[test]

@@ -13,6 +13,7 @@ use http::{HeaderMap, Method, StatusCode, Version, header};
 use super::UpstreamError;
 use crate::front::RequestError;
 use crate::front::body::read_body;
+use crate::front::interim::Interim;
 use crate::front::parse::{Framing, content_length, is_only_chunked, parsed_headers, wants_keep_alive};
 use crate::front::reader::HttpReader;
 use crate::front::writer::body_allowed;
@@ -34,12 +35,15 @@ pub struct ResponseHead {
     pub keep_alive: bool,
 }
 
-/// Reads the final response head for a request with `method`, skipping interim 1xx
-/// answers (100 Continue, 103 Early Hints). The whole head must arrive by `deadline`.
+/// Reads the final response head for a request with `method`. Interim 1xx answers
+/// before it go to `interim` as they arrive (102, 103 Early Hints...), except `100
+/// Continue`, which the front already sent the client itself (RFC 9110 section 15.2 lets
+/// a proxy drop a 1xx it caused). The whole head must arrive by `deadline`.
 pub fn read_head(
     reader: &mut HttpReader,
     method: &Method,
     deadline: Instant,
+    interim: Option<&Interim>,
 ) -> Result<ResponseHead, UpstreamError> {
     loop {
         if let Some(head) = try_parse_head(reader, method)? {
@@ -49,6 +53,13 @@ pub fn read_head(
                     return Err(UpstreamError::Protocol(
                         "unrequested 101 Switching Protocols".into(),
                     ));
+                }
+                if let Some(interim) = interim
+                    && head.status != StatusCode::CONTINUE
+                {
+                    let mut headers = head.headers;
+                    super::headers::remove_hop_by_hop(&mut headers);
+                    interim.send(head.status, &headers);
                 }
                 continue;
             }

@@ -23,7 +23,7 @@ use super::direct::DirectAnswer;
 use super::message::{Request, Response};
 use super::server::Handler;
 use crate::access_log::{AccessLogSender, Pending, Record};
-use crate::cache::Cache;
+use crate::cache::{Cache, Upstream};
 use crate::pool::reply::reply_slot;
 use crate::pool::{Answer, Job};
 use crate::routing::RoutingTable;
@@ -31,6 +31,8 @@ use crate::stats::Stats;
 
 pub struct Dispatcher {
     jobs: Sender<Job>,
+    /// The same queue as the cache's way to a backend (`cache::Upstream`).
+    upstream: Arc<dyn Upstream>,
     capacity: usize,
     stats: Arc<Stats>,
     routing: Arc<RoutingTable>,
@@ -40,8 +42,13 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(jobs: Sender<Job>, capacity: usize, stats: Arc<Stats>, routing: Arc<RoutingTable>) -> Self {
+        let upstream: Arc<dyn Upstream> = Arc::new(Queue {
+            jobs: jobs.clone(),
+            stats: Arc::clone(&stats),
+        });
         Dispatcher {
             jobs,
+            upstream,
             capacity,
             stats,
             routing,
@@ -138,20 +145,38 @@ impl Dispatcher {
             return page.response();
         }
         match &self.cache {
-            Some(cache) => cache.serve(request, |request| self.queue(request)),
+            Some(cache) => cache.serve(request, &self.upstream),
             None => self.queue(request),
         }
     }
 
     /// Hands the request to a worker through the bounded queue and waits for the answer.
     fn queue(&self, request: Request) -> Response {
+        self.upstream.fetch(request)
+    }
+
+    fn refusal(&self, error: &TrySendError<Job>) -> Response {
+        refusal(&self.stats, error)
+    }
+}
+
+/// The bounded queue as a way to a backend that owns what it needs, so the cache can
+/// keep one for a background revalidation.
+struct Queue {
+    jobs: Sender<Job>,
+    stats: Arc<Stats>,
+}
+
+impl Upstream for Queue {
+    /// Hands the request to a worker through the bounded queue and waits for the answer.
+    fn fetch(&self, request: Request) -> Response {
         let (reply, answer) = reply_slot();
         let job = Job {
             request,
             answer: Answer::Slot(reply),
         };
         if let Err(error) = self.jobs.try_send(job) {
-            return self.refusal(&error);
+            return refusal(&self.stats, &error);
         }
         // A worker always replies; if it died instead, its end of the slot is dropped
         // and we say so rather than hang.
@@ -162,19 +187,19 @@ impl Dispatcher {
             )
         })
     }
+}
 
-    /// The answer when the queue does not take a job: full (503 now, try again in a
-    /// second) or closed because the balancer is shutting down.
-    fn refusal(&self, error: &TrySendError<Job>) -> Response {
-        self.stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
-        match error {
-            TrySendError::Full(_) => {
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                Response::text(StatusCode::SERVICE_UNAVAILABLE, "queue full, try again")
-                    .with_header(header::RETRY_AFTER, "1")
-            }
-            TrySendError::Disconnected(_) => Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
-                .with_header(header::CONNECTION, "close"),
+/// The answer when the queue does not take a job: full (503 now, try again in a
+/// second) or closed because the balancer is shutting down.
+fn refusal(stats: &Stats, error: &TrySendError<Job>) -> Response {
+    stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
+    match error {
+        TrySendError::Full(_) => {
+            stats.rejected.fetch_add(1, Ordering::Relaxed);
+            Response::text(StatusCode::SERVICE_UNAVAILABLE, "queue full, try again")
+                .with_header(header::RETRY_AFTER, "1")
         }
+        TrySendError::Disconnected(_) => Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+            .with_header(header::CONNECTION, "close"),
     }
 }

@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod direct;
 pub mod dispatch;
 pub mod error;
+pub mod interim;
 pub mod listen;
 pub mod message;
 pub mod parse;

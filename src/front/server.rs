@@ -23,6 +23,7 @@ use parking_lot::{Condvar, Mutex};
 use super::body::read_body_into;
 use super::direct::{DirectAnswer, Turn, keeps_connection};
 use super::error::RequestError;
+use super::interim::Interim;
 use super::listen::{accept_with_backoff, wake_acceptor};
 use super::message::{Request, Response};
 use super::parse::{Framing, Limits, read_request_head, wants_keep_alive};
@@ -329,6 +330,8 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
         };
         let method = head.method.clone();
         let version = head.version;
+        // A server must not send 1xx to an HTTP/1.0 client (RFC 9110 section 15.2).
+        let interim = (version == Version::HTTP_11).then(|| Interim::new(Arc::clone(&shared_writer)));
         let request = Request {
             method: head.method,
             target: head.target,
@@ -338,6 +341,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
             spooled,
             peer,
             received_at: Instant::now(),
+            interim: interim.clone(),
         };
         let keep_alive = keep_alive && !shared.stopping.load(Ordering::SeqCst);
         let response = if shared.handler.can_hand_off(&request) {
@@ -347,7 +351,8 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
                 version,
                 keep_alive,
                 Arc::clone(&shared.stopping),
-            );
+            )
+            .with_interim(interim.clone());
             let turn = direct.turn();
             match shared.handler.hand_off(request, direct) {
                 None => {
@@ -361,6 +366,11 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
         };
         let keep_alive =
             keep_alive && keeps_connection(&response, version) && !shared.stopping.load(Ordering::SeqCst);
+        // Interim responses the client's socket had no room for go first (`interim`).
+        let early = interim.map(|interim| interim.finish()).unwrap_or_default();
+        if !early.is_empty() && writer.write_all(&early).is_err() {
+            return;
+        }
         if write_response(&mut writer, &response, &method, version, keep_alive).is_err() || !keep_alive {
             return;
         }
