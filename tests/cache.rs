@@ -737,3 +737,337 @@ fn heuristic_freshness_only_for_heuristically_cacheable_statuses() {
     let without = cache_support::balancer(&plain, cache_without_ttl());
     assert_eq!(twice(without.local_addr(), "/x").1, "MISS");
 }
+
+#[test]
+fn a_successful_unsafe_request_invalidates_its_uri_location_and_content_location() {
+    // RFC 9111 section 4.4: POST, PUT, DELETE, PATCH and any unknown method; the URIs in
+    // Location and Content-Location too, on the same origin only; not after an error.
+    let backend = TestBackend::start(|request| match (request.method.as_str(), request.path()) {
+        ("GET", path) => respond(200, &[("cache-control", "max-age=60")], path),
+        (_, "/fails") => respond(500, &[], "no"),
+        (_, "/elsewhere") => respond(201, &[("location", "http://other.test/keep")], "made"),
+        _ => respond(
+            201,
+            &[("location", "loc"), ("content-location", "http://raw.test/dir/../cl")],
+            "made",
+        ),
+    });
+    let balancer = balancer(&backend, cache_on());
+    let addr = balancer.local_addr();
+    let host = [("host", "raw.test")];
+    let other = [("host", "other.test")];
+    let warm = |paths: &[&str]| {
+        for path in paths {
+            get_with(addr, path, &host);
+            assert_eq!(get_with(addr, path, &host).x_cache(), "HIT", "{path} is stored");
+        }
+    };
+    for method in ["POST", "PUT", "DELETE", "PATCH", "M-SEARCH"] {
+        warm(&["/item", "/loc", "/cl", "/unrelated"]);
+        let mut client = raw::RawClient::connect(addr);
+        client.send(method, "/item", &[], "abc");
+        let answer = client.read();
+        assert_eq!((answer.status, answer.header("x-cache")), (201, Some("BYPASS")));
+        for path in ["/item", "/loc", "/cl"] {
+            assert_eq!(get_with(addr, path, &host).x_cache(), "MISS", "{method} invalidated {path}");
+        }
+        assert_eq!(get_with(addr, "/unrelated", &host).x_cache(), "HIT");
+    }
+    // Another origin's URI is left alone, and a failed request invalidates nothing.
+    get_with(addr, "/keep", &other);
+    let post = request(&agent(), "POST", addr, "/elsewhere", &host);
+    assert_eq!(post.status, 201);
+    assert_eq!(get_with(addr, "/keep", &other).x_cache(), "HIT");
+    warm(&["/fails"]);
+    assert_eq!(request(&agent(), "POST", addr, "/fails", &host).status, 500);
+    assert_eq!(get_with(addr, "/fails", &host).x_cache(), "HIT");
+}
+
+#[test]
+fn on_a_miss_the_clients_validators_reach_the_backend_and_its_304_comes_back() {
+    let backend = TestBackend::start(|request| match request.header("if-none-match") {
+        Some("\"v1\"") => respond(304, &[("etag", "\"v1\"")], ""),
+        _ => respond(200, &[("etag", "\"v1\""), ("cache-control", "max-age=60")], "v1"),
+    });
+    let balancer = balancer(&backend, cache_on());
+    let addr = balancer.local_addr();
+    let answer = get_with(addr, "/v", &[("if-none-match", "\"v1\"")]);
+    assert_eq!((answer.status, answer.x_cache(), answer.body.as_str()), (304, "MISS", ""));
+    assert_eq!(backend.last_headers()["if-none-match"], "\"v1\"");
+    let since = [("if-modified-since", "Mon, 01 Jan 2024 00:00:00 GMT")];
+    get_with(addr, "/v", &since);
+    assert_eq!(
+        backend.last_headers()["if-modified-since"],
+        "Mon, 01 Jan 2024 00:00:00 GMT"
+    );
+    // The 200 that answered If-Modified-Since was stored; now the cache answers itself.
+    let stored = get_with(addr, "/v", &[("if-none-match", "\"v1\"")]);
+    assert_eq!((stored.status, stored.x_cache()), (304, "HIT"));
+    assert_eq!(backend.requests(), 2);
+}
+
+#[test]
+fn a_304_updates_the_stored_fields_it_carries_and_only_if_it_is_about_our_copy() {
+    // RFC 9111 section 4.3.4: the fields of a 304 replace the stored ones, the others
+    // stay; a 304 whose strong ETag is not the stored one updates nothing, so the cache
+    // asks for the whole response instead.
+    let backend = TestBackend::start(|request| match (request.path(), request.header("if-none-match")) {
+        ("/update", Some("\"v1\"")) => respond(
+            304,
+            &[("etag", "\"v1\""), ("cache-control", "max-age=60"), ("x-a", "new")],
+            "",
+        ),
+        ("/update", _) => respond(
+            200,
+            &[("etag", "\"v1\""), ("cache-control", "max-age=0"), ("x-a", "old"), ("x-b", "kept")],
+            "body",
+        ),
+        ("/other-tag", Some(_)) => respond(304, &[("etag", "\"v9\""), ("cache-control", "max-age=60")], ""),
+        ("/other-tag", None) => {
+            let count = request.header("x-count").unwrap_or("");
+            respond(200, &[("etag", "\"v1\""), ("cache-control", "max-age=0")], &format!("whole{count}"))
+        }
+        _ => respond(404, &[], ""),
+    });
+    let balancer = balancer(&backend, cache_on());
+    let addr = balancer.local_addr();
+    get(addr, "/update");
+    let revalidated = get(addr, "/update");
+    assert_eq!(revalidated.x_cache(), "REVALIDATED");
+    assert_eq!((revalidated.header("x-a"), revalidated.header("x-b")), ("new", "kept"));
+    let hit = get(addr, "/update");
+    assert_eq!((hit.x_cache(), hit.header("x-a"), hit.body.as_str()), ("HIT", "new", "body\n"));
+
+    get(addr, "/other-tag");
+    let before = backend.requests();
+    let answer = get(addr, "/other-tag");
+    assert_eq!((answer.status, answer.x_cache()), (200, "MISS"));
+    assert_eq!(backend.requests(), before + 2, "the 304, then the whole response");
+    assert!(!backend.last_headers().contains_key("if-none-match"));
+}
+
+#[test]
+fn stale_while_revalidate_serves_stale_inside_its_window_and_refreshes_in_the_background() {
+    // RFC 5861 section 3. Age makes the responses stale on arrival: max-age=1, Age 5.
+    let backend = TestBackend::start(|request| match (request.path(), request.header("if-none-match")) {
+        ("/swr", Some(_)) => respond(200, &[("etag", "\"v2\""), ("cache-control", "max-age=60")], "new"),
+        ("/swr", None) => respond(
+            200,
+            &[("etag", "\"v1\""), ("cache-control", "max-age=1, stale-while-revalidate=30"), ("age", "5")],
+            "old",
+        ),
+        (_, _) => respond(
+            200,
+            &[("etag", "\"v1\""), ("cache-control", "max-age=1, stale-while-revalidate=3"), ("age", "10")],
+            "late",
+        ),
+    });
+    let balancer = balancer(&backend, cache_on());
+    let addr = balancer.local_addr();
+    assert_eq!(get(addr, "/swr").x_cache(), "MISS");
+    // A client that wants a fresh answer is not given a stale one.
+    let fresh_only = get_with(addr, "/swr", &[("cache-control", "max-age=0")]);
+    assert_ne!(fresh_only.x_cache(), "STALE");
+    assert_eq!(fresh_only.body, "new\n");
+
+    let backend_again = TestBackend::start(|request| match request.header("if-none-match") {
+        Some(_) => respond(200, &[("etag", "\"v2\""), ("cache-control", "max-age=60")], "new"),
+        None => respond(
+            200,
+            &[("etag", "\"v1\""), ("cache-control", "max-age=1, stale-while-revalidate=30"), ("age", "5")],
+            "old",
+        ),
+    });
+    let balancer = cache_support::balancer(&backend_again, cache_on());
+    let addr = balancer.local_addr();
+    assert_eq!(get(addr, "/swr").x_cache(), "MISS");
+    let stale = get(addr, "/swr");
+    assert_eq!((stale.x_cache(), stale.body.as_str()), ("STALE", "old\n"));
+    assert!(
+        wait_until(Duration::from_secs(10), || backend_again.requests() == 2
+            && stats(addr)["cache"]["misses"] == 2),
+        "a background revalidation reached the backend and was stored"
+    );
+    assert_eq!(backend_again.last_headers()["if-none-match"], "\"v1\"");
+    let refreshed = get(addr, "/swr");
+    assert_eq!((refreshed.x_cache(), refreshed.body.as_str()), ("HIT", "new\n"));
+    assert_eq!(stats(addr)["cache"]["stale"], 1);
+
+    // Outside the window (stale for 9 s, window 3 s) the client waits for the backend.
+    let late = balancer_with_backend(&backend);
+    get(late.local_addr(), "/late");
+    assert_eq!(get(late.local_addr(), "/late").x_cache(), "MISS");
+}
+
+/// A balancer with the default cache in front of `backend`.
+fn balancer_with_backend(backend: &TestBackend) -> roundhouse::balancer::Balancer {
+    cache_support::balancer(backend, cache_on())
+}
+
+#[test]
+fn stale_if_error_serves_stale_when_the_backend_fails_or_is_gone() {
+    // RFC 5861 section 4: on 500, 502, 503, 504 inside the window, unless must-revalidate
+    // (RFC 9111 section 4.2.4) forbids serving stale; the request may ask for it too.
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&calls);
+    let mut backend = TestBackend::start(move |request| {
+        let first = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 4;
+        let control = match request.path() {
+            "/sie" => "max-age=1, stale-if-error=60",
+            "/strict" => "max-age=1, stale-if-error=60, must-revalidate",
+            _ => "max-age=1",
+        };
+        if first {
+            respond(200, &[("cache-control", control), ("age", "5"), ("etag", "\"1\"")], "old")
+        } else {
+            respond(503, &[], "down")
+        }
+    });
+    let balancer = balancer(&backend, cache_on());
+    let addr = balancer.local_addr();
+    for path in ["/sie", "/strict", "/asks", "/plain"] {
+        assert_eq!(get(addr, path).x_cache(), "MISS");
+    }
+    let stale = get(addr, "/sie");
+    assert_eq!((stale.status, stale.x_cache(), stale.body.as_str()), (200, "STALE", "old\n"));
+    assert_eq!(get(addr, "/strict").status, 503, "must-revalidate forbids it");
+    assert_eq!(get(addr, "/plain").status, 503, "no stale-if-error, no stale answer");
+    let asked = get_with(addr, "/asks", &[("cache-control", "stale-if-error=60")]);
+    assert_eq!((asked.status, asked.x_cache()), (200, "STALE"), "the request's own window");
+    // The backend goes away: the 502 that follows is an error too.
+    backend.server.shutdown(Duration::from_secs(2));
+    let gone = get(addr, "/sie");
+    assert_eq!((gone.status, gone.x_cache(), gone.body.as_str()), (200, "STALE", "old\n"));
+}
+
+#[test]
+fn max_stale_counts_the_age_the_response_arrived_with() {
+    // RFC 9111 section 5.2.1.2: stale by (Age 15 + time here) - max-age 10, about 5 s.
+    let backend = TestBackend::start(|_| {
+        respond(200, &[("cache-control", "max-age=10"), ("age", "15"), ("etag", "\"1\"")], "aged")
+    });
+    let balancer = balancer(&backend, cache_on());
+    let addr = balancer.local_addr();
+    get(addr, "/aged");
+    let within = get_with(addr, "/aged", &[("cache-control", "max-stale=60")]);
+    assert_eq!(within.x_cache(), "HIT");
+    assert!(within.header("age").parse::<u64>().unwrap() >= 15, "Age goes on from 15");
+    let beyond = get_with(addr, "/aged", &[("cache-control", "max-stale=2")]);
+    assert_ne!(beyond.x_cache(), "HIT", "5 s stale is more than max-stale=2");
+    assert_eq!(backend.requests(), 2);
+}
+
+/// A response whose body is exactly `body` (no newline added).
+fn respond_exact(status: u16, fields: &[(&str, &str)], body: &str) -> roundhouse::front::Response {
+    let mut response = respond(status, fields, "");
+    response.body = body.as_bytes().to_vec();
+    response
+}
+
+#[test]
+fn a_range_request_is_answered_from_a_complete_stored_response() {
+    // RFC 9110 section 14: 206 with the stored fields and Content-Range; 416 past the
+    // end; the whole 200 for ranges not served and for an If-Range that does not match.
+    let backend = TestBackend::start(|_| {
+        respond_exact(200, &[("cache-control", "max-age=60"), ("etag", "\"r1\""), ("x-a", "1")], "0123456789")
+    });
+    let balancer = balancer(&backend, cache_on());
+    let addr = balancer.local_addr();
+    // A range that misses is forwarded with its Range; this backend sends it all, which
+    // is stored, and the client gets its range.
+    let first = get_with(addr, "/r", &[("range", "bytes=0-1")]);
+    assert_eq!((first.status, first.x_cache(), first.body.as_str()), (206, "MISS", "01"));
+    assert_eq!(backend.last_headers()["range"], "bytes=0-1");
+    for (range, body, content_range) in [
+        ("bytes=0-1", "01", "bytes 0-1/10"),
+        ("bytes=1-", "123456789", "bytes 1-9/10"),
+        ("bytes=-1", "9", "bytes 9-9/10"),
+    ] {
+        let answer = get_with(addr, "/r", &[("range", range)]);
+        assert_eq!((answer.status, answer.x_cache(), answer.body.as_str()), (206, "HIT", body));
+        assert_eq!(answer.header("content-range"), content_range);
+        assert_eq!(answer.header("x-a"), "1", "the stored fields come along");
+    }
+    let past = get_with(addr, "/r", &[("range", "bytes=50-")]);
+    assert_eq!((past.status, past.header("content-range")), (416, "bytes */10"));
+    let several = get_with(addr, "/r", &[("range", "bytes=0-1,4-5")]);
+    assert_eq!((several.status, several.body.as_str()), (200, "0123456789"));
+    let changed = get_with(addr, "/r", &[("range", "bytes=0-1"), ("if-range", "\"r0\"")]);
+    assert_eq!((changed.status, changed.body.as_str()), (200, "0123456789"));
+    let same = get_with(addr, "/r", &[("range", "bytes=0-1"), ("if-range", "\"r1\"")]);
+    assert_eq!((same.status, same.body.as_str()), (206, "01"));
+    assert_eq!(backend.requests(), 1);
+}
+
+#[test]
+fn a_stored_206_answers_only_ranges_inside_it() {
+    // RFC 9111 section 3.3: an incomplete response answers only requests for ranges it
+    // holds, never one for the whole representation.
+    let backend = TestBackend::start(|request| match request.header("range") {
+        Some(_) => respond_exact(
+            206,
+            &[("cache-control", "max-age=60"), ("content-range", "bytes 4-9/10")],
+            "456789",
+        ),
+        None => respond_exact(200, &[("cache-control", "max-age=60")], "0123456789"),
+    });
+    let balancer = balancer(&backend, cache_on());
+    let addr = balancer.local_addr();
+    let part = get_with(addr, "/p", &[("range", "bytes=-6")]);
+    assert_eq!((part.status, part.x_cache(), part.body.as_str()), (206, "MISS", "456789"));
+    let inside = get_with(addr, "/p", &[("range", "bytes=6-8")]);
+    assert_eq!((inside.status, inside.x_cache(), inside.body.as_str()), (206, "HIT", "678"));
+    assert_eq!(inside.header("content-range"), "bytes 6-8/10");
+    let suffix = get_with(addr, "/p", &[("range", "bytes=-2")]);
+    assert_eq!((suffix.x_cache(), suffix.body.as_str()), ("HIT", "89"));
+    assert_eq!(backend.requests(), 1);
+    let outside = get_with(addr, "/p", &[("range", "bytes=0-1")]);
+    assert_eq!(outside.x_cache(), "MISS", "bytes 0-1 are not in the part");
+    let whole = get(addr, "/p");
+    assert_eq!((whole.status, whole.x_cache(), whole.body.as_str()), (200, "MISS", "0123456789"));
+    assert_eq!(backend.requests(), 3);
+}
+
+/// A raw backend that sends `interim` heads, waits until the test has seen them (at most
+/// 10 s), then sends a cacheable final answer.
+fn early_hints_backend(interim: &'static str, seen: std::sync::Arc<std::sync::atomic::AtomicBool>) -> raw::RawBackend {
+    raw::RawBackend::start(move |_, stream| {
+        stream.write_all(interim.as_bytes()).unwrap();
+        stream.flush().unwrap();
+        wait_until(Duration::from_secs(10), || seen.load(std::sync::atomic::Ordering::SeqCst));
+        seen.store(false, std::sync::atomic::Ordering::SeqCst);
+        let final_answer = raw::raw_response("HTTP/1.1 200 OK\r\ncache-control: max-age=60", "final");
+        stream.write_all(&final_answer).unwrap();
+    })
+}
+
+#[test]
+fn early_hints_reach_the_client_before_the_final_answer_and_are_never_cached() {
+    // RFC 9110 section 15.2: a proxy forwards 1xx responses; RFC 9111 section 3: only a
+    // final response is stored, and an interim one's fields never join it.
+    const HINTS: &str = "HTTP/1.1 102 Processing\r\n\r\n\
+        HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload; as=style\r\nx-hint: 1\r\n\r\n";
+    for (config, cached) in [(cache_on(), true), (BalancerConfig::default(), false)] {
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let backend = early_hints_backend(HINTS, std::sync::Arc::clone(&seen));
+        let balancer = balancer_at(&backend.url(), config);
+        let mut client = raw::RawClient::connect(balancer.local_addr());
+        client.send("GET", "/hinted", &[], "");
+        // These arrive while the backend is still holding back its answer.
+        let processing = client.read();
+        let hints = client.read();
+        assert_eq!((processing.status, hints.status), (102, 103));
+        assert_eq!(hints.header("link"), Some("</style.css>; rel=preload; as=style"));
+        seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        let answer = client.read();
+        assert_eq!((answer.status, answer.body.as_slice()), (200, &b"final"[..]));
+        assert_eq!(answer.header("x-hint"), None, "hint fields stay out of the answer");
+        if cached {
+            client.send("GET", "/hinted", &[], "");
+            let again = client.read_until_final();
+            assert_eq!(again.len(), 1, "no interim response from the cache: {again:?}");
+            assert_eq!((again[0].header("x-cache"), again[0].header("x-hint")), (Some("HIT"), None));
+            assert_eq!(backend.requests(), 1);
+        }
+    }
+}
