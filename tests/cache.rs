@@ -1071,3 +1071,20 @@ fn early_hints_reach_the_client_before_the_final_answer_and_are_never_cached() {
         }
     }
 }
+
+#[test]
+fn a_date_in_the_past_counts_as_age() {
+    // RFC 9111 section 4.2.3: the apparent age, response time minus Date, counts when it
+    // is more than Age says: sent 100 s ago with max-age=60, it arrives stale.
+    let backend = TestBackend::start(|request| {
+        let seconds = if request.path() == "/old" { 100 } else { 0 };
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(seconds));
+        respond(200, &[("cache-control", "max-age=60"), ("date", &date)], "dated")
+    });
+    let balancer = balancer(&backend, cache_without_ttl());
+    let addr = balancer.local_addr();
+    assert_eq!(twice(addr, "/old").1, "MISS");
+    let recent = (get(addr, "/recent"), get(addr, "/recent"));
+    assert_eq!(recent.1.x_cache(), "HIT");
+    assert!(recent.1.header("age").parse::<u64>().unwrap() < 60);
+}

@@ -40,14 +40,14 @@ pub fn partial_key(key: &str) -> String {
 /// 4.4): those of its response's `Location` and `Content-Location`, when they name a URI
 /// of the same origin (a cache "MUST NOT invalidate" another host's, against denial of
 /// service). References are resolved against the request target (RFC 3986 section 5).
-pub fn related_keys(request: &Request, response_headers: &HeaderMap) -> Vec<String> {
-    let host = request.header("host").unwrap_or("").to_ascii_lowercase();
+/// `host` is the request's Host, lowercased; `path` its target's path.
+pub fn related_keys(host: &str, path: &str, response_headers: &HeaderMap) -> Vec<String> {
     let mut keys = Vec::new();
     for name in [header::LOCATION, header::CONTENT_LOCATION] {
         let Some(reference) = response_headers.get(name).and_then(|value| value.to_str().ok()) else {
             continue;
         };
-        if let Some(target) = resolve_same_origin(&host, request.path(), reference.trim()) {
+        if let Some(target) = resolve_same_origin(host, path, reference.trim()) {
             let key = format!("{host}{target}");
             if !keys.contains(&key) {
                 keys.push(key);

@@ -252,7 +252,6 @@ impl Cache {
         if let Some(entry) = &revalidating {
             let mut plain = request.clone();
             conditional::strip_conditionals(&mut plain.headers);
-            plain.interim = None;
             unconditional = Some(plain);
             conditional::revalidate_with(&mut request.headers, &entry.headers);
         }
@@ -375,25 +374,17 @@ impl Cache {
     /// 4.4): "unsafe" is every method not known to be safe, unknown ones included.
     fn bypass(&self, request: Request, upstream: &Arc<dyn Upstream>) -> Response {
         CacheStats::count(&self.stats.cache.bypass);
-        let unsafe_request = (!request.method.is_safe()).then(|| {
-            let mut copy = Request {
-                body: Vec::new(),
-                spooled: None,
-                interim: None,
-                ..request.clone()
-            };
-            copy.headers.clear();
-            if let Some(host) = request.headers.get(header::HOST) {
-                copy.headers.insert(header::HOST, host.clone());
-            }
-            copy
+        // The request moves to the worker: keep what naming its URIs takes.
+        let unsafe_target = (!request.method.is_safe()).then(|| {
+            let host = request.header("host").unwrap_or("").to_ascii_lowercase();
+            (key::key_for(&request), host, request.path().to_string())
         });
         let response = upstream.fetch(request);
-        if let Some(request) = unsafe_request
+        if let Some((own, host, path)) = unsafe_target
             && (response.status.is_success() || response.status.is_redirection())
         {
-            self.invalidate(&key::key_for(&request));
-            for related in key::related_keys(&request, &response.headers) {
+            self.invalidate(&own);
+            for related in key::related_keys(&host, &path, &response.headers) {
                 self.invalidate(&related);
             }
         }

@@ -215,6 +215,7 @@ impl Page<'_> {
             ("hit", &cache.hits),
             ("miss", &cache.misses),
             ("revalidated", &cache.revalidated),
+            ("stale", &cache.stale),
             ("bypass", &cache.bypass),
         ] {
             let value = counter.load(Ordering::Relaxed);
