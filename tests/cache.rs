@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use cache_support::raw;
 use cache_support::*;
-use std::io::Write;
 use roundhouse::balancer::BalancerConfig;
 use roundhouse::cache::CacheConfig;
+use std::io::Write;
 
 fn cached(config: CacheConfig) -> BalancerConfig {
     BalancerConfig {
@@ -408,7 +408,10 @@ fn backend_of(table: &'static [(&'static str, &'static [(&'static str, &'static 
             .find(|(path, _)| *path == request.path())
             .map_or(&[][..], |(_, fields)| *fields);
         // A revalidation with the path's own ETag is answered 304, with the same fields.
-        let etag = fields.iter().find(|(name, _)| *name == "etag").map(|(_, tag)| *tag);
+        let etag = fields
+            .iter()
+            .find(|(name, _)| *name == "etag")
+            .map(|(_, tag)| *tag);
         if etag.is_some() && request.header("if-none-match") == etag {
             return respond(304, fields, "");
         }
@@ -422,7 +425,10 @@ fn directive_names_are_case_insensitive() {
     const TABLE: &[(&str, &[(&str, &str)])] = &[
         ("/no-store", &[("cache-control", "No-Store, Max-Age=60")]),
         ("/max-age", &[("cache-control", "MAX-AGE=60")]),
-        ("/no-cache", &[("cache-control", "No-Cache, max-age=60"), ("etag", "\"1\"")]),
+        (
+            "/no-cache",
+            &[("cache-control", "No-Cache, max-age=60"), ("etag", "\"1\"")],
+        ),
         ("/private", &[("cache-control", "Private, Max-Age=60")]),
     ];
     let backend = backend_of(TABLE);
@@ -470,7 +476,10 @@ fn cdn_cache_control_rules_this_cache_and_cache_control_goes_to_the_client() {
         ),
         (
             "/cdn-short",
-            &[("cache-control", "max-age=600"), ("cdn-cache-control", "max-age=0")],
+            &[
+                ("cache-control", "max-age=600"),
+                ("cdn-cache-control", "max-age=0"),
+            ],
         ),
         (
             "/cdn-s-maxage",
@@ -486,11 +495,17 @@ fn cdn_cache_control_rules_this_cache_and_cache_control_goes_to_the_client() {
         ),
         (
             "/cdn-invalid",
-            &[("cache-control", "no-store"), ("cdn-cache-control", "max-age=60, &&&&&")],
+            &[
+                ("cache-control", "no-store"),
+                ("cdn-cache-control", "max-age=60, &&&&&"),
+            ],
         ),
         (
             "/cdn-wrong-type",
-            &[("cache-control", "no-store"), ("cdn-cache-control", "max-age=\"60\"")],
+            &[
+                ("cache-control", "no-store"),
+                ("cdn-cache-control", "max-age=\"60\""),
+            ],
         ),
     ];
     let backend = backend_of(TABLE);
@@ -504,7 +519,13 @@ fn cdn_cache_control_rules_this_cache_and_cache_control_goes_to_the_client() {
         ("no-store", "max-age=60"),
         "both fields reach the client unchanged"
     );
-    for path in ["/cdn-no-store", "/cdn-private", "/cdn-short", "/cdn-invalid", "/cdn-wrong-type"] {
+    for path in [
+        "/cdn-no-store",
+        "/cdn-private",
+        "/cdn-short",
+        "/cdn-invalid",
+        "/cdn-wrong-type",
+    ] {
         assert_eq!(twice(addr, path), ("MISS".into(), "MISS".into()), "{path}");
     }
     assert_eq!(twice(addr, "/cdn-no-cache").1, "REVALIDATED");
@@ -520,8 +541,14 @@ fn age_has_one_reading_for_each_odd_form() {
         ("/suffix", &[("cache-control", "max-age=60"), ("age", "10a")]),
         ("/float", &[("cache-control", "max-age=60"), ("age", "100.5")]),
         ("/negative", &[("cache-control", "max-age=60"), ("age", "-100")]),
-        ("/list-old-first", &[("cache-control", "max-age=60"), ("age", "100, 0")]),
-        ("/list-young-first", &[("cache-control", "max-age=60"), ("age", "0, 100")]),
+        (
+            "/list-old-first",
+            &[("cache-control", "max-age=60"), ("age", "100, 0")],
+        ),
+        (
+            "/list-young-first",
+            &[("cache-control", "max-age=60"), ("age", "0, 100")],
+        ),
         (
             "/two-lines-old-first",
             &[("cache-control", "max-age=60"), ("age", "100"), ("age", "0")],
@@ -547,7 +574,10 @@ fn expires_is_read_in_every_http_date_form_and_anything_else_is_the_past() {
     // section 5.3: an Expires that is not a date means already expired.
     const TABLE: &[(&str, &[(&str, &str)])] = &[
         ("/imf", &[("expires", "Thu, 18 Aug 2050 02:01:18 GMT")]),
-        ("/imf-padded", &[("expires", "   Thu, 18 Aug 2050 02:01:18 GMT  ")]),
+        (
+            "/imf-padded",
+            &[("expires", "   Thu, 18 Aug 2050 02:01:18 GMT  ")],
+        ),
         ("/rfc850", &[("expires", "Thursday, 18-Aug-50 02:01:18 GMT")]),
         ("/asctime", &[("expires", "Thu Aug 18 02:01:18 2050")]),
         ("/inner-spaces", &[("expires", "Thu, 18  Aug  2050 02:01:18 GMT")]),
@@ -581,7 +611,10 @@ fn max_age_with_odd_syntax_has_one_reading_each() {
         ("/single-quoted", &[("cache-control", "max-age='60'")]),
         ("/space-before", &[("cache-control", "max-age =60")]),
         ("/space-after", &[("cache-control", "max-age= 60")]),
-        ("/in-quotes", &[("cache-control", "ext=\"max-age=60\", max-age=0")]),
+        (
+            "/in-quotes",
+            &[("cache-control", "ext=\"max-age=60\", max-age=0")],
+        ),
         ("/first-wins", &[("cache-control", "max-age=0, max-age=60")]),
     ];
     let backend = backend_of(TABLE);
@@ -662,14 +695,20 @@ fn qualified_no_cache_and_private_keep_only_the_named_fields_out() {
     assert_eq!(get(addr, "/q").header("x-a"), "1", "the first answer is whole");
     let hit = get(addr, "/q");
     assert_eq!(hit.x_cache(), "HIT");
-    assert_eq!((hit.header("x-a"), hit.header("x-b"), hit.header("x-c")), ("", "", "3"));
+    assert_eq!(
+        (hit.header("x-a"), hit.header("x-b"), hit.header("x-c")),
+        ("", "", "3")
+    );
 }
 
 #[test]
 fn set_cookie_is_stored_only_with_explicit_freshness() {
     // Section 3.1 stores Set-Cookie like any field; our rule: never on the TTL.
     const TABLE: &[(&str, &[(&str, &str)])] = &[
-        ("/explicit", &[("cache-control", "max-age=60"), ("set-cookie", "id=1")]),
+        (
+            "/explicit",
+            &[("cache-control", "max-age=60"), ("set-cookie", "id=1")],
+        ),
         ("/ttl-only", &[("set-cookie", "id=1")]),
     ];
     let backend = backend_of(TABLE);
@@ -685,7 +724,10 @@ fn proxy_revalidate_and_s_maxage_allow_fresh_hits_but_no_stale_ones() {
     // Sections 5.2.2.8 and 5.2.2.10: for a shared cache they mean must-revalidate: fresh
     // answers are fine, stale ones need the backend (max-stale cannot override them).
     const TABLE: &[(&str, &[(&str, &str)])] = &[
-        ("/proxy-revalidate", &[("cache-control", "max-age=60, proxy-revalidate")]),
+        (
+            "/proxy-revalidate",
+            &[("cache-control", "max-age=60, proxy-revalidate")],
+        ),
         ("/s-maxage", &[("cache-control", "s-maxage=60")]),
         (
             "/stale-proxy-revalidate",
@@ -703,7 +745,10 @@ fn proxy_revalidate_and_s_maxage_allow_fresh_hits_but_no_stale_ones() {
     assert_eq!(twice(addr, "/s-maxage").1, "HIT");
     get(addr, "/stale-proxy-revalidate");
     let stale_ok = [("cache-control", "max-stale=3600")];
-    assert_ne!(get_with(addr, "/stale-proxy-revalidate", &stale_ok).x_cache(), "HIT");
+    assert_ne!(
+        get_with(addr, "/stale-proxy-revalidate", &stale_ok).x_cache(),
+        "HIT"
+    );
 }
 
 #[test]
@@ -748,7 +793,10 @@ fn a_successful_unsafe_request_invalidates_its_uri_location_and_content_location
         (_, "/elsewhere") => respond(201, &[("location", "http://other.test/keep")], "made"),
         _ => respond(
             201,
-            &[("location", "loc"), ("content-location", "http://raw.test/dir/../cl")],
+            &[
+                ("location", "loc"),
+                ("content-location", "http://raw.test/dir/../cl"),
+            ],
             "made",
         ),
     });
@@ -769,7 +817,11 @@ fn a_successful_unsafe_request_invalidates_its_uri_location_and_content_location
         let answer = client.read();
         assert_eq!((answer.status, answer.header("x-cache")), (201, Some("BYPASS")));
         for path in ["/item", "/loc", "/cl"] {
-            assert_eq!(get_with(addr, path, &host).x_cache(), "MISS", "{method} invalidated {path}");
+            assert_eq!(
+                get_with(addr, path, &host).x_cache(),
+                "MISS",
+                "{method} invalidated {path}"
+            );
         }
         assert_eq!(get_with(addr, "/unrelated", &host).x_cache(), "HIT");
     }
@@ -792,7 +844,10 @@ fn on_a_miss_the_clients_validators_reach_the_backend_and_its_304_comes_back() {
     let balancer = balancer(&backend, cache_on());
     let addr = balancer.local_addr();
     let answer = get_with(addr, "/v", &[("if-none-match", "\"v1\"")]);
-    assert_eq!((answer.status, answer.x_cache(), answer.body.as_str()), (304, "MISS", ""));
+    assert_eq!(
+        (answer.status, answer.x_cache(), answer.body.as_str()),
+        (304, "MISS", "")
+    );
     assert_eq!(backend.last_headers()["if-none-match"], "\"v1\"");
     let since = [("if-modified-since", "Mon, 01 Jan 2024 00:00:00 GMT")];
     get_with(addr, "/v", &since);
@@ -811,32 +866,55 @@ fn a_304_updates_the_stored_fields_it_carries_and_only_if_it_is_about_our_copy()
     // RFC 9111 section 4.3.4: the fields of a 304 replace the stored ones, the others
     // stay; a 304 whose strong ETag is not the stored one updates nothing, so the cache
     // asks for the whole response instead.
-    let backend = TestBackend::start(|request| match (request.path(), request.header("if-none-match")) {
-        ("/update", Some("\"v1\"")) => respond(
-            304,
-            &[("etag", "\"v1\""), ("cache-control", "max-age=60"), ("x-a", "new")],
-            "",
-        ),
-        ("/update", _) => respond(
-            200,
-            &[("etag", "\"v1\""), ("cache-control", "max-age=0"), ("x-a", "old"), ("x-b", "kept")],
-            "body",
-        ),
-        ("/other-tag", Some(_)) => respond(304, &[("etag", "\"v9\""), ("cache-control", "max-age=60")], ""),
-        ("/other-tag", None) => {
-            let count = request.header("x-count").unwrap_or("");
-            respond(200, &[("etag", "\"v1\""), ("cache-control", "max-age=0")], &format!("whole{count}"))
-        }
-        _ => respond(404, &[], ""),
-    });
+    let backend = TestBackend::start(
+        |request| match (request.path(), request.header("if-none-match")) {
+            ("/update", Some("\"v1\"")) => respond(
+                304,
+                &[
+                    ("etag", "\"v1\""),
+                    ("cache-control", "max-age=60"),
+                    ("x-a", "new"),
+                ],
+                "",
+            ),
+            ("/update", _) => respond(
+                200,
+                &[
+                    ("etag", "\"v1\""),
+                    ("cache-control", "max-age=0"),
+                    ("x-a", "old"),
+                    ("x-b", "kept"),
+                ],
+                "body",
+            ),
+            ("/other-tag", Some(_)) => {
+                respond(304, &[("etag", "\"v9\""), ("cache-control", "max-age=60")], "")
+            }
+            ("/other-tag", None) => {
+                let count = request.header("x-count").unwrap_or("");
+                respond(
+                    200,
+                    &[("etag", "\"v1\""), ("cache-control", "max-age=0")],
+                    &format!("whole{count}"),
+                )
+            }
+            _ => respond(404, &[], ""),
+        },
+    );
     let balancer = balancer(&backend, cache_on());
     let addr = balancer.local_addr();
     get(addr, "/update");
     let revalidated = get(addr, "/update");
     assert_eq!(revalidated.x_cache(), "REVALIDATED");
-    assert_eq!((revalidated.header("x-a"), revalidated.header("x-b")), ("new", "kept"));
+    assert_eq!(
+        (revalidated.header("x-a"), revalidated.header("x-b")),
+        ("new", "kept")
+    );
     let hit = get(addr, "/update");
-    assert_eq!((hit.x_cache(), hit.header("x-a"), hit.body.as_str()), ("HIT", "new", "body\n"));
+    assert_eq!(
+        (hit.x_cache(), hit.header("x-a"), hit.body.as_str()),
+        ("HIT", "new", "body\n")
+    );
 
     get(addr, "/other-tag");
     let before = backend.requests();
@@ -849,19 +927,29 @@ fn a_304_updates_the_stored_fields_it_carries_and_only_if_it_is_about_our_copy()
 #[test]
 fn stale_while_revalidate_serves_stale_inside_its_window_and_refreshes_in_the_background() {
     // RFC 5861 section 3. Age makes the responses stale on arrival: max-age=1, Age 5.
-    let backend = TestBackend::start(|request| match (request.path(), request.header("if-none-match")) {
-        ("/swr", Some(_)) => respond(200, &[("etag", "\"v2\""), ("cache-control", "max-age=60")], "new"),
-        ("/swr", None) => respond(
-            200,
-            &[("etag", "\"v1\""), ("cache-control", "max-age=1, stale-while-revalidate=30"), ("age", "5")],
-            "old",
-        ),
-        (_, _) => respond(
-            200,
-            &[("etag", "\"v1\""), ("cache-control", "max-age=1, stale-while-revalidate=3"), ("age", "10")],
-            "late",
-        ),
-    });
+    let backend = TestBackend::start(
+        |request| match (request.path(), request.header("if-none-match")) {
+            ("/swr", Some(_)) => respond(200, &[("etag", "\"v2\""), ("cache-control", "max-age=60")], "new"),
+            ("/swr", None) => respond(
+                200,
+                &[
+                    ("etag", "\"v1\""),
+                    ("cache-control", "max-age=1, stale-while-revalidate=30"),
+                    ("age", "5"),
+                ],
+                "old",
+            ),
+            (_, _) => respond(
+                200,
+                &[
+                    ("etag", "\"v1\""),
+                    ("cache-control", "max-age=1, stale-while-revalidate=3"),
+                    ("age", "10"),
+                ],
+                "late",
+            ),
+        },
+    );
     let balancer = balancer(&backend, cache_on());
     let addr = balancer.local_addr();
     assert_eq!(get(addr, "/swr").x_cache(), "MISS");
@@ -874,7 +962,11 @@ fn stale_while_revalidate_serves_stale_inside_its_window_and_refreshes_in_the_ba
         Some(_) => respond(200, &[("etag", "\"v2\""), ("cache-control", "max-age=60")], "new"),
         None => respond(
             200,
-            &[("etag", "\"v1\""), ("cache-control", "max-age=1, stale-while-revalidate=30"), ("age", "5")],
+            &[
+                ("etag", "\"v1\""),
+                ("cache-control", "max-age=1, stale-while-revalidate=30"),
+                ("age", "5"),
+            ],
             "old",
         ),
     });
@@ -918,7 +1010,11 @@ fn stale_if_error_serves_stale_when_the_backend_fails_or_is_gone() {
             _ => "max-age=1",
         };
         if first {
-            respond(200, &[("cache-control", control), ("age", "5"), ("etag", "\"1\"")], "old")
+            respond(
+                200,
+                &[("cache-control", control), ("age", "5"), ("etag", "\"1\"")],
+                "old",
+            )
         } else {
             respond(503, &[], "down")
         }
@@ -929,29 +1025,50 @@ fn stale_if_error_serves_stale_when_the_backend_fails_or_is_gone() {
         assert_eq!(get(addr, path).x_cache(), "MISS");
     }
     let stale = get(addr, "/sie");
-    assert_eq!((stale.status, stale.x_cache(), stale.body.as_str()), (200, "STALE", "old\n"));
+    assert_eq!(
+        (stale.status, stale.x_cache(), stale.body.as_str()),
+        (200, "STALE", "old\n")
+    );
     assert_eq!(get(addr, "/strict").status, 503, "must-revalidate forbids it");
-    assert_eq!(get(addr, "/plain").status, 503, "no stale-if-error, no stale answer");
+    assert_eq!(
+        get(addr, "/plain").status,
+        503,
+        "no stale-if-error, no stale answer"
+    );
     let asked = get_with(addr, "/asks", &[("cache-control", "stale-if-error=60")]);
-    assert_eq!((asked.status, asked.x_cache()), (200, "STALE"), "the request's own window");
+    assert_eq!(
+        (asked.status, asked.x_cache()),
+        (200, "STALE"),
+        "the request's own window"
+    );
     // The backend goes away: the 502 that follows is an error too.
     backend.server.shutdown(Duration::from_secs(2));
     let gone = get(addr, "/sie");
-    assert_eq!((gone.status, gone.x_cache(), gone.body.as_str()), (200, "STALE", "old\n"));
+    assert_eq!(
+        (gone.status, gone.x_cache(), gone.body.as_str()),
+        (200, "STALE", "old\n")
+    );
 }
 
 #[test]
 fn max_stale_counts_the_age_the_response_arrived_with() {
     // RFC 9111 section 5.2.1.2: stale by (Age 15 + time here) - max-age 10, about 5 s.
     let backend = TestBackend::start(|_| {
-        respond(200, &[("cache-control", "max-age=10"), ("age", "15"), ("etag", "\"1\"")], "aged")
+        respond(
+            200,
+            &[("cache-control", "max-age=10"), ("age", "15"), ("etag", "\"1\"")],
+            "aged",
+        )
     });
     let balancer = balancer(&backend, cache_on());
     let addr = balancer.local_addr();
     get(addr, "/aged");
     let within = get_with(addr, "/aged", &[("cache-control", "max-stale=60")]);
     assert_eq!(within.x_cache(), "HIT");
-    assert!(within.header("age").parse::<u64>().unwrap() >= 15, "Age goes on from 15");
+    assert!(
+        within.header("age").parse::<u64>().unwrap() >= 15,
+        "Age goes on from 15"
+    );
     let beyond = get_with(addr, "/aged", &[("cache-control", "max-stale=2")]);
     assert_ne!(beyond.x_cache(), "HIT", "5 s stale is more than max-stale=2");
     assert_eq!(backend.requests(), 2);
@@ -969,14 +1086,21 @@ fn a_range_request_is_answered_from_a_complete_stored_response() {
     // RFC 9110 section 14: 206 with the stored fields and Content-Range; 416 past the
     // end; the whole 200 for ranges not served and for an If-Range that does not match.
     let backend = TestBackend::start(|_| {
-        respond_exact(200, &[("cache-control", "max-age=60"), ("etag", "\"r1\""), ("x-a", "1")], "0123456789")
+        respond_exact(
+            200,
+            &[("cache-control", "max-age=60"), ("etag", "\"r1\""), ("x-a", "1")],
+            "0123456789",
+        )
     });
     let balancer = balancer(&backend, cache_on());
     let addr = balancer.local_addr();
     // A range that misses is forwarded with its Range; this backend sends it all, which
     // is stored, and the client gets its range.
     let first = get_with(addr, "/r", &[("range", "bytes=0-1")]);
-    assert_eq!((first.status, first.x_cache(), first.body.as_str()), (206, "MISS", "01"));
+    assert_eq!(
+        (first.status, first.x_cache(), first.body.as_str()),
+        (206, "MISS", "01")
+    );
     assert_eq!(backend.last_headers()["range"], "bytes=0-1");
     for (range, body, content_range) in [
         ("bytes=0-1", "01", "bytes 0-1/10"),
@@ -984,7 +1108,10 @@ fn a_range_request_is_answered_from_a_complete_stored_response() {
         ("bytes=-1", "9", "bytes 9-9/10"),
     ] {
         let answer = get_with(addr, "/r", &[("range", range)]);
-        assert_eq!((answer.status, answer.x_cache(), answer.body.as_str()), (206, "HIT", body));
+        assert_eq!(
+            (answer.status, answer.x_cache(), answer.body.as_str()),
+            (206, "HIT", body)
+        );
         assert_eq!(answer.header("content-range"), content_range);
         assert_eq!(answer.header("x-a"), "1", "the stored fields come along");
     }
@@ -1014,9 +1141,15 @@ fn a_stored_206_answers_only_ranges_inside_it() {
     let balancer = balancer(&backend, cache_on());
     let addr = balancer.local_addr();
     let part = get_with(addr, "/p", &[("range", "bytes=-6")]);
-    assert_eq!((part.status, part.x_cache(), part.body.as_str()), (206, "MISS", "456789"));
+    assert_eq!(
+        (part.status, part.x_cache(), part.body.as_str()),
+        (206, "MISS", "456789")
+    );
     let inside = get_with(addr, "/p", &[("range", "bytes=6-8")]);
-    assert_eq!((inside.status, inside.x_cache(), inside.body.as_str()), (206, "HIT", "678"));
+    assert_eq!(
+        (inside.status, inside.x_cache(), inside.body.as_str()),
+        (206, "HIT", "678")
+    );
     assert_eq!(inside.header("content-range"), "bytes 6-8/10");
     let suffix = get_with(addr, "/p", &[("range", "bytes=-2")]);
     assert_eq!((suffix.x_cache(), suffix.body.as_str()), ("HIT", "89"));
@@ -1024,17 +1157,25 @@ fn a_stored_206_answers_only_ranges_inside_it() {
     let outside = get_with(addr, "/p", &[("range", "bytes=0-1")]);
     assert_eq!(outside.x_cache(), "MISS", "bytes 0-1 are not in the part");
     let whole = get(addr, "/p");
-    assert_eq!((whole.status, whole.x_cache(), whole.body.as_str()), (200, "MISS", "0123456789"));
+    assert_eq!(
+        (whole.status, whole.x_cache(), whole.body.as_str()),
+        (200, "MISS", "0123456789")
+    );
     assert_eq!(backend.requests(), 3);
 }
 
 /// A raw backend that sends `interim` heads, waits until the test has seen them (at most
 /// 10 s), then sends a cacheable final answer.
-fn early_hints_backend(interim: &'static str, seen: std::sync::Arc<std::sync::atomic::AtomicBool>) -> raw::RawBackend {
+fn early_hints_backend(
+    interim: &'static str,
+    seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> raw::RawBackend {
     raw::RawBackend::start(move |_, stream| {
         stream.write_all(interim.as_bytes()).unwrap();
         stream.flush().unwrap();
-        wait_until(Duration::from_secs(10), || seen.load(std::sync::atomic::Ordering::SeqCst));
+        wait_until(Duration::from_secs(10), || {
+            seen.load(std::sync::atomic::Ordering::SeqCst)
+        });
         seen.store(false, std::sync::atomic::Ordering::SeqCst);
         let final_answer = raw::raw_response("HTTP/1.1 200 OK\r\ncache-control: max-age=60", "final");
         stream.write_all(&final_answer).unwrap();
@@ -1061,12 +1202,19 @@ fn early_hints_reach_the_client_before_the_final_answer_and_are_never_cached() {
         seen.store(true, std::sync::atomic::Ordering::SeqCst);
         let answer = client.read();
         assert_eq!((answer.status, answer.body.as_slice()), (200, &b"final"[..]));
-        assert_eq!(answer.header("x-hint"), None, "hint fields stay out of the answer");
+        assert_eq!(
+            answer.header("x-hint"),
+            None,
+            "hint fields stay out of the answer"
+        );
         if cached {
             client.send("GET", "/hinted", &[], "");
             let again = client.read_until_final();
             assert_eq!(again.len(), 1, "no interim response from the cache: {again:?}");
-            assert_eq!((again[0].header("x-cache"), again[0].header("x-hint")), (Some("HIT"), None));
+            assert_eq!(
+                (again[0].header("x-cache"), again[0].header("x-hint")),
+                (Some("HIT"), None)
+            );
             assert_eq!(backend.requests(), 1);
         }
     }

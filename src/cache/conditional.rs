@@ -199,14 +199,20 @@ mod tests {
 
     #[test]
     fn a_304_selects_the_stored_response_by_its_validator() {
-        let stored = headers(&[("etag", "\"v1\""), ("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT")]);
+        let stored = headers(&[
+            ("etag", "\"v1\""),
+            ("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT"),
+        ]);
         assert!(selects(&stored, &headers(&[("etag", "\"v1\"")])));
         assert!(selects(&stored, &headers(&[("etag", "W/\"v1\"")])));
         assert!(!selects(&stored, &headers(&[("etag", "\"v2\"")])));
         assert!(selects(&stored, &HeaderMap::new()));
         let dated = headers(&[("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT")]);
         assert!(selects(&dated, &dated));
-        assert!(!selects(&dated, &headers(&[("last-modified", "Tue, 02 Jan 2024 00:00:00 GMT")])));
+        assert!(!selects(
+            &dated,
+            &headers(&[("last-modified", "Tue, 02 Jan 2024 00:00:00 GMT")])
+        ));
         assert!(!selects(&dated, &headers(&[("etag", "\"v1\"")])));
     }
 

@@ -103,7 +103,10 @@ impl Directives {
     /// Field names of a qualified `no-cache="a, b"` or `private="a"` (sections 5.2.2.4
     /// and 5.2.2.7), lowercased; empty for the unqualified form.
     pub fn field_names(&self, name: &str) -> Vec<String> {
-        let Some(Directive { value: Some(value), .. }) = self.get(name) else {
+        let Some(Directive {
+            value: Some(value), ..
+        }) = self.get(name)
+        else {
             return Vec::new();
         };
         value
@@ -358,7 +361,10 @@ mod tests {
         assert_eq!(parsed.field_names("no-cache"), vec!["a", "b"]);
         assert!(parse("private").unwrap().unqualified("private"));
         assert!(parse("max-age=10000, &&&&&").is_none(), "not a dictionary");
-        assert!(parse("max-age=\"10000\"").is_none(), "a string where an integer belongs");
+        assert!(
+            parse("max-age=\"10000\"").is_none(),
+            "a string where an integer belongs"
+        );
         assert!(parse("max-age =100").is_none());
         assert!(parse("MaX-aGe=3600").is_none(), "dictionary keys are lowercase");
         assert!(Directives::targeted(&HeaderMap::new()).is_none());

@@ -14,8 +14,8 @@ use http_cache_semantics::CachePolicy;
 use super::conditional;
 use super::directives::Directives;
 use super::key;
-use super::range;
 use super::policy::{self, NotStored};
+use super::range;
 use crate::forward::headers::remove_hop_by_hop;
 
 /// Fixed bytes counted per entry for the bookkeeping around it (map slot, Arc, policy).

@@ -67,7 +67,10 @@ fn resolve_same_origin(host: &str, base_path: &str, reference: &str) -> Option<S
     } else if reference.contains(':') && !reference.starts_with('/') && !reference.starts_with('?') {
         // Another scheme (https:, mailto:): another origin.
         let scheme = reference.split(':').next().unwrap_or("");
-        if scheme.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"+-.".contains(&byte)) {
+        if scheme
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"+-.".contains(&byte))
+        {
             return None;
         }
         (None, Some(reference))

@@ -394,7 +394,13 @@ impl Cache {
     /// A `Range` request: from a fresh complete entry, or a fresh stored part that holds
     /// the range; otherwise forwarded with its `Range`, and what comes back is stored
     /// (see `range`). Range requests are not coalesced: each asks for other bytes.
-    fn serve_range(&self, key: &str, request: Request, spec: range::Spec, upstream: &Arc<dyn Upstream>) -> Response {
+    fn serve_range(
+        &self,
+        key: &str,
+        request: Request,
+        spec: range::Spec,
+        upstream: &Arc<dyn Upstream>,
+    ) -> Response {
         let now = SystemTime::now();
         if let Some(entry) = self
             .lookup(key, &request.headers)
@@ -487,7 +493,10 @@ impl Cache {
     fn answer_from_part(&self, part: &Entry, client: &HeaderMap, spec: range::Spec) -> Option<Response> {
         let (held, length) = range::stored_part(&part.headers)?;
         let wanted = spec.resolve(length)?;
-        if wanted.first < held.first || wanted.last > held.last || !range::if_range_allows(client, &part.headers) {
+        if wanted.first < held.first
+            || wanted.last > held.last
+            || !range::if_range_allows(client, &part.headers)
+        {
             return None;
         }
         let mut response = Response::new(StatusCode::PARTIAL_CONTENT);
@@ -542,7 +551,13 @@ impl Cache {
 
     /// `Age`, and what the worker that fetched (if any) tells the log; or the counting
     /// of a request no worker saw (as a hit, or as served stale).
-    fn finish_answer(&self, entry: &Entry, response: &mut Response, fetched: Option<&Response>, status: CacheStatus) {
+    fn finish_answer(
+        &self,
+        entry: &Entry,
+        response: &mut Response,
+        fetched: Option<&Response>,
+        status: CacheStatus,
+    ) {
         response
             .headers
             .insert(header::AGE, HeaderValue::from(entry.age(SystemTime::now())));

@@ -73,7 +73,9 @@ const HEURISTIC_STATUSES: [u16; 12] = [200, 203, 204, 206, 300, 301, 308, 404, 4
 
 /// Statuses the crate stores ("understood", RFC 7234); any other is shown as 307, which
 /// it understands and does not cache by default, so its remaining rules apply unchanged.
-const CRATE_UNDERSTOOD: [u16; 14] = [200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501];
+const CRATE_UNDERSTOOD: [u16; 14] = [
+    200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
+];
 
 /// The longest heuristic freshness (Squid's default `refresh_pattern` allows three days;
 /// one is where RFC 7234 asked caches to warn).
@@ -209,11 +211,15 @@ fn crate_view(
         view.remove(name);
     }
     view.remove(CDN_CACHE_CONTROL);
-    let understood = HEURISTIC_STATUSES.contains(&status.as_u16()) || CRATE_UNDERSTOOD.contains(&status.as_u16());
+    let understood =
+        HEURISTIC_STATUSES.contains(&status.as_u16()) || CRATE_UNDERSTOOD.contains(&status.as_u16());
     let mut text = directives
         .to_header_value(|directive| {
             let qualified = matches!(directive.name.as_str(), "no-cache" | "private")
-                && directive.value.as_deref().is_some_and(|value| !value.trim().is_empty());
+                && directive
+                    .value
+                    .as_deref()
+                    .is_some_and(|value| !value.trim().is_empty());
             let seconds = matches!(directive.name.as_str(), "max-age" | "s-maxage");
             // must-understand lets a cache that understands the status ignore no-store.
             let overridden = directive.name == "no-store" && directives.has("must-understand") && understood;
@@ -232,7 +238,9 @@ fn crate_view(
             add(format!("{name}={seconds}"));
         }
     }
-    if (directives.has("proxy-revalidate") || directives.has("s-maxage")) && !directives.has("must-revalidate") {
+    if (directives.has("proxy-revalidate") || directives.has("s-maxage"))
+        && !directives.has("must-revalidate")
+    {
         add("must-revalidate".into());
     }
     if !explicit_freshness(&directives, targeted.is_some(), response_headers)
@@ -308,7 +316,12 @@ pub fn build(
 
 /// The freshness lifetime the crate is shown (RFC 9111 section 4.2.1), in seconds:
 /// `s-maxage`, `max-age`, `Expires` minus `Date`, or our heuristic; 0 under `no-cache`.
-pub fn lifetime(status: StatusCode, response_headers: &HeaderMap, response_time: SystemTime, ttl: Duration) -> u64 {
+pub fn lifetime(
+    status: StatusCode,
+    response_headers: &HeaderMap,
+    response_time: SystemTime,
+    ttl: Duration,
+) -> u64 {
     let targeted = Directives::targeted(response_headers);
     let directives = targeted
         .clone()
@@ -360,7 +373,8 @@ pub fn check_storable(
     let directives = targeted
         .clone()
         .unwrap_or_else(|| Directives::cache_control(response_headers));
-    let understood = HEURISTIC_STATUSES.contains(&status.as_u16()) || CRATE_UNDERSTOOD.contains(&status.as_u16());
+    let understood =
+        HEURISTIC_STATUSES.contains(&status.as_u16()) || CRATE_UNDERSTOOD.contains(&status.as_u16());
     if directives.has("must-understand") && !understood {
         return Err(NotStored::Forbidden);
     }

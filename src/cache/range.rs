@@ -52,7 +52,11 @@ pub fn requested(headers: &HeaderMap) -> Option<Spec> {
         return number(last).filter(|&length| length > 0).map(Spec::Suffix);
     }
     let first = number(first)?;
-    let last = if last.trim().is_empty() { None } else { Some(number(last)?) };
+    let last = if last.trim().is_empty() {
+        None
+    } else {
+        Some(number(last)?)
+    };
     if last.is_some_and(|last| last < first) {
         return None;
     }
@@ -98,7 +102,10 @@ pub fn stored_part(headers: &HeaderMap) -> Option<(ByteRange, u64)> {
 /// entity tag must match the stored one strongly, a date must equal `Last-Modified`.
 /// Without `If-Range` the range always applies.
 pub fn if_range_allows(request: &HeaderMap, stored: &HeaderMap) -> bool {
-    let Some(condition) = request.get(header::IF_RANGE).and_then(|value| value.to_str().ok()) else {
+    let Some(condition) = request
+        .get(header::IF_RANGE)
+        .and_then(|value| value.to_str().ok())
+    else {
         return true;
     };
     let condition = condition.trim();
@@ -135,13 +142,35 @@ mod tests {
 
     #[test]
     fn single_byte_ranges_resolve_and_others_are_ignored() {
-        assert_eq!(range("bytes=0-1").unwrap().resolve(11), Some(ByteRange { first: 0, last: 1 }));
-        assert_eq!(range("bytes=1-").unwrap().resolve(11), Some(ByteRange { first: 1, last: 10 }));
-        assert_eq!(range("bytes=-1").unwrap().resolve(11), Some(ByteRange { first: 10, last: 10 }));
-        assert_eq!(range("bytes=-50").unwrap().resolve(11), Some(ByteRange { first: 0, last: 10 }));
-        assert_eq!(range("bytes=5-99").unwrap().resolve(11), Some(ByteRange { first: 5, last: 10 }));
+        assert_eq!(
+            range("bytes=0-1").unwrap().resolve(11),
+            Some(ByteRange { first: 0, last: 1 })
+        );
+        assert_eq!(
+            range("bytes=1-").unwrap().resolve(11),
+            Some(ByteRange { first: 1, last: 10 })
+        );
+        assert_eq!(
+            range("bytes=-1").unwrap().resolve(11),
+            Some(ByteRange { first: 10, last: 10 })
+        );
+        assert_eq!(
+            range("bytes=-50").unwrap().resolve(11),
+            Some(ByteRange { first: 0, last: 10 })
+        );
+        assert_eq!(
+            range("bytes=5-99").unwrap().resolve(11),
+            Some(ByteRange { first: 5, last: 10 })
+        );
         assert_eq!(range("bytes=11-").unwrap().resolve(11), None, "unsatisfiable");
-        for ignored in ["bytes=0-1,3-4", "items=0-1", "bytes=3-1", "bytes=a-", "bytes=-0", "bytes"] {
+        for ignored in [
+            "bytes=0-1,3-4",
+            "items=0-1",
+            "bytes=3-1",
+            "bytes=a-",
+            "bytes=-0",
+            "bytes",
+        ] {
             assert_eq!(range(ignored), None, "{ignored}");
         }
     }

@@ -19,7 +19,13 @@ use super::{Cache, Upstream};
 use crate::front::Request;
 
 /// Starts revalidating `entry` for `request`'s key, unless a fetch of it is under way.
-pub fn in_background(cache: &Arc<Cache>, key: &str, request: &Request, entry: &Arc<Entry>, upstream: &Arc<dyn Upstream>) {
+pub fn in_background(
+    cache: &Arc<Cache>,
+    key: &str,
+    request: &Request,
+    entry: &Arc<Entry>,
+    upstream: &Arc<dyn Upstream>,
+) {
     if cache.flights.is_fetching(key) {
         return;
     }
@@ -30,7 +36,12 @@ pub fn in_background(cache: &Arc<Cache>, key: &str, request: &Request, entry: &A
         interim: None,
         ..request.clone()
     };
-    let (cache, upstream, entry, owned_key) = (Arc::clone(cache), Arc::clone(upstream), Arc::clone(entry), key.to_string());
+    let (cache, upstream, entry, owned_key) = (
+        Arc::clone(cache),
+        Arc::clone(upstream),
+        Arc::clone(entry),
+        key.to_string(),
+    );
     let spawned = thread::Builder::new()
         .name("cache-refresh".into())
         .stack_size(256 * 1024)

@@ -239,7 +239,8 @@ impl ForwardClient {
             error: cut_short(error),
             stale: false,
         };
-        let head = read_head(&mut conn.reader, request.method, deadline, request.interim).map_err(not_stale)?;
+        let head =
+            read_head(&mut conn.reader, request.method, deadline, request.interim).map_err(not_stale)?;
         let mut response = Response::new(head.status);
         response.headers = head.headers;
         let small = match head.framing {

@@ -154,7 +154,11 @@ impl DirectAnswer {
             && !self.stopping.load(Ordering::SeqCst);
         let small = response.stream.is_none() && response.body.len() <= COALESCE_LIMIT;
         // Interim bytes the socket did not take yet go first.
-        let early = self.interim.take().map(|interim| interim.finish()).unwrap_or_default();
+        let early = self
+            .interim
+            .take()
+            .map(|interim| interim.finish())
+            .unwrap_or_default();
         if small {
             let mut bytes = early;
             let serialized = write_response(&mut bytes, &response, &self.method, self.version, keep_alive);

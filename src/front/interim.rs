@@ -120,6 +120,9 @@ mod tests {
         assert_eq!(String::from_utf8(read).unwrap(), expected);
         assert!(interim.finish().is_empty());
         interim.send(StatusCode::PROCESSING, &HeaderMap::new());
-        assert!(interim.finish().is_empty(), "nothing is sent after the final answer began");
+        assert!(
+            interim.finish().is_empty(),
+            "nothing is sent after the final answer began"
+        );
     }
 }
