@@ -133,7 +133,16 @@ fn options() -> CacheOptions {
 /// one (RFC 9213 section 2.2: a cache that honours a targeted field ignores
 /// `Cache-Control`), otherwise `Cache-Control`.
 pub fn effective(response_headers: &HeaderMap) -> Directives {
-    Directives::targeted(response_headers).unwrap_or_else(|| Directives::cache_control(response_headers))
+    ruling(response_headers).0
+}
+
+/// The directives this cache obeys, and whether they came from the targeted field (then
+/// `Expires` is ignored as well).
+fn ruling(response_headers: &HeaderMap) -> (Directives, bool) {
+    match Directives::targeted(response_headers) {
+        Some(targeted) => (targeted, true),
+        None => (Directives::cache_control(response_headers), false),
+    }
 }
 
 /// Whether the directives forbid serving the response stale in any case: `no-cache`,
@@ -195,10 +204,7 @@ fn crate_view(
     response_time: SystemTime,
     ttl: Duration,
 ) -> HeaderMap {
-    let targeted = Directives::targeted(response_headers);
-    let directives = targeted
-        .clone()
-        .unwrap_or_else(|| Directives::cache_control(response_headers));
+    let (directives, targeted) = ruling(response_headers);
     let mut view = response_headers.clone();
     for name in [
         header::CACHE_CONTROL,
@@ -243,7 +249,7 @@ fn crate_view(
     {
         add("must-revalidate".into());
     }
-    if !explicit_freshness(&directives, targeted.is_some(), response_headers)
+    if !explicit_freshness(&directives, targeted, response_headers)
         && let Some(seconds) = heuristic_lifetime(status, &directives, response_headers, response_time, ttl)
     {
         add(format!("max-age={seconds}"));
@@ -253,7 +259,7 @@ fn crate_view(
     {
         view.insert(header::CACHE_CONTROL, value);
     }
-    if targeted.is_none() && response_headers.contains_key(header::EXPIRES) {
+    if !targeted && response_headers.contains_key(header::EXPIRES) {
         let expires = fields::date(response_headers, header::EXPIRES);
         view.insert(
             header::EXPIRES,
@@ -322,17 +328,14 @@ pub fn lifetime(
     response_time: SystemTime,
     ttl: Duration,
 ) -> u64 {
-    let targeted = Directives::targeted(response_headers);
-    let directives = targeted
-        .clone()
-        .unwrap_or_else(|| Directives::cache_control(response_headers));
+    let (directives, targeted) = ruling(response_headers);
     if directives.unqualified("no-cache") {
         return 0;
     }
     if let Some(seconds) = directives.seconds("s-maxage").or(directives.seconds("max-age")) {
         return seconds;
     }
-    if targeted.is_none() && response_headers.contains_key(header::EXPIRES) {
+    if !targeted && response_headers.contains_key(header::EXPIRES) {
         let date = fields::date(response_headers, header::DATE).unwrap_or(response_time);
         return fields::date(response_headers, header::EXPIRES)
             .and_then(|expires| expires.duration_since(date).ok())
@@ -369,17 +372,14 @@ pub fn check_storable(
     if status.is_informational() || status == StatusCode::NOT_MODIFIED {
         return Err(NotStored::Forbidden);
     }
-    let targeted = Directives::targeted(response_headers);
-    let directives = targeted
-        .clone()
-        .unwrap_or_else(|| Directives::cache_control(response_headers));
+    let (directives, targeted) = ruling(response_headers);
     let understood =
         HEURISTIC_STATUSES.contains(&status.as_u16()) || CRATE_UNDERSTOOD.contains(&status.as_u16());
     if directives.has("must-understand") && !understood {
         return Err(NotStored::Forbidden);
     }
     if response_headers.contains_key(header::SET_COOKIE)
-        && !explicit_freshness(&directives, targeted.is_some(), response_headers)
+        && !explicit_freshness(&directives, targeted, response_headers)
     {
         return Err(NotStored::SetCookie);
     }

@@ -105,17 +105,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<RawRequest> {
     let mut parts = line.split_whitespace();
     let method = parts.next()?.to_string();
     let target = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).ok()?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':')?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-    }
+    let headers = read_fields(reader)?;
     let length = headers
         .iter()
         .find(|(name, _)| name == "content-length")
@@ -129,6 +119,22 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<RawRequest> {
         headers,
         body,
     })
+}
+
+/// Header lines up to the empty line, names lowercased; `None` if the stream ends or a
+/// line is not a field.
+fn read_fields(reader: &mut BufReader<TcpStream>) -> Option<Vec<(String, String)>> {
+    let mut fields = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            return Some(fields);
+        }
+        let (name, value) = line.split_once(':')?;
+        fields.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+    }
 }
 
 /// A response head and body written the way a script sends it: `head` is the status
@@ -193,17 +199,7 @@ impl RawClient {
             .nth(1)
             .and_then(|code| code.parse().ok())
             .unwrap_or_else(|| panic!("not a status line: {line:?}"));
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            self.reader.read_line(&mut line).unwrap();
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            let (name, value) = line.split_once(':').unwrap();
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-        }
+        let headers = read_fields(&mut self.reader).expect("a header section");
         let mut answer = RawAnswer {
             status,
             headers,
