@@ -1236,3 +1236,36 @@ fn a_date_in_the_past_counts_as_age() {
     assert_eq!(recent.1.x_cache(), "HIT");
     assert!(recent.1.header("age").parse::<u64>().unwrap() < 60);
 }
+
+#[test]
+fn a_head_served_stale_is_refreshed_with_a_get() {
+    // The background revalidation asks for the GET the entry stands for, without the
+    // client's own validators, so the refreshed entry keeps a body.
+    let backend = TestBackend::start(|request| {
+        assert_eq!(request.method, http::Method::GET, "refreshes are GETs");
+        match request.header("if-none-match") {
+            Some("\"v1\"") => respond(200, &[("etag", "\"v2\""), ("cache-control", "max-age=60")], "new"),
+            Some(other) => panic!("the client's validator {other} reached the backend"),
+            None => respond(
+                200,
+                &[
+                    ("etag", "\"v1\""),
+                    ("cache-control", "max-age=1, stale-while-revalidate=30"),
+                    ("age", "5"),
+                ],
+                "old",
+            ),
+        }
+    });
+    let balancer = balancer(&backend, cache_on());
+    let addr = balancer.local_addr();
+    get(addr, "/h");
+    let head = request(&agent(), "HEAD", addr, "/h", &[("if-none-match", "\"mine\"")]);
+    assert_eq!((head.status, head.x_cache()), (200, "STALE"));
+    assert!(wait_until(
+        Duration::from_secs(10),
+        || stats(addr)["cache"]["misses"] == 2
+    ));
+    let refreshed = get(addr, "/h");
+    assert_eq!((refreshed.x_cache(), refreshed.body.as_str()), ("HIT", "new\n"));
+}

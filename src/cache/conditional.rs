@@ -71,6 +71,9 @@ pub fn revalidate_with(headers: &mut HeaderMap, stored: &HeaderMap) {
 /// the stored one, except those describing the body.
 pub fn refresh_headers(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderMap {
     let mut merged = stored.clone();
+    // The stored Age told how old the response was when it first arrived; the 304 is a
+    // new arrival, and its own Age (if any) is the one that counts (RFC 9111 4.2.3).
+    merged.remove(header::AGE);
     for name in not_modified.keys() {
         if KEPT_ON_REFRESH.contains(&name.as_str()) {
             continue;
@@ -191,6 +194,12 @@ mod tests {
             ("x-a", "1"),
         ]);
         let refresh = headers(&[("cache-control", "max-age=60"), ("content-length", "0")]);
+        let mut aged = stored.clone();
+        aged.insert(header::AGE, "500".parse().unwrap());
+        assert!(
+            !refresh_headers(&aged, &refresh).contains_key("age"),
+            "the old Age is gone"
+        );
         let merged = refresh_headers(&stored, &refresh);
         assert_eq!(merged["cache-control"], "max-age=60");
         assert_eq!(merged["content-length"], "5");

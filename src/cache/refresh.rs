@@ -13,7 +13,10 @@
 use std::sync::Arc;
 use std::thread;
 
+use http::Method;
+
 use super::coalesce::Role;
+use super::conditional;
 use super::entry::Entry;
 use super::{Cache, Upstream};
 use crate::front::Request;
@@ -29,13 +32,17 @@ pub fn in_background(
     if cache.flights.is_fetching(key) {
         return;
     }
-    let refresh = Request {
+    let mut refresh = Request {
+        // A HEAD answered stale is refreshed with the GET the entry stands for.
+        method: Method::GET,
         body: Vec::new(),
         spooled: None,
         // The client is answered already: no interim response can reach it.
         interim: None,
         ..request.clone()
     };
+    // The client's own validators would make the backend's 304 theirs, not ours.
+    conditional::strip_conditionals(&mut refresh.headers);
     let (cache, upstream, entry, owned_key) = (
         Arc::clone(cache),
         Arc::clone(upstream),
