@@ -108,6 +108,7 @@ fn send(
         headers: &headers,
         body,
         spooled: None,
+        interim: None,
     };
     client.send(authority, &request)
 }
@@ -235,6 +236,7 @@ fn request_head_reaches_the_backend_as_written() {
         headers: &headers,
         body: b"abc",
         spooled: None,
+        interim: None,
     };
     client.send(&backend.authority, &request).unwrap();
     let (head, body) = received.recv_timeout(Duration::from_secs(5)).unwrap();

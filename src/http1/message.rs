@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 
+use super::interim::Interim;
 use super::spool::{BodyStream, SpooledBody};
+use std::sync::Arc;
 
 /// One parsed HTTP request with its whole body.
 #[derive(Debug, Clone)]
@@ -30,6 +32,9 @@ pub struct Request {
     pub client: IpAddr,
     /// When the request head was complete: the start of the request's time in the proxy.
     pub received_at: Instant,
+    /// Where a backend's interim responses (103 Early Hints...) go, for HTTP/1.1
+    /// clients of the front (`interim`); `None` for requests nobody is waiting on.
+    pub interim: Option<Arc<Interim>>,
 }
 
 impl Request {

@@ -21,6 +21,7 @@ pub mod chunked;
 pub mod error;
 pub mod fields;
 pub mod head;
+pub mod interim;
 pub mod message;
 pub mod reader;
 pub mod sink;

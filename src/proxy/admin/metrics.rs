@@ -225,6 +225,7 @@ impl Page<'_> {
             ("hit", &cache.hits),
             ("miss", &cache.misses),
             ("revalidated", &cache.revalidated),
+            ("stale", &cache.stale),
             ("bypass", &cache.bypass),
         ] {
             let value = counter.load(Ordering::Relaxed);

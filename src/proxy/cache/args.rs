@@ -15,8 +15,9 @@ pub struct CacheArgs {
     #[arg(long)]
     pub cache: bool,
 
-    /// How long a 200 response with no Cache-Control max-age, s-maxage or Expires stays
-    /// fresh in the cache.
+    /// How long a 200 response with no Cache-Control max-age, s-maxage, Expires or
+    /// Last-Modified stays fresh in the cache (0: only what the backend says). With a
+    /// Last-Modified, the RFC's heuristic applies instead: 10% of its age, at most a day.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub cache_ttl: Duration,
 

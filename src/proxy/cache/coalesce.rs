@@ -85,6 +85,11 @@ impl Coalescer {
         })
     }
 
+    /// Whether a fetch of `key` is in progress now.
+    pub fn is_fetching(&self, key: &str) -> bool {
+        self.flights.lock().contains_key(key)
+    }
+
     /// Number of fetches in progress (for tests).
     pub fn in_flight(&self) -> usize {
         self.flights.lock().len()

@@ -3,9 +3,11 @@
 //!
 //! Towards the backend (RFC 9111 section 4.3): a stale entry with a validator is not
 //! thrown away; the cache asks "has it changed?" with its own validators, and a `304`
-//! refreshes the stored headers while the stored body is kept. The client's own
-//! conditional headers are removed first, so a 304 can only mean "our copy is good"
-//! (nginx's `proxy_cache_revalidate` does the same).
+//! that selects the entry (section 4.3.4) refreshes the stored headers while the stored
+//! body is kept. The client's own conditional headers are replaced by ours then, so a
+//! 304 can only mean "our copy is good" (nginx's `proxy_cache_revalidate` does the same).
+//! With nothing stored to revalidate, the client's own conditionals go to the backend as
+//! they are, and its 304 goes back to the client (section 4.3.2 lets a cache forward them).
 //!
 //! Towards the client (RFC 9110 section 13): a client holding a copy asks the same
 //! question, and a fresh entry lets the cache answer `304` itself.
@@ -69,6 +71,9 @@ pub fn revalidate_with(headers: &mut HeaderMap, stored: &HeaderMap) {
 /// the stored one, except those describing the body.
 pub fn refresh_headers(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderMap {
     let mut merged = stored.clone();
+    // The stored Age told how old the response was when it first arrived; the 304 is a
+    // new arrival, and its own Age (if any) is the one that counts (RFC 9111 4.2.3).
+    merged.remove(header::AGE);
     for name in not_modified.keys() {
         if KEPT_ON_REFRESH.contains(&name.as_str()) {
             continue;
@@ -121,6 +126,48 @@ fn weak_eq(left: &str, right: &str) -> bool {
     left.trim().trim_start_matches("W/") == right.trim().trim_start_matches("W/")
 }
 
+/// Strong comparison (RFC 9110 section 8.8.3.2): both strong and equal.
+pub fn strong_eq(left: &str, right: &str) -> bool {
+    let (left, right) = (left.trim(), right.trim());
+    !left.starts_with("W/") && !right.starts_with("W/") && left == right
+}
+
+/// Whether the request carries a validator of the client's own (`If-None-Match`,
+/// `If-Modified-Since`, or a precondition), so a backend may answer it with a 304 or 412.
+pub fn is_conditional(request: &HeaderMap) -> bool {
+    CONDITIONALS[..4].iter().any(|name| request.contains_key(name))
+}
+
+/// Whether a backend's `304` is about the stored response `stored` and may update it
+/// (RFC 9111 section 4.3.4): its entity tag, if it has one, must match the stored one
+/// (strongly when strong, weakly when weak); without one, its `Last-Modified` must, and
+/// a 304 with neither selects a stored response that has neither as well.
+pub fn selects(stored: &HeaderMap, not_modified: &HeaderMap) -> bool {
+    let text = |headers: &HeaderMap, name| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .map(str::to_string)
+    };
+    let (old_tag, new_tag) = (text(stored, header::ETAG), text(not_modified, header::ETAG));
+    let (old_date, new_date) = (
+        text(stored, header::LAST_MODIFIED),
+        text(not_modified, header::LAST_MODIFIED),
+    );
+    match (&old_tag, &new_tag) {
+        (Some(old), Some(new)) if new.starts_with("W/") => weak_eq(old, new),
+        (Some(old), Some(new)) => strong_eq(old, new),
+        (None, Some(_)) => false,
+        (_, None) => match (&old_date, &new_date) {
+            (Some(old), Some(new)) => old == new,
+            (_, Some(_)) => false,
+            // No validator in the 304: it confirms what we asked about.
+            (_, None) => true,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,10 +194,35 @@ mod tests {
             ("x-a", "1"),
         ]);
         let refresh = headers(&[("cache-control", "max-age=60"), ("content-length", "0")]);
+        let mut aged = stored.clone();
+        aged.insert(header::AGE, "500".parse().unwrap());
+        assert!(
+            !refresh_headers(&aged, &refresh).contains_key("age"),
+            "the old Age is gone"
+        );
         let merged = refresh_headers(&stored, &refresh);
         assert_eq!(merged["cache-control"], "max-age=60");
         assert_eq!(merged["content-length"], "5");
         assert_eq!(merged["x-a"], "1");
+    }
+
+    #[test]
+    fn a_304_selects_the_stored_response_by_its_validator() {
+        let stored = headers(&[
+            ("etag", "\"v1\""),
+            ("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT"),
+        ]);
+        assert!(selects(&stored, &headers(&[("etag", "\"v1\"")])));
+        assert!(selects(&stored, &headers(&[("etag", "W/\"v1\"")])));
+        assert!(!selects(&stored, &headers(&[("etag", "\"v2\"")])));
+        assert!(selects(&stored, &HeaderMap::new()));
+        let dated = headers(&[("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT")]);
+        assert!(selects(&dated, &dated));
+        assert!(!selects(
+            &dated,
+            &headers(&[("last-modified", "Tue, 02 Jan 2024 00:00:00 GMT")])
+        ));
+        assert!(!selects(&dated, &headers(&[("etag", "\"v1\"")])));
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub struct CacheStats {
     pub misses: AtomicU64,
     /// A stale entry confirmed by the backend's `304`.
     pub revalidated: AtomicU64,
+    /// Answered from a stale entry (`stale-while-revalidate`, `stale-if-error`).
+    pub stale: AtomicU64,
     /// Requests the cache does not handle (methods other than GET/HEAD, ranges).
     pub bypass: AtomicU64,
     /// Entries (variants) stored now.
@@ -37,6 +39,7 @@ impl CacheStats {
             "hits": load(&self.hits),
             "misses": load(&self.misses),
             "revalidated": load(&self.revalidated),
+            "stale": load(&self.stale),
             "bypass": load(&self.bypass),
             "entries": load(&self.entries),
             "bytes": load(&self.bytes),

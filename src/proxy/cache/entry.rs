@@ -12,8 +12,10 @@ use http::{HeaderMap, HeaderName, StatusCode, Uri, header};
 use http_cache_semantics::CachePolicy;
 
 use super::conditional;
+use super::directives::Directives;
 use super::key;
 use super::policy::{self, NotStored};
+use super::range;
 use crate::proxy::forward::headers::remove_hop_by_hop;
 
 /// Fixed bytes counted per entry for the bookkeeping around it (map slot, Arc, policy).
@@ -48,6 +50,8 @@ pub struct Entry {
     pub request_headers: HeaderMap,
     pub vary: Vec<HeaderName>,
     pub response_time: SystemTime,
+    /// Freshness lifetime in seconds, as the policy counts it (for the stale windows).
+    lifetime: u64,
     uri: Uri,
     policy: CachePolicy,
 }
@@ -64,6 +68,7 @@ impl Entry {
         headers.remove(header::CONTENT_LENGTH);
         headers.remove("x-roundhouse-worker");
         headers.remove("x-cache");
+        strip_unstored_fields(&mut headers);
         // The full request headers decide storability (no-store, Authorization)...
         let checked = policy::build(
             &uri,
@@ -73,13 +78,23 @@ impl Entry {
             parts.response_time,
             ttl,
         );
+        let lifetime = policy::lifetime(parts.status, &headers, parts.response_time, ttl);
+        let stale_window = policy::stale_window(&policy::effective(&headers));
+        let now = SystemTime::now();
+        let usable_stale = checked.age(now).as_secs() <= lifetime.saturating_add(stale_window);
         policy::check_storable(
             &checked,
+            parts.status,
             &headers,
             parts.body.len(),
             max_object,
-            SystemTime::now(),
+            usable_stale,
+            now,
         )?;
+        // A part is kept only when it says which part it is.
+        if parts.status == StatusCode::PARTIAL_CONTENT && range::stored_part(&headers).is_none() {
+            return Err(NotStored::Forbidden);
+        }
         // ...but only Host and the varied ones are kept with the entry.
         let request_headers = key::kept_request_headers(&vary, &parts.request_headers);
         let policy = policy::build(
@@ -100,6 +115,7 @@ impl Entry {
             request_headers,
             vary,
             response_time: parts.response_time,
+            lifetime,
             uri,
             policy,
         })
@@ -147,6 +163,46 @@ impl Entry {
         self.policy.age(now).as_secs()
     }
 
+    /// Seconds past its freshness lifetime (0 while fresh).
+    pub fn staleness(&self, now: SystemTime) -> u64 {
+        self.age(now).saturating_sub(self.lifetime)
+    }
+
+    /// Whether this stale entry may answer `request` now while it is revalidated in the
+    /// background: inside its `stale-while-revalidate` window (RFC 5861 section 3), not
+    /// forbidden by `must-revalidate` and friends (RFC 9111 section 4.2.4), and the
+    /// client did not ask for a fresh answer (`no-cache`, `max-age`, `min-fresh`).
+    pub fn serves_while_revalidating(&self, request: &HeaderMap, now: SystemTime) -> bool {
+        let directives = policy::effective(&self.headers);
+        let Some(window) = directives.seconds("stale-while-revalidate") else {
+            return false;
+        };
+        let asked = Directives::cache_control(request);
+        let wants_fresh = ["no-cache", "max-age", "min-fresh"]
+            .iter()
+            .any(|name| asked.has(name))
+            || (!request.contains_key(header::CACHE_CONTROL) && request.contains_key(header::PRAGMA));
+        !policy::forbids_stale(&directives) && !wants_fresh && self.staleness(now) <= window
+    }
+
+    /// Whether this stale entry may answer `request` instead of a backend's error: inside
+    /// the response's or the request's `stale-if-error` window (RFC 5861 section 4), and
+    /// not forbidden (RFC 9111 section 4.2.4).
+    pub fn serves_if_error(&self, request: &HeaderMap, now: SystemTime) -> bool {
+        let directives = policy::effective(&self.headers);
+        let window = directives
+            .seconds("stale-if-error")
+            .into_iter()
+            .chain(Directives::cache_control(request).seconds("stale-if-error"))
+            .max();
+        !policy::forbids_stale(&directives) && window.is_some_and(|window| self.staleness(now) <= window)
+    }
+
+    /// A stored `206`: answers only ranges inside it.
+    pub fn is_partial(&self) -> bool {
+        self.status == StatusCode::PARTIAL_CONTENT
+    }
+
     pub fn has_validator(&self) -> bool {
         policy::has_validator(&self.headers)
     }
@@ -164,6 +220,28 @@ impl Entry {
             .map(|(name, value)| name.as_str().len() + value.len() + 4)
             .sum();
         ENTRY_OVERHEAD + self.body.len() + headers + self.key.len() + self.variant.len() + self.target.len()
+    }
+}
+
+/// Fields a shared cache must not keep, beyond the hop-by-hop ones: the proxy
+/// authentication fields (RFC 9111 section 3.1), and those named by a qualified
+/// `no-cache="..."` or `private="..."` (sections 5.2.2.4 and 5.2.2.7: they may not be
+/// served from the cache, so they are simply not stored; the rest of the response is).
+fn strip_unstored_fields(headers: &mut HeaderMap) {
+    for name in [
+        "proxy-authenticate",
+        "proxy-authentication-info",
+        "proxy-authorization",
+    ] {
+        headers.remove(name);
+    }
+    let directives = policy::effective(headers);
+    let mut named = directives.field_names("no-cache");
+    named.extend(directives.field_names("private"));
+    for name in named {
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            headers.remove(name);
+        }
     }
 }
 

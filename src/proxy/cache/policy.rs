@@ -1,25 +1,46 @@
-//! Freshness and storability: the RFC 9111 rules, delegated to `http-cache-semantics`.
+//! Freshness and storability: the RFC 9111 rules, delegated to `http-cache-semantics`
+//! where it decides them right, decided here where it does not.
 //!
 //! OS concept: none new; this is the protocol half of the cache. The crate (version 3,
 //! built on `http` 1.x, the same `HeaderMap`/`StatusCode` types ureq and our front use)
 //! implements the rules nginx and Varnish implement by hand: which responses a *shared*
 //! cache may store (`no-store`, `private`, `Authorization` unless `public`/`s-maxage`/
-//! `must-revalidate`, understood status codes), how long they stay fresh (`s-maxage`
-//! over `max-age` over `Expires`, minus `Age`), and which requests they may answer
-//! without asking the backend (request `no-cache`, `max-age`, `min-fresh`, `max-stale`,
-//! `Pragma: no-cache`, `must-revalidate`, `proxy-revalidate`, `Vary`).
+//! `must-revalidate`), how long they stay fresh (`s-maxage` over `max-age` over `Expires`,
+//! minus `Age`), and which requests they may answer without asking the backend (request
+//! `no-cache`, `max-age`, `min-fresh`, `max-stale`, `must-revalidate`, `Vary`).
 //!
-//! Three rules are ours, on top of the crate:
-//! - `--cache-ttl` stands in for the RFC's heuristic freshness: a 200 response with no
-//!   `max-age`, `s-maxage` or `Expires` is fresh for the TTL (nginx's
-//!   `proxy_cache_valid 200 30s`). The crate's own heuristic (10 % of the time since
-//!   `Last-Modified`) is switched off so there is one predictable rule.
-//! - A response with `Set-Cookie` is stored only when explicitly `public`: replaying
-//!   someone's cookie to everyone is the classic shared-cache accident. (The crate also
-//!   treats such a response as never fresh without `public`; `s-maxage` alone is not
-//!   enough for it, and we keep its stricter reading. nginx by default never caches a
-//!   response with `Set-Cookie` at all.)
-//! - A response that is never fresh and has no validator is not stored: it could never
+//! The crate is never shown a backend's raw fields. `crate_view` rewrites them first, and
+//! each rewrite fixes a case the crate gets wrong, with the RFC section:
+//! - `Cache-Control` comes out of `directives` in lowercase, first occurrence only,
+//!   quoted strings understood (section 5.2: names are case-insensitive; the crate
+//!   compares them with their case, so `No-Store` was stored). A `CDN-Cache-Control`
+//!   field (RFC 9213) replaces `Cache-Control` and `Expires` for this cache.
+//! - `max-age`/`s-maxage` with a broken value become `0`: invalid freshness information
+//!   means stale (section 4.2.1). Large values saturate at 2^31 (section 1.2.2).
+//! - `proxy-revalidate`, and `s-maxage` which implies it (sections 5.2.2.8, 5.2.2.10),
+//!   become `must-revalidate`: the crate instead treats `proxy-revalidate` as "never
+//!   fresh".
+//! - qualified `no-cache="f"` and `private="f"` are not the whole-response directives
+//!   (sections 5.2.2.4, 5.2.2.7): the crate sees neither, and `entry` drops the fields.
+//! - `Age` is read by `fields::age` (section 5.1) and raised to the apparent age
+//!   `response_time - Date` when that is larger (section 4.2.3); `Date`, `Expires` are
+//!   read in all three HTTP-date forms, an invalid `Expires` means the past (5.3).
+//! - a status the crate does not "understand" (RFC 7234's rule) is shown as one it
+//!   does: RFC 9111 section 3 asks understanding only of 206 and 304, and of any status
+//!   under `must-understand` (section 5.2.2.3).
+//!
+//! And rules of ours, on top of the RFC:
+//! - heuristic freshness (section 4.2.2) is decided here, not by the crate: for the
+//!   heuristically cacheable statuses (RFC 9110 section 15.1) or `public`, with a
+//!   `Last-Modified`, 10 % of the time since then (the RFC's suggestion), at most a day;
+//!   without `Last-Modified`, a 200 is fresh for `--cache-ttl` (nginx's
+//!   `proxy_cache_valid 200 30s`). The crate is shown the result as `max-age`; the client
+//!   never sees that.
+//! - a response with `Set-Cookie` is stored (section 3.1 stores every end-to-end field)
+//!   only when the origin gave it explicit freshness: never on a heuristic or the TTL,
+//!   so a login page that says nothing is never replayed to everyone. (The crate wants
+//!   `public` as well; it is shown the response without `Set-Cookie`.)
+//! - a response that is never fresh and has no validator is not stored: it could never
 //!   be used.
 
 use std::time::{Duration, SystemTime};
@@ -27,7 +48,8 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use http_cache_semantics::{BeforeRequest, CacheOptions, CachePolicy, RequestLike, ResponseLike};
 
-use crate::http1::fields::list_items;
+use super::directives::{CDN_CACHE_CONTROL, Directives};
+use super::fields;
 
 /// Why a response was not stored (reported in debug logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +58,7 @@ pub enum NotStored {
     Method,
     /// The body is larger than `--cache-max-object`.
     TooLarge,
-    /// `Set-Cookie` without `public`.
+    /// `Set-Cookie` without explicit freshness from the origin.
     SetCookie,
     /// `Vary: *` never matches a later request.
     VaryStar,
@@ -45,6 +67,19 @@ pub enum NotStored {
     /// Never fresh and no validator to revalidate with.
     Useless,
 }
+
+/// Statuses a cache may give heuristic freshness (RFC 9110 section 15.1).
+const HEURISTIC_STATUSES: [u16; 12] = [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
+
+/// Statuses the crate stores ("understood", RFC 7234); any other is shown as 307, which
+/// it understands and does not cache by default, so its remaining rules apply unchanged.
+const CRATE_UNDERSTOOD: [u16; 14] = [
+    200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
+];
+
+/// The longest heuristic freshness (Squid's default `refresh_pattern` allows three days;
+/// one is where RFC 7234 asked caches to warn).
+const MAX_HEURISTIC: u64 = 24 * 60 * 60;
 
 /// A request as the crate sees it. Stored responses are always responses to GET, so a
 /// HEAD request asks as a GET would (nginx's `proxy_cache_convert_head`).
@@ -68,7 +103,7 @@ impl RequestLike for AsGet<'_> {
     }
 }
 
-/// A response as the crate sees it: possibly with the TTL added, see `build`.
+/// A response as the crate sees it (see `crate_view`).
 struct Seen<'a> {
     status: StatusCode,
     headers: &'a HeaderMap,
@@ -86,13 +121,184 @@ impl ResponseLike for Seen<'_> {
 fn options() -> CacheOptions {
     CacheOptions {
         shared: true,
+        // Heuristics are ours (see the module comment).
         cache_heuristic: 0.0,
+        // `immutable` says nothing about how long (RFC 8246): no extra lifetime.
+        immutable_min_time_to_live: Duration::ZERO,
         ..CacheOptions::default()
     }
 }
 
-/// Builds the policy of a response to `GET uri`. When the response says nothing about
-/// freshness, the crate is shown it with `max-age=ttl` added; the client never sees that.
+/// The directives this cache obeys: `CDN-Cache-Control` when the response has a valid
+/// one (RFC 9213 section 2.2: a cache that honours a targeted field ignores
+/// `Cache-Control`), otherwise `Cache-Control`.
+pub fn effective(response_headers: &HeaderMap) -> Directives {
+    ruling(response_headers).0
+}
+
+/// The directives this cache obeys, and whether they came from the targeted field (then
+/// `Expires` is ignored as well).
+fn ruling(response_headers: &HeaderMap) -> (Directives, bool) {
+    match Directives::targeted(response_headers) {
+        Some(targeted) => (targeted, true),
+        None => (Directives::cache_control(response_headers), false),
+    }
+}
+
+/// Whether the directives forbid serving the response stale in any case: `no-cache`,
+/// `must-revalidate`, and for a shared cache `proxy-revalidate` and `s-maxage` (RFC 9111
+/// section 4.2.4).
+pub fn forbids_stale(directives: &Directives) -> bool {
+    directives.unqualified("no-cache")
+        || ["must-revalidate", "proxy-revalidate", "s-maxage"]
+            .iter()
+            .any(|name| directives.has(name))
+}
+
+/// Whether the origin said how long the response stays fresh: `max-age`, `s-maxage`, or
+/// (unless a targeted field rules) `Expires`.
+fn explicit_freshness(directives: &Directives, targeted: bool, response_headers: &HeaderMap) -> bool {
+    directives.has("max-age")
+        || directives.has("s-maxage")
+        || (!targeted && response_headers.contains_key(header::EXPIRES))
+}
+
+/// Heuristic freshness in seconds (section 4.2.2), or `None` (see the module comment).
+fn heuristic_lifetime(
+    status: StatusCode,
+    directives: &Directives,
+    response_headers: &HeaderMap,
+    response_time: SystemTime,
+    ttl: Duration,
+) -> Option<u64> {
+    if response_headers.contains_key(header::SET_COOKIE) {
+        return None;
+    }
+    if !HEURISTIC_STATUSES.contains(&status.as_u16()) && !directives.has("public") {
+        return None;
+    }
+    if let Some(modified) = fields::date(response_headers, header::LAST_MODIFIED) {
+        let date = fields::date(response_headers, header::DATE).unwrap_or(response_time);
+        let unchanged_for = date.duration_since(modified).unwrap_or_default().as_secs();
+        return Some((unchanged_for / 10).min(MAX_HEURISTIC));
+    }
+    (status == StatusCode::OK && !ttl.is_zero()).then(|| ttl.as_secs().max(1))
+}
+
+/// The status the crate is shown for `status`: 206 as the 200 it is part of (we handle
+/// ranges ourselves, `range`), and statuses it does not know as 307 (module comment).
+fn crate_status(status: StatusCode) -> StatusCode {
+    if status == StatusCode::PARTIAL_CONTENT {
+        StatusCode::OK
+    } else if CRATE_UNDERSTOOD.contains(&status.as_u16()) {
+        status
+    } else {
+        StatusCode::TEMPORARY_REDIRECT
+    }
+}
+
+/// The response fields rewritten for the crate (see the module comment).
+fn crate_view(
+    status: StatusCode,
+    response_headers: &HeaderMap,
+    response_time: SystemTime,
+    ttl: Duration,
+) -> HeaderMap {
+    let (directives, targeted) = ruling(response_headers);
+    let mut view = response_headers.clone();
+    for name in [
+        header::CACHE_CONTROL,
+        header::EXPIRES,
+        header::AGE,
+        header::DATE,
+        header::SET_COOKIE,
+        header::PRAGMA,
+    ] {
+        view.remove(name);
+    }
+    view.remove(CDN_CACHE_CONTROL);
+    let understood =
+        HEURISTIC_STATUSES.contains(&status.as_u16()) || CRATE_UNDERSTOOD.contains(&status.as_u16());
+    let mut text = directives
+        .to_header_value(|directive| {
+            let qualified = matches!(directive.name.as_str(), "no-cache" | "private")
+                && directive
+                    .value
+                    .as_deref()
+                    .is_some_and(|value| !value.trim().is_empty());
+            let seconds = matches!(directive.name.as_str(), "max-age" | "s-maxage");
+            // must-understand lets a cache that understands the status ignore no-store.
+            let overridden = directive.name == "no-store" && directives.has("must-understand") && understood;
+            !qualified && !seconds && !overridden && directive.name != "proxy-revalidate"
+        })
+        .and_then(|value| value.to_str().ok().map(str::to_string))
+        .unwrap_or_default();
+    let mut add = |directive: String| {
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        text.push_str(&directive);
+    };
+    for name in ["max-age", "s-maxage"] {
+        if let Some(seconds) = directives.seconds(name) {
+            add(format!("{name}={seconds}"));
+        }
+    }
+    if (directives.has("proxy-revalidate") || directives.has("s-maxage"))
+        && !directives.has("must-revalidate")
+    {
+        add("must-revalidate".into());
+    }
+    if !explicit_freshness(&directives, targeted, response_headers)
+        && let Some(seconds) = heuristic_lifetime(status, &directives, response_headers, response_time, ttl)
+    {
+        add(format!("max-age={seconds}"));
+    }
+    if let Ok(value) = HeaderValue::from_str(&text)
+        && !text.is_empty()
+    {
+        view.insert(header::CACHE_CONTROL, value);
+    }
+    if !targeted && response_headers.contains_key(header::EXPIRES) {
+        let expires = fields::date(response_headers, header::EXPIRES);
+        view.insert(
+            header::EXPIRES,
+            expires.map_or(HeaderValue::from_static(fields::EPOCH), fields::format_http_date),
+        );
+    }
+    let date = fields::date(response_headers, header::DATE);
+    if let Some(date) = date {
+        view.insert(header::DATE, fields::format_http_date(date));
+    }
+    // The corrected initial age (section 4.2.3): what Age says, or what the Date shows
+    // when that is more.
+    let apparent = date
+        .and_then(|date| response_time.duration_since(date).ok())
+        .map_or(0, |apparent| apparent.as_secs());
+    let age = fields::age(response_headers).unwrap_or(0).max(apparent);
+    if age > 0 {
+        view.insert(header::AGE, HeaderValue::from(age));
+    }
+    view
+}
+
+/// The request fields rewritten for the crate: `Cache-Control` in lowercase, and no
+/// `Pragma` when `Cache-Control` is there (RFC 9111 section 5.4). Borrowed unchanged when
+/// there is nothing to rewrite, as on nearly every request.
+fn request_view(request_headers: &HeaderMap) -> std::borrow::Cow<'_, HeaderMap> {
+    if !request_headers.contains_key(header::CACHE_CONTROL) {
+        return std::borrow::Cow::Borrowed(request_headers);
+    }
+    let mut view = request_headers.clone();
+    view.remove(header::PRAGMA);
+    match Directives::cache_control(request_headers).to_header_value(|_| true) {
+        Some(value) => view.insert(header::CACHE_CONTROL, value),
+        None => view.remove(header::CACHE_CONTROL),
+    };
+    std::borrow::Cow::Owned(view)
+}
+
+/// Builds the policy of a response to `GET uri` from the crate's view of it.
 pub fn build(
     uri: &Uri,
     request_headers: &HeaderMap,
@@ -101,37 +307,80 @@ pub fn build(
     response_time: SystemTime,
     ttl: Duration,
 ) -> CachePolicy {
+    let request_headers = request_view(request_headers);
     let request = AsGet {
         uri,
-        headers: request_headers,
+        headers: &request_headers,
     };
-    let mut with_ttl;
-    let mut seen = Seen {
-        status,
-        headers: response_headers,
+    let view = crate_view(status, response_headers, response_time, ttl);
+    let seen = Seen {
+        status: crate_status(status),
+        headers: &view,
     };
-    if status == StatusCode::OK && !ttl.is_zero() && !has_explicit_freshness(response_headers) {
-        with_ttl = response_headers.clone();
-        if let Ok(value) = HeaderValue::from_str(&format!("max-age={}", ttl.as_secs().max(1))) {
-            with_ttl.append(header::CACHE_CONTROL, value);
-        }
-        seen.headers = &with_ttl;
-    }
     CachePolicy::new_options(&request, &seen, response_time, options())
 }
 
-/// Whether the response may be stored, and if not why.
+/// The freshness lifetime the crate is shown (RFC 9111 section 4.2.1), in seconds:
+/// `s-maxage`, `max-age`, `Expires` minus `Date`, or our heuristic; 0 under `no-cache`.
+pub fn lifetime(
+    status: StatusCode,
+    response_headers: &HeaderMap,
+    response_time: SystemTime,
+    ttl: Duration,
+) -> u64 {
+    let (directives, targeted) = ruling(response_headers);
+    if directives.unqualified("no-cache") {
+        return 0;
+    }
+    if let Some(seconds) = directives.seconds("s-maxage").or(directives.seconds("max-age")) {
+        return seconds;
+    }
+    if !targeted && response_headers.contains_key(header::EXPIRES) {
+        let date = fields::date(response_headers, header::DATE).unwrap_or(response_time);
+        return fields::date(response_headers, header::EXPIRES)
+            .and_then(|expires| expires.duration_since(date).ok())
+            .map_or(0, |left| left.as_secs());
+    }
+    heuristic_lifetime(status, &directives, response_headers, response_time, ttl).unwrap_or(0)
+}
+
+/// How long past its lifetime the response may still be served stale: the larger of
+/// `stale-while-revalidate` and `stale-if-error` (RFC 5861), 0 when forbidden.
+pub fn stale_window(directives: &Directives) -> u64 {
+    if forbids_stale(directives) {
+        return 0;
+    }
+    let window = |name| directives.seconds(name).unwrap_or(0);
+    window("stale-while-revalidate").max(window("stale-if-error"))
+}
+
+/// Whether the response may be stored, and if not why. `usable_stale` says a response
+/// stale on arrival can still be served stale (RFC 5861) or revalidated.
 pub fn check_storable(
     policy: &CachePolicy,
+    status: StatusCode,
     response_headers: &HeaderMap,
     body_len: usize,
     max_object: u64,
+    usable_stale: bool,
     now: SystemTime,
 ) -> Result<(), NotStored> {
     if body_len as u64 > max_object {
         return Err(NotStored::TooLarge);
     }
-    if response_headers.contains_key(header::SET_COOKIE) && !has_directive(response_headers, "public") {
+    // A final response only; 304 and 1xx never stand for a whole stored response.
+    if status.is_informational() || status == StatusCode::NOT_MODIFIED {
+        return Err(NotStored::Forbidden);
+    }
+    let (directives, targeted) = ruling(response_headers);
+    let understood =
+        HEURISTIC_STATUSES.contains(&status.as_u16()) || CRATE_UNDERSTOOD.contains(&status.as_u16());
+    if directives.has("must-understand") && !understood {
+        return Err(NotStored::Forbidden);
+    }
+    if response_headers.contains_key(header::SET_COOKIE)
+        && !explicit_freshness(&directives, targeted, response_headers)
+    {
         return Err(NotStored::SetCookie);
     }
     if super::key::vary_names(response_headers).is_none() {
@@ -140,7 +389,7 @@ pub fn check_storable(
     if !policy.is_storable() {
         return Err(NotStored::Forbidden);
     }
-    if policy.is_stale(now) && !has_validator(response_headers) {
+    if policy.is_stale(now) && !has_validator(response_headers) && !usable_stale {
         return Err(NotStored::Useless);
     }
     Ok(())
@@ -149,9 +398,17 @@ pub fn check_storable(
 /// Whether `request_headers` may be answered by the stored response without asking the
 /// backend, now.
 pub fn is_fresh_for(policy: &CachePolicy, uri: &Uri, request_headers: &HeaderMap, now: SystemTime) -> bool {
+    // The hit path. A request with no Cache-Control and no Pragma asks nothing of the
+    // entry but to be fresh (the store already matched its host, target and Vary), and
+    // `before_request` would also build a whole copy of the response's fields, with a
+    // formatted Date, only to have it thrown away: one lookup is enough.
+    if !request_headers.contains_key(header::CACHE_CONTROL) && !request_headers.contains_key(header::PRAGMA) {
+        return !policy.is_stale(now);
+    }
+    let request_headers = request_view(request_headers);
     let request = AsGet {
         uri,
-        headers: request_headers,
+        headers: &request_headers,
     };
     matches!(policy.before_request(&request, now), BeforeRequest::Fresh(_))
 }
@@ -159,9 +416,10 @@ pub fn is_fresh_for(policy: &CachePolicy, uri: &Uri, request_headers: &HeaderMap
 /// A request with `Authorization` may reuse a stored response only if the response was
 /// explicitly made for sharing (RFC 9111 section 3.5).
 pub fn allows_authenticated_reuse(response_headers: &HeaderMap) -> bool {
+    let directives = effective(response_headers);
     ["public", "s-maxage", "must-revalidate"]
         .iter()
-        .any(|name| has_directive(response_headers, name))
+        .any(|name| directives.has(name))
 }
 
 /// Whether the response has `ETag` or `Last-Modified`, so a stale copy can be revalidated.
@@ -169,18 +427,9 @@ pub fn has_validator(response_headers: &HeaderMap) -> bool {
     response_headers.contains_key(header::ETAG) || response_headers.contains_key(header::LAST_MODIFIED)
 }
 
-/// `max-age`, `s-maxage` or `Expires`: the origin said how long the response stays fresh.
-fn has_explicit_freshness(response_headers: &HeaderMap) -> bool {
-    response_headers.contains_key(header::EXPIRES)
-        || has_directive(response_headers, "max-age")
-        || has_directive(response_headers, "s-maxage")
-}
-
-/// Whether any `Cache-Control` field carries the directive `name` (with or without a value).
+/// Whether a request's `Cache-Control` carries the directive `name` (any case).
 pub fn has_directive(headers: &HeaderMap, name: &str) -> bool {
-    list_items(headers, header::CACHE_CONTROL)
-        .map(|directive| directive.split('=').next().unwrap_or("").trim())
-        .any(|directive| directive.eq_ignore_ascii_case(name))
+    Directives::cache_control(headers).has(name)
 }
 
 #[cfg(test)]
@@ -201,7 +450,7 @@ mod tests {
             now,
             Duration::from_secs(30),
         );
-        check_storable(&policy, &response, 10, 1024, now)
+        check_storable(&policy, status, &response, 10, 1024, false, now)
     }
 
     #[test]
@@ -246,7 +495,13 @@ mod tests {
                 &[],
                 &[("cache-control", "max-age=60"), ("set-cookie", "a=1")]
             ),
-            Err(NotStored::SetCookie)
+            Ok(()),
+            "explicit freshness: Set-Cookie is stored with the rest (section 3.1)"
+        );
+        assert_eq!(
+            storable(200, &[], &[("set-cookie", "a=1")]),
+            Err(NotStored::SetCookie),
+            "never on the TTL"
         );
         assert_eq!(
             storable(

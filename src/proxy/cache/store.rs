@@ -88,6 +88,13 @@ impl Store {
         Some(found)
     }
 
+    /// Every variant under `key` (to freshen them after a 304), without marking it used.
+    pub fn variants(&self, key: &str) -> Vec<Arc<Entry>> {
+        self.slots
+            .get(key)
+            .map_or_else(Vec::new, |slot| slot.variants.clone())
+    }
+
     /// Stores `entry`, replacing the same variant if present, then evicts least recently
     /// used keys until the bytes fit. Returns what left the store. An entry larger than
     /// the whole store is refused (`None`).

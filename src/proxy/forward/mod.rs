@@ -237,6 +237,7 @@ impl Proxy {
             headers: &request.headers,
             body: &request.body,
             spooled: request.spooled.as_ref(),
+            interim: request.interim.as_deref(),
         };
         let sent_at = std::time::Instant::now();
         let result = self.client.send(&backend.spec.authority, &outgoing);

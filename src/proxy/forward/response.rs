@@ -15,6 +15,7 @@ use crate::http1::RequestError;
 use crate::http1::body::read_body;
 use crate::http1::fields::{content_length, is_only_chunked, parsed_headers, wants_keep_alive};
 use crate::http1::head::Framing;
+use crate::http1::interim::Interim;
 use crate::http1::reader::HttpReader;
 use crate::http1::writer::body_allowed;
 
@@ -35,12 +36,15 @@ pub struct ResponseHead {
     pub keep_alive: bool,
 }
 
-/// Reads the final response head for a request with `method`, skipping interim 1xx
-/// answers (100 Continue, 103 Early Hints). The whole head must arrive by `deadline`.
+/// Reads the final response head for a request with `method`. Interim 1xx answers
+/// before it go to `interim` as they arrive (102, 103 Early Hints...), except `100
+/// Continue`, which the front already sent the client itself (RFC 9110 section 15.2 lets
+/// a proxy drop a 1xx it caused). The whole head must arrive by `deadline`.
 pub fn read_head(
     reader: &mut HttpReader,
     method: &Method,
     deadline: Instant,
+    interim: Option<&Interim>,
 ) -> Result<ResponseHead, UpstreamError> {
     loop {
         if let Some(head) = try_parse_head(reader, method)? {
@@ -50,6 +54,13 @@ pub fn read_head(
                     return Err(UpstreamError::Protocol(
                         "unrequested 101 Switching Protocols".into(),
                     ));
+                }
+                if let Some(interim) = interim
+                    && head.status != StatusCode::CONTINUE
+                {
+                    let mut headers = head.headers;
+                    super::headers::remove_hop_by_hop(&mut headers);
+                    interim.send(head.status, &headers);
                 }
                 continue;
             }

@@ -29,6 +29,7 @@ use super::response::{from_read_error, read_head, read_response_body};
 use super::streamed::UpstreamBody;
 use crate::http1::Response;
 use crate::http1::head::Framing;
+use crate::http1::interim::Interim;
 use crate::http1::spool::{BodyStream, SPOOL_THRESHOLD, SpooledBody};
 
 /// Response bodies up to this size are read whole; larger ones are streamed.
@@ -80,6 +81,8 @@ pub struct OutgoingRequest<'a> {
     pub body: &'a [u8],
     /// A large body kept in a temporary file by the front; streamed from there.
     pub spooled: Option<&'a SpooledBody>,
+    /// Where the backend's interim responses go (`front::interim`), if anywhere.
+    pub interim: Option<&'a Interim>,
 }
 
 impl OutgoingRequest<'_> {
@@ -236,7 +239,8 @@ impl ForwardClient {
             error: cut_short(error),
             stale: false,
         };
-        let head = read_head(&mut conn.reader, request.method, deadline).map_err(not_stale)?;
+        let head =
+            read_head(&mut conn.reader, request.method, deadline, request.interim).map_err(not_stale)?;
         let mut response = Response::new(head.status);
         response.headers = head.headers;
         let small = match head.framing {
@@ -346,6 +350,7 @@ mod tests {
             headers: &map,
             body,
             spooled: None,
+            interim: None,
         };
         let mut out = Vec::new();
         write_request(&mut out, "10.0.0.1:81", &request);

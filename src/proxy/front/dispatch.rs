@@ -23,7 +23,7 @@ use super::server::Handler;
 use crate::http1::message::{Request, Response};
 use crate::proxy::access_log::{AccessLogSender, Pending, Record};
 use crate::proxy::admin::{self, AdminPages};
-use crate::proxy::cache::Cache;
+use crate::proxy::cache::{Cache, Upstream};
 use crate::proxy::clients::{self, ClientRules, X_REQUEST_ID};
 use crate::proxy::forward::headers::{X_ROUNDHOUSE_BACKEND, X_ROUNDHOUSE_WORKER};
 use crate::proxy::pool::direct::DirectAnswer;
@@ -38,6 +38,8 @@ pub struct Dispatcher {
     cache: Option<Arc<Cache>>,
     access_log: Option<AccessLogSender>,
     admin: AdminPages,
+    /// The queue as the cache's way to a backend: for public clients, then for admins.
+    upstreams: [Arc<dyn Upstream>; 2],
     /// Whom to believe about client addresses, and whom to show the admin pages.
     rules: Arc<ClientRules>,
     /// False with `--admin-listen`: the admin pages live on their own listener, and
@@ -54,8 +56,17 @@ impl Dispatcher {
         stats: Arc<Stats>,
         routing: Arc<RoutingTable>,
     ) -> Self {
+        let upstream = |details| -> Arc<dyn Upstream> {
+            Arc::new(Queue {
+                jobs: jobs.clone(),
+                stats: Arc::clone(&stats),
+                details,
+            })
+        };
+        let upstreams = [upstream(false), upstream(true)];
         Dispatcher {
             jobs,
+            upstreams,
             admin: AdminPages {
                 stats: Arc::clone(&stats),
                 routing,
@@ -181,21 +192,51 @@ impl Dispatcher {
             }
         }
         match &self.cache {
-            Some(cache) => cache.serve(request, |request| self.queue(request, details)),
+            Some(cache) => cache.serve(request, self.upstream(details)),
             None => self.queue(request, details),
         }
     }
 
     /// Hands the request to a worker through the bounded queue and waits for the answer.
     fn queue(&self, request: Request, details: bool) -> Response {
+        self.upstream(details).fetch(request)
+    }
+
+    /// The queue as the cache's way to a backend; one for each disclosure, so a
+    /// background revalidation keeps the one its request came with.
+    fn upstream(&self, details: bool) -> &Arc<dyn Upstream> {
+        if details {
+            &self.upstreams[1]
+        } else {
+            &self.upstreams[0]
+        }
+    }
+
+    fn refusal(&self, error: &TrySendError<Job>) -> Response {
+        refusal(&self.stats, error)
+    }
+}
+
+/// The bounded queue as a way to a backend that owns what it needs, so the cache can
+/// keep one for a background revalidation.
+struct Queue {
+    jobs: Sender<Job>,
+    stats: Arc<Stats>,
+    /// What the worker may show the client (`Job::details`).
+    details: bool,
+}
+
+impl Upstream for Queue {
+    /// Hands the request to a worker through the bounded queue and waits for the answer.
+    fn fetch(&self, request: Request) -> Response {
         let (reply, answer) = reply_slot();
         let job = Job {
             request,
             answer: Answer::Slot(reply),
-            details,
+            details: self.details,
         };
         if let Err(error) = self.jobs.try_send(job) {
-            return self.refusal(&error);
+            return refusal(&self.stats, &error);
         }
         // A worker always replies; if it died instead, its end of the slot is dropped
         // and we say so rather than hang.
@@ -206,19 +247,19 @@ impl Dispatcher {
             )
         })
     }
+}
 
-    /// The answer when the queue does not take a job: full (503 now, try again in a
-    /// second) or closed because the balancer is shutting down.
-    fn refusal(&self, error: &TrySendError<Job>) -> Response {
-        self.stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
-        match error {
-            TrySendError::Full(_) => {
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                Response::text(StatusCode::SERVICE_UNAVAILABLE, "queue full, try again")
-                    .with_header(header::RETRY_AFTER, "1")
-            }
-            TrySendError::Disconnected(_) => Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
-                .with_header(header::CONNECTION, "close"),
+/// The answer when the queue does not take a job: full (503 now, try again in a
+/// second) or closed because the balancer is shutting down.
+fn refusal(stats: &Stats, error: &TrySendError<Job>) -> Response {
+    stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
+    match error {
+        TrySendError::Full(_) => {
+            stats.rejected.fetch_add(1, Ordering::Relaxed);
+            Response::text(StatusCode::SERVICE_UNAVAILABLE, "queue full, try again")
+                .with_header(header::RETRY_AFTER, "1")
         }
+        TrySendError::Disconnected(_) => Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+            .with_header(header::CONNECTION, "close"),
     }
 }

@@ -24,6 +24,7 @@ use crate::http1::body::read_body_into;
 use crate::http1::error::RequestError;
 use crate::http1::fields::wants_keep_alive;
 use crate::http1::head::{Framing, Limits, read_request_head};
+use crate::http1::interim::Interim;
 use crate::http1::message::{Request, Response};
 use crate::http1::reader::HttpReader;
 use crate::http1::spool::{SPOOL_THRESHOLD, Spool};
@@ -330,6 +331,8 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
         };
         let method = head.method.clone();
         let version = head.version;
+        // A server must not send 1xx to an HTTP/1.0 client (RFC 9110 section 15.2).
+        let interim = (version == Version::HTTP_11).then(|| Interim::new(Arc::clone(&shared_writer)));
         let request = Request {
             method: head.method,
             target: head.target,
@@ -340,6 +343,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
             peer,
             client: peer.ip(),
             received_at: Instant::now(),
+            interim: interim.clone(),
         };
         let keep_alive = keep_alive && !shared.stopping.load(Ordering::SeqCst);
         let response = if shared.handler.can_hand_off(&request) {
@@ -349,7 +353,8 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
                 version,
                 keep_alive,
                 Arc::clone(&shared.stopping),
-            );
+            )
+            .with_interim(interim.clone());
             let turn = direct.turn();
             match shared.handler.hand_off(request, direct) {
                 None => {
@@ -363,6 +368,11 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
         };
         let keep_alive =
             keep_alive && keeps_connection(&response, version) && !shared.stopping.load(Ordering::SeqCst);
+        // Interim responses the client's socket had no room for go first (`interim`).
+        let early = interim.map(|interim| interim.finish()).unwrap_or_default();
+        if !early.is_empty() && writer.write_all(&early).is_err() {
+            return;
+        }
         if write_response(&mut writer, &response, &method, version, keep_alive).is_err() || !keep_alive {
             return;
         }

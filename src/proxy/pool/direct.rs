@@ -27,6 +27,7 @@ use http::{Method, Version, header};
 use parking_lot::{Condvar, Mutex};
 use socket2::SockRef;
 
+use crate::http1::interim::Interim;
 use crate::http1::message::Response;
 use crate::http1::writer::{COALESCE_LIMIT, write_response};
 
@@ -91,6 +92,8 @@ pub struct DirectAnswer {
     stopping: Arc<AtomicBool>,
     turn: Arc<Turn>,
     before_write: Option<BeforeWrite>,
+    /// The request's interim responses, whose unsent rest goes before the answer.
+    interim: Option<Arc<Interim>>,
     finished: bool,
 }
 
@@ -110,8 +113,15 @@ impl DirectAnswer {
             stopping,
             turn: Arc::new(Turn::default()),
             before_write: None,
+            interim: None,
             finished: false,
         }
+    }
+
+    /// The request's interim responses (`interim`), ended when the answer is written.
+    pub fn with_interim(mut self, interim: Option<Arc<Interim>>) -> Self {
+        self.interim = interim;
+        self
     }
 
     /// The turn the connection thread waits on before its next request.
@@ -143,8 +153,14 @@ impl DirectAnswer {
             && keeps_connection(&response, self.version)
             && !self.stopping.load(Ordering::SeqCst);
         let small = response.stream.is_none() && response.body.len() <= COALESCE_LIMIT;
+        // Interim bytes the socket did not take yet go first.
+        let early = self
+            .interim
+            .take()
+            .map(|interim| interim.finish())
+            .unwrap_or_default();
         if small {
-            let mut bytes = Vec::new();
+            let mut bytes = early;
             let serialized = write_response(&mut bytes, &response, &self.method, self.version, keep_alive);
             debug_assert!(serialized.is_ok(), "writing to a Vec cannot fail");
             match SockRef::from(&*self.stream).send_with_flags(&bytes, libc::MSG_DONTWAIT) {
@@ -156,7 +172,7 @@ impl DirectAnswer {
                 Err(_) => return self.finish(false),
             }
         }
-        self.write_on_own_thread(Unwritten::Response(Box::new(response)), keep_alive);
+        self.write_on_own_thread(Unwritten::Response(Box::new(response), early), keep_alive);
     }
 
     /// Hands the rest of the answer to a new thread, which may wait for the client as
@@ -172,9 +188,9 @@ impl DirectAnswer {
                 let mut out: &TcpStream = &stream;
                 let written = match unwritten {
                     Unwritten::Bytes(bytes, sent) => out.write_all(&bytes[sent..]),
-                    Unwritten::Response(response) => {
-                        write_response(&mut out, &response, &method, version, keep_alive)
-                    }
+                    Unwritten::Response(response, early) => out
+                        .write_all(&early)
+                        .and_then(|()| write_response(&mut out, &response, &method, version, keep_alive)),
                 };
                 let keep_open = written.is_ok() && keep_alive;
                 close_unless(&stream, keep_open);
@@ -219,8 +235,8 @@ impl Drop for DirectAnswer {
 enum Unwritten {
     /// A serialized answer, of which the first `usize` bytes are sent.
     Bytes(Vec<u8>, usize),
-    /// A large or streamed answer, not yet serialized.
-    Response(Box<Response>),
+    /// A large or streamed answer, not yet serialized, after the interim bytes left.
+    Response(Box<Response>, Vec<u8>),
 }
 
 /// Whether the connection may carry another request after `response`: not when the
