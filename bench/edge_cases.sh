@@ -53,7 +53,8 @@ status() {
     local port=$1 request=$2 line
     exec 3<>/dev/tcp/127.0.0.1/"$port"
     printf "$request" >&3 2>/dev/null || true
-    line=$(timeout 5 head -c 200 <&3 | head -1 | tr -d '\r' | cut -d' ' -f2-3)
+    # A reset makes the read fail: that is an answer too, not a reason to stop.
+    line=$(timeout 5 head -c 200 <&3 2>/dev/null | head -1 | tr -d '\r' | cut -d' ' -f2-3) || line="resets the connection"
     exec 3>&-
     echo "${line:-(closed, no answer)}"
 }
