@@ -3,8 +3,8 @@
 //! folder). docs/architecture.md draws the layers this keeps.
 //!
 //! The graph is read from the source itself: every `crate::a::b` path and every
-//! `use crate::{..}` tree, plus `super::` paths, with test code (`#[cfg(test)]` onwards)
-//! left out, since a unit test may reach anywhere. An edge from module A to module B is
+//! `use crate::{..}` tree, plus `super::` paths (in comments too), with test code
+//! (`#[cfg(test)]` onwards) left out, since a unit test may reach anywhere. An edge from module A to module B is
 //! kept at the level where A and B are siblings: `crate::proxy::front::server` using
 //! `crate::proxy::pool::direct` is the edge `front → pool` inside `proxy`.
 
@@ -46,17 +46,12 @@ fn modules(root: &Path) -> Vec<(ModPath, PathBuf)> {
     out
 }
 
-/// The code before the first `#[cfg(test)]`, with comments removed.
+/// The text before the first `#[cfg(test)]`. Comments are kept: a doc comment that
+/// names `crate::x` is a reader's arrow too (and the project's before-stop check reads
+/// them the same way).
 fn code_of(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap();
-    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-    text.lines()
-        .map(|line| match line.find("//") {
-            Some(index) => &line[..index],
-            None => line,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.split("#[cfg(test)]").next().unwrap_or_default().to_string()
 }
 
 /// Expands a `use` tree (`crate::a::{b, c::{d, e}}`) into its paths.

@@ -9,7 +9,7 @@
 //! Read in this order: `backends` (where connections can go), `proxy` (accept, pick,
 //! connect), `copy` (one direction, half-close, idle timeout), `status` (the seed's
 //! `LOAD` probe for least-load), `counters` and `admin` (`/stats` on `--admin`). The first
-//! seed's calculator, which runs behind it, lives in the lab (`crate::lab::calc_tcp`).
+//! seed's calculator, which runs behind it, lives in the lab (`src/lab/calc_tcp/`).
 
 pub mod admin;
 pub mod args;

@@ -23,7 +23,7 @@ use crate::proxy::backends::{Backend, BackendSet};
 use crate::proxy::stats::requests::{NONE, RequestSeries};
 use crate::proxy::strategy::{self, UnknownStrategy};
 
-/// A configuration that cannot be built (`crate::config` reports these with line
+/// A configuration that cannot be built (the configuration, `src/config/`, reports these with line
 /// numbers before it gets here; this is the last line of defence).
 #[derive(Debug, Error)]
 pub enum RoutingError {

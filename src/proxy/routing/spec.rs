@@ -1,4 +1,4 @@
-//! Pools and routes as configured: plain data, checked by `crate::config` and built
+//! Pools and routes as configured: plain data, checked by the configuration (`src/config/`) and built
 //! into a live `Routing` by `build.rs`.
 
 use crate::proxy::backends::BackendSpec;

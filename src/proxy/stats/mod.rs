@@ -1,6 +1,6 @@
 //! The balancer's request and worker counters: a leaf that imports nothing of the
 //! proxy. Each subsystem counts into what it owns (these, the backends' own counters,
-//! the cache's, the routing table's request series); `crate::proxy::admin` renders them
+//! the cache's, the routing table's request series); the admin pages (`src/proxy/admin/`) render them
 //! as `/stats` and `/metrics`.
 //!
 //! OS concept: atomics and memory ordering. Workers bump counters with `fetch_add`
