@@ -146,7 +146,6 @@ impl Handler for Dispatcher {
 
     fn hand_off(&self, mut request: Request, mut direct: DirectAnswer) -> Option<Response> {
         let details = self.prepare(&mut request);
-        let request_id = request.headers.get(&X_REQUEST_ID).cloned();
         if let Some(access_log) = &self.access_log {
             let (access_log, pending) = (access_log.clone(), Pending::of(&request));
             direct.before_write(Box::new(move |response| {
@@ -163,10 +162,11 @@ impl Handler for Dispatcher {
             Err(error) => error,
         };
         let mut response = self.refusal(&error);
-        if let Some(request_id) = request_id {
-            response.headers.insert(X_REQUEST_ID, request_id);
+        let job = error.into_inner();
+        if let Some(request_id) = job.request.headers.get(&X_REQUEST_ID) {
+            response.headers.insert(X_REQUEST_ID, request_id.clone());
         }
-        if let Answer::Direct(direct) = error.into_inner().answer {
+        if let Answer::Direct(direct) = job.answer {
             direct.take_back(&response);
         }
         Some(response)
