@@ -14,6 +14,7 @@ use crate::backends::health::PassivePolicy;
 use crate::balancer::BalancerConfig;
 use crate::cache::CacheArgs;
 use crate::client::ClientArgs;
+use crate::discovery::EtcdTarget;
 use crate::forward::UpstreamTimeouts;
 use crate::front::ServerConfig;
 use crate::front::parse::Limits;
@@ -92,6 +93,12 @@ pub struct ServeArgs {
     /// given, no simulated backends start.
     #[arg(long = "backend", value_name = "URL")]
     pub backends: Vec<BackendSpec>,
+
+    /// Take the backends from etcd instead of --backend: every key under PREFIX is one
+    /// backend (`roundhouse backend --register` writes them), followed as keys come and
+    /// go; list several members to fail over between them (docs/discovery.md).
+    #[arg(long, value_name = "etcd://HOST:PORT[,HOST:PORT...]/PREFIX", conflicts_with = "backends")]
+    pub discovery: Option<EtcdTarget>,
 
     /// Number of simulated backends to start in this process when no --backend is given.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(0..=256), value_name = "N")]
@@ -187,6 +194,7 @@ impl ServeArgs {
             queue: self.queue as usize,
             strategy: self.strategy.clone(),
             backends,
+            discovery: self.discovery.clone(),
             server: ServerConfig {
                 limits: Limits {
                     max_body: self.max_body,
@@ -260,6 +268,28 @@ pub struct BackendArgs {
     /// ms, the model of `roundhouse simulate`) or `uniform:MIN..MAX`.
     #[arg(long, value_name = "DIST")]
     pub latency_dist: Option<crate::backend::service::LatencyDist>,
+
+    /// Register in etcd under this prefix while running, so balancers started with
+    /// `--discovery` and the same URL send requests here: the key is held by a lease
+    /// that Ctrl-C revokes (balancers drop this backend at once) and that expires
+    /// --register-ttl after a crash.
+    #[arg(
+        long,
+        value_name = "etcd://HOST:PORT[,HOST:PORT...]/PREFIX",
+        requires = "advertise",
+        conflicts_with = "calc_tcp"
+    )]
+    pub register: Option<EtcdTarget>,
+
+    /// With --register: the URL balancers reach this backend at,
+    /// `http://HOST:PORT[,weight=N]` (the address other hosts know, not 0.0.0.0).
+    #[arg(long, value_name = "URL", requires = "register")]
+    pub advertise: Option<BackendSpec>,
+
+    /// With --register: the lease's lifetime, the longest a crashed backend stays
+    /// listed; renewed every third of it (whole seconds).
+    #[arg(long, default_value = "5s", value_parser = crate::discovery::register::parse_ttl, value_name = "DURATION")]
+    pub register_ttl: Duration,
 
     /// Requests served at once; the others wait in line (1 makes the backend a
     /// single-server queue, as in `roundhouse simulate`). 0: no limit.

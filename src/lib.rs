@@ -16,6 +16,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod cpu;
+pub mod discovery;
 pub mod forward;
 pub mod front;
 pub mod l4;

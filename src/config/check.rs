@@ -143,6 +143,7 @@ fn pools(file: &FileConfig, args: &ServeArgs, collector: &mut Collector) -> Vec<
             name,
             strategy,
             backends,
+            discovery: None,
         });
     }
     specs

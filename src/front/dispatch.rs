@@ -24,6 +24,7 @@ use super::message::{Request, Response};
 use super::server::Handler;
 use crate::access_log::{AccessLogSender, Pending, Record};
 use crate::cache::Cache;
+use crate::discovery::Discovery;
 use crate::pool::reply::reply_slot;
 use crate::pool::{Answer, Job};
 use crate::routing::RoutingTable;
@@ -36,6 +37,7 @@ pub struct Dispatcher {
     routing: Arc<RoutingTable>,
     cache: Option<Arc<Cache>>,
     access_log: Option<AccessLogSender>,
+    discovery: Option<Arc<Discovery>>,
 }
 
 impl Dispatcher {
@@ -47,6 +49,7 @@ impl Dispatcher {
             routing,
             cache: None,
             access_log: None,
+            discovery: None,
         }
     }
 
@@ -62,12 +65,23 @@ impl Dispatcher {
         self
     }
 
+    /// Shows what the etcd watchers are doing in `/stats` and `/metrics`.
+    pub fn with_discovery(mut self, discovery: Arc<Discovery>) -> Self {
+        self.discovery = Some(discovery);
+        self
+    }
+
+    fn discovery_statuses(&self) -> Vec<Arc<crate::discovery::Status>> {
+        self.discovery.as_ref().map_or_else(Vec::new, |discovery| discovery.statuses())
+    }
+
     fn stats_response(&self) -> Response {
         let routing = self.routing.current();
         let mut snapshot = self
             .stats
             .snapshot(routing.all_backends(), self.jobs.len(), self.capacity);
         crate::routing::report::extend_stats(&self.routing, &routing, &mut snapshot);
+        snapshot["discovery"] = crate::discovery::stats_json(&self.discovery_statuses());
         Response::json(StatusCode::OK, &snapshot).with_header(header::CACHE_CONTROL, "no-store")
     }
 }
@@ -132,6 +146,7 @@ impl Dispatcher {
             let page = crate::metrics::Page {
                 stats: &self.stats,
                 routing: &self.routing,
+                discovery: &self.discovery_statuses(),
                 queue_depth: self.jobs.len(),
                 queue_capacity: self.capacity,
             };

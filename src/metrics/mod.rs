@@ -6,6 +6,7 @@
 //! and the routing table's pointer, each for a copy. The names follow Prometheus's
 //! conventions: a `roundhouse_` prefix, base units (seconds), `_total` on counters.
 
+pub mod discovery;
 pub mod histogram;
 pub mod requests;
 pub mod text;
@@ -25,6 +26,8 @@ use text::{Exposition, Kind, float};
 pub struct Page<'a> {
     pub stats: &'a Stats,
     pub routing: &'a RoutingTable,
+    /// The etcd watchers of discovery pools (empty without discovery).
+    pub discovery: &'a [std::sync::Arc<crate::discovery::Status>],
     pub queue_depth: usize,
     pub queue_capacity: usize,
 }
@@ -47,6 +50,7 @@ impl Page<'_> {
         self.backends(&mut page);
         self.cache(&mut page);
         self.reloads(&mut page);
+        discovery::render(self.discovery, &mut page);
         page.finish()
     }
 

@@ -10,6 +10,7 @@
 //! whole worker processes (old workers finish their requests on the old config).
 
 pub mod build;
+pub mod discovered;
 pub mod report;
 pub mod route;
 pub mod spec;

@@ -2,6 +2,7 @@
 //! into a live `Routing` by `build.rs`.
 
 use crate::backends::BackendSpec;
+use crate::discovery::target::EtcdTarget;
 
 /// The pool that gets requests no route matches, and the name of the pool made from
 /// `--backend` (or the simulated backends) when the configuration has no pools.
@@ -13,7 +14,11 @@ pub const DEFAULT_POOL: &str = "default";
 pub struct PoolSpec {
     pub name: String,
     pub strategy: String,
+    /// The backends listed in the configuration; empty when `discovery` finds them.
     pub backends: Vec<BackendSpec>,
+    /// Where the backends are found instead of listed: an etcd prefix that
+    /// `crate::discovery` watches (the pool then starts empty and follows etcd).
+    pub discovery: Option<EtcdTarget>,
 }
 
 /// A path prefix sent to a pool (an nginx `location` with `proxy_pass`).
