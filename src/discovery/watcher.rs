@@ -326,7 +326,6 @@ impl Watcher {
     fn failed(&mut self, error: &EtcdError) -> bool {
         self.status.record_error(&error.to_string());
         self.failures += 1;
-        let failed_member = self.client.endpoint().to_string();
         if error.fails_over() {
             self.client.next_endpoint();
         }
@@ -343,7 +342,7 @@ impl Watcher {
         if !self.outage {
             self.outage = true;
             log::warn!(
-                "pool {}: no etcd member answers (last: {failed_member}: {error}); keeping the last {} backends and retrying",
+                "pool {}: no etcd member answers ({error}); keeping the last {} backends and retrying with backoff",
                 self.pool,
                 self.applied.as_ref().map_or(0, Vec::len)
             );

@@ -1,0 +1,468 @@
+//! Discovery through a real etcd: backends register themselves under a lease, and
+//! every balancer instance follows the same pool, through backends coming and going,
+//! etcd members dying, and etcd going away altogether. Without etcd installed
+//! (Debian's `etcd-server`, which `.ci/run` installs), each test says so and passes.
+
+mod common;
+mod config_support;
+mod discovery_support;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use common::{free_port, get, read_reply, wait_until};
+use config_support::Balancer as Process;
+use discovery_support::{Etcd, Relay};
+use roundhouse::balancer::{Balancer, BalancerConfig};
+use roundhouse::discovery::EtcdTarget;
+use serde_json::Value;
+
+/// The lease TTL the registering backends use here (the default is 5 s).
+const TTL: Duration = Duration::from_secs(2);
+
+/// Starts etcd, or says why the test skips.
+fn etcd_or_skip(test: &str, members: usize) -> Option<Etcd> {
+    match Etcd::start(members) {
+        Ok(etcd) => Some(etcd),
+        Err(reason) => {
+            eprintln!("SKIPPED: {test}: {reason}");
+            None
+        }
+    }
+}
+
+/// A `roundhouse backend` process registered at `url` with a lease of `ttl`, and the
+/// URL balancers reach it at.
+fn registered_backend(url: &str, ttl: Duration) -> (Process, String) {
+    let port = free_port().to_string();
+    let advertise = format!("http://127.0.0.1:{port}");
+    let ttl = format!("{}s", ttl.as_secs());
+    let process = Process::start(&[
+        "backend",
+        "--port",
+        &port,
+        "--latency",
+        "1..3",
+        "--register",
+        url,
+        "--advertise",
+        &advertise,
+        "--register-ttl",
+        &ttl,
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(10), || process
+            .stdout
+            .lock()
+            .unwrap()
+            .contains("registered")),
+        "the backend registers: {}",
+        process.stderr()
+    );
+    (process, advertise)
+}
+
+/// A balancer process whose `default` pool follows `url`.
+fn balancer_following(url: &str) -> Process {
+    Process::start(&[
+        "--discovery",
+        url,
+        "--listen",
+        "127.0.0.1:0",
+        "--access-log",
+        "off",
+        "--health-interval",
+        "500ms",
+    ])
+}
+
+/// The `default` pool's backends as the balancer at `addr` lists them, sorted.
+fn members(addr: SocketAddr) -> Vec<String> {
+    let stats = get(addr, "/stats").json();
+    let mut urls: Vec<String> = stats["pools"][0]["backends"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|url| url.as_str().unwrap().to_string())
+        .collect();
+    urls.sort();
+    urls
+}
+
+/// What the balancer's watcher reports in `/stats`.
+fn watcher(addr: SocketAddr) -> Value {
+    get(addr, "/stats").json()["discovery"][0].clone()
+}
+
+fn sorted(urls: &[&String]) -> Vec<String> {
+    let mut urls: Vec<String> = urls.iter().map(|url| url.to_string()).collect();
+    urls.sort();
+    urls
+}
+
+/// Which backend answered one GET through the balancer at `addr`.
+fn answered_by(addr: SocketAddr) -> String {
+    let reply = get(addr, "/who");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.header("x-roundhouse-backend").unwrap().to_string()
+}
+
+/// Keep-alive clients sending GETs to each address until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    clients: Vec<JoinHandle<Vec<u16>>>,
+}
+
+impl Load {
+    fn start(addrs: &[SocketAddr], per_addr: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut clients = Vec::new();
+        for &addr in addrs {
+            for _ in 0..per_addr {
+                let stop = Arc::clone(&stop);
+                clients.push(thread::spawn(move || {
+                    let mut stream = TcpStream::connect(addr).unwrap();
+                    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                    let mut statuses = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        stream.write_all(b"GET /load HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+                        statuses.push(read_reply(&mut stream, false).map_or(0, |reply| reply.status));
+                    }
+                    statuses
+                }));
+            }
+        }
+        Load { stop, clients }
+    }
+
+    /// Stops the clients and returns every status they got (0: no answer).
+    fn finish(self) -> Vec<u16> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.clients
+            .into_iter()
+            .flat_map(|client| client.join().unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn two_balancers_follow_three_registered_backends_and_use_a_fourth_within_a_second() {
+    let Some(etcd) = etcd_or_skip("discovery of registered backends", 1) else {
+        return;
+    };
+    let url = etcd.url("roundhouse/web");
+    let backends: Vec<(Process, String)> = (0..3).map(|_| registered_backend(&url, TTL)).collect();
+    let urls: Vec<&String> = backends.iter().map(|(_, url)| url).collect();
+    let balancers = [balancer_following(&url), balancer_following(&url)];
+    for balancer in &balancers {
+        assert!(
+            wait_until(Duration::from_secs(5), || members(balancer.addr) == sorted(&urls)),
+            "{:?}",
+            members(balancer.addr)
+        );
+        let mut seen: Vec<String> = (0..9).map(|_| answered_by(balancer.addr)).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen, sorted(&urls), "requests reach all three");
+    }
+    let (_fourth, fourth_url) = registered_backend(&url, TTL);
+    let registered_at = Instant::now();
+    let mut used = [false, false];
+    let both_use_it = wait_until(Duration::from_secs(1), || {
+        for (balancer, used) in balancers.iter().zip(used.iter_mut()) {
+            *used = *used || answered_by(balancer.addr) == fourth_url;
+        }
+        used == [true, true]
+    });
+    let elapsed = registered_at.elapsed();
+    assert!(both_use_it, "both balancers use the fourth backend within 1 s: {used:?}");
+    eprintln!("a fourth backend got requests from both balancers {elapsed:?} after registering");
+    for balancer in &balancers {
+        let state = watcher(balancer.addr);
+        assert_eq!(state["state"], "watching", "{state}");
+        assert_eq!(state["backends"], 4);
+        assert_eq!(state["endpoint"], etcd.endpoint(0));
+        assert_eq!(state["reads"], 1, "one read, then the watch: {state}");
+        assert!(state["revision"].as_i64().unwrap() >= 4, "{state}");
+        let metrics = get(balancer.addr, "/metrics").text();
+        assert!(
+            metrics.contains("roundhouse_discovery_backends{pool=\"default\"} 4"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("roundhouse_discovery_connected{pool=\"default\"} 1"));
+    }
+}
+
+#[test]
+fn a_killed_backend_leaves_both_balancers_within_its_ttl_and_no_request_fails() {
+    let Some(etcd) = etcd_or_skip("a killed backend's lease expires", 1) else {
+        return;
+    };
+    let url = etcd.url("roundhouse/web");
+    let mut backends: Vec<Option<(Process, String)>> =
+        (0..3).map(|_| Some(registered_backend(&url, TTL))).collect();
+    let balancers = [balancer_following(&url), balancer_following(&url)];
+    for balancer in &balancers {
+        assert!(wait_until(Duration::from_secs(5), || members(balancer.addr).len() == 3));
+    }
+    let addrs: Vec<SocketAddr> = balancers.iter().map(|balancer| balancer.addr).collect();
+    let load = Load::start(&addrs, 4);
+    let (mut victim, victim_url) = backends[1].take().unwrap();
+    assert!(wait_until(Duration::from_secs(5), || {
+        get(addrs[0], "/stats").json()["requests"]["total"].as_u64().unwrap() > 100
+    }));
+    victim.child.kill().unwrap();
+    let killed_at = Instant::now();
+    let gone = wait_until(TTL + Duration::from_secs(1), || {
+        addrs
+            .iter()
+            .all(|&addr| !members(addr).contains(&victim_url))
+    });
+    let elapsed = killed_at.elapsed();
+    // A little more traffic on the pool without it, then stop.
+    let total_then = get(addrs[1], "/stats").json()["requests"]["total"].as_u64().unwrap();
+    assert!(wait_until(Duration::from_secs(5), || {
+        get(addrs[1], "/stats").json()["requests"]["total"].as_u64().unwrap() > total_then + 50
+    }));
+    let statuses = load.finish();
+    drop(victim);
+    assert!(gone, "gone from both within TTL + 1 s; after {elapsed:?}: {:?}", members(addrs[0]));
+    let failed = statuses.iter().filter(|&&status| status != 200).count();
+    eprintln!(
+        "kill -9 of a backend: gone from both balancers {elapsed:?} later (TTL {TTL:?}); {} GETs, {failed} not 200",
+        statuses.len()
+    );
+    assert_eq!(failed, 0, "retries hide the dead backend from every client");
+    for &addr in &addrs {
+        assert_eq!(members(addr).len(), 2);
+    }
+}
+
+#[test]
+fn ctrl_c_revokes_the_lease_and_the_balancers_drop_the_backend_at_once() {
+    let Some(etcd) = etcd_or_skip("Ctrl-C revokes the registration", 1) else {
+        return;
+    };
+    let url = etcd.url("roundhouse/web");
+    // The default TTL of 5 s: leaving within 1 s is the revocation, not the expiry.
+    let (_stays, stays_url) = registered_backend(&url, Duration::from_secs(5));
+    let (mut leaves, leaves_url) = registered_backend(&url, Duration::from_secs(5));
+    let balancer = balancer_following(&url);
+    assert!(wait_until(Duration::from_secs(5), || members(balancer.addr).len() == 2));
+    leaves.signal("INT");
+    let stopped_at = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(1), || members(balancer.addr) == [stays_url.clone()]),
+        "dropped within 1 s of Ctrl-C, well inside the 5 s lease: {:?}",
+        members(balancer.addr)
+    );
+    eprintln!("Ctrl-C: the backend left the pool {:?} later", stopped_at.elapsed());
+    let status = leaves.child.wait().unwrap();
+    assert!(status.success(), "the backend exits cleanly: {}", leaves.stderr());
+    assert!(leaves.stderr().contains("revoked the lease"), "{}", leaves.stderr());
+    let keys = etcd.client().range_prefix(b"/roundhouse/web/").unwrap().kvs;
+    assert_eq!(keys.len(), 1, "only the other backend's key is left");
+    assert_ne!(leaves_url, stays_url);
+}
+
+#[test]
+fn a_three_member_cluster_loses_one_member_then_all_and_the_balancers_carry_on() {
+    let Some(mut etcd) = etcd_or_skip("a three-member etcd cluster", 3) else {
+        return;
+    };
+    let url = etcd.url("roundhouse/web");
+    let mut backends: Vec<(Process, String)> = (0..3).map(|_| registered_backend(&url, TTL)).collect();
+    let balancers = [balancer_following(&url), balancer_following(&url)];
+    let addrs: Vec<SocketAddr> = balancers.iter().map(|balancer| balancer.addr).collect();
+    for &addr in &addrs {
+        assert!(wait_until(Duration::from_secs(5), || members(addr).len() == 3));
+    }
+    // Kill the member the first balancer reads from (both start on the first listed).
+    let in_use = etcd.index_of(watcher(addrs[0])["endpoint"].as_str().unwrap());
+    let changes_before: Vec<Value> = addrs.iter().map(|&addr| watcher(addr)["changes"].clone()).collect();
+    etcd.kill(in_use);
+    for &addr in &addrs {
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                let state = watcher(addr);
+                state["state"] == "watching" && state["endpoint"] != etcd.endpoint(in_use).as_str()
+            }),
+            "the watch moves to a live member: {}",
+            watcher(addr)
+        );
+    }
+    // Nothing changed for the pools: same members, no change applied.
+    for (index, &addr) in addrs.iter().enumerate() {
+        assert_eq!(members(addr).len(), 3);
+        assert_eq!(watcher(addr)["changes"], changes_before[index]);
+    }
+    // The resumed watches still see changes.
+    backends.push(registered_backend(&url, TTL));
+    for &addr in &addrs {
+        assert!(wait_until(Duration::from_secs(3), || members(addr).len() == 4));
+    }
+    // Now every member.
+    for index in 0..3 {
+        etcd.kill(index);
+    }
+    for &addr in &addrs {
+        assert!(
+            wait_until(Duration::from_secs(10), || watcher(addr)["state"] == "retrying"),
+            "{}",
+            watcher(addr)
+        );
+        let mut seen: Vec<String> = (0..12).map(|_| answered_by(addr)).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 4, "all four still get requests while etcd is down");
+        let state = watcher(addr);
+        assert!(state["errors"].as_u64().unwrap() > 0);
+        assert!(state["last_error"].is_string(), "{state}");
+    }
+    etcd.restart_killed();
+    let (_fifth, fifth_url) = registered_backend(&url, TTL);
+    for &addr in &addrs {
+        assert!(
+            wait_until(Duration::from_secs(10), || members(addr).contains(&fifth_url)),
+            "a change after etcd is back is picked up: {:?} {}",
+            members(addr),
+            watcher(addr)
+        );
+        assert_eq!(members(addr).len(), 5, "and nothing was lost meanwhile");
+        assert_eq!(watcher(addr)["state"], "watching");
+    }
+}
+
+/// An in-process balancer following `prefix` on the etcd behind `endpoint`.
+fn in_process_balancer(endpoint: SocketAddr, prefix: &str, adjust: impl FnOnce(&mut BalancerConfig)) -> Balancer {
+    let mut config = BalancerConfig {
+        discovery: Some(format!("etcd://{endpoint}/{prefix}").parse().unwrap()),
+        ..BalancerConfig::default()
+    };
+    config.check.interval = Duration::ZERO;
+    adjust(&mut config);
+    Balancer::start(common::listener(), &config).expect("balancer starts")
+}
+
+/// The `default` pool's backends, in the pool's order.
+fn pool_of(balancer: &Balancer) -> Vec<String> {
+    let routing = balancer.routing().current();
+    routing
+        .default_pool()
+        .map(|pool| pool.backends.iter().map(|backend| backend.url.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn put_backend(etcd: &Etcd, prefix: &str, name: &str, url: &str) {
+    let key = format!("/{prefix}/{name}");
+    etcd.client()
+        .put(key.as_bytes(), format!("{{\"url\":\"{url}\"}}").as_bytes(), 0)
+        .unwrap();
+}
+
+#[test]
+fn a_broken_watch_resumes_at_its_revision_and_reads_again_after_a_compaction() {
+    let Some(etcd) = etcd_or_skip("watch resumption and compaction", 1) else {
+        return;
+    };
+    let relay = Relay::start(etcd.endpoint(0));
+    put_backend(&etcd, "rh/pool", "a", "http://127.0.0.1:1001");
+    put_backend(&etcd, "rh/pool", "b", "http://127.0.0.1:1002");
+    let balancer = in_process_balancer(relay.addr, "rh/pool", |_| {});
+    let status = balancer.discovery().statuses()[0].clone();
+    assert_eq!(
+        pool_of(&balancer),
+        ["http://127.0.0.1:1001", "http://127.0.0.1:1002"],
+        "start-up waits for the first read"
+    );
+    let watching = || wait_until(Duration::from_secs(5), || status.state().name() == "watching");
+    assert!(watching());
+    // The watch breaks; changes happen meanwhile; it comes back.
+    relay.cut();
+    assert!(wait_until(Duration::from_secs(5), || status.state().name() == "retrying"));
+    put_backend(&etcd, "rh/pool", "c", "http://127.0.0.1:1003");
+    etcd.client().delete(b"/rh/pool/a").unwrap();
+    relay.restore();
+    assert!(
+        wait_until(Duration::from_secs(10), || pool_of(&balancer)
+            == ["http://127.0.0.1:1002", "http://127.0.0.1:1003"]),
+        "{:?}",
+        pool_of(&balancer)
+    );
+    assert_eq!(status.reads.load(Ordering::Relaxed), 1, "resumed, not read again");
+    assert!(status.watches.load(Ordering::Relaxed) >= 2, "{}", status.to_json());
+    // Again, but the history the watch needs is compacted away meanwhile.
+    assert!(watching());
+    relay.cut();
+    assert!(wait_until(Duration::from_secs(5), || status.state().name() == "retrying"));
+    put_backend(&etcd, "rh/pool", "d", "http://127.0.0.1:1004");
+    etcd.client().delete(b"/rh/pool/b").unwrap();
+    let revision = etcd.client().range_prefix(b"/rh/").unwrap().header.revision;
+    etcd.client().compact(revision).unwrap();
+    relay.restore();
+    assert!(
+        wait_until(Duration::from_secs(10), || pool_of(&balancer)
+            == ["http://127.0.0.1:1003", "http://127.0.0.1:1004"]),
+        "{:?}",
+        pool_of(&balancer)
+    );
+    assert_eq!(status.reads.load(Ordering::Relaxed), 2, "compacted: read again");
+    assert_eq!(status.revision.load(Ordering::Relaxed), revision);
+    balancer.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn discovered_backends_keep_their_health_and_a_reload_keeps_what_etcd_said() {
+    let Some(etcd) = etcd_or_skip("discovery and reload", 1) else {
+        return;
+    };
+    let endpoint: SocketAddr = etcd.endpoint(0).parse().unwrap();
+    put_backend(&etcd, "rh/web", "a", "http://127.0.0.1:1001");
+    put_backend(&etcd, "rh/other", "x", "http://127.0.0.1:2001");
+    let balancer = in_process_balancer(endpoint, "rh/web", |_| {});
+    let first = balancer.routing().current();
+    let a = std::sync::Arc::clone(&first.default_pool().unwrap().backends.members()[0]);
+    a.errors.fetch_add(7, Ordering::Relaxed);
+    // A new entry, and one that describes no backend.
+    put_backend(&etcd, "rh/web", "b", "http://127.0.0.1:1002");
+    etcd.client().put(b"/rh/web/junk", b"{\"url\": 5}", 0).unwrap();
+    assert!(wait_until(Duration::from_secs(3), || pool_of(&balancer).len() == 2));
+    let second = balancer.routing().current();
+    let kept = &second.default_pool().unwrap().backends.members()[0];
+    assert!(std::sync::Arc::ptr_eq(&a, kept), "the same backend, counters and health");
+    assert_eq!(first.default_pool().unwrap().backends.len(), 1, "the old table is untouched");
+    let status = balancer.discovery().statuses()[0].clone();
+    assert!(wait_until(Duration::from_secs(3), || status.skipped.load(Ordering::Relaxed) == 1));
+    // A reload adding a route keeps the discovered pool; one moving the pool to
+    // another prefix follows the new prefix.
+    let mut config = BalancerConfig {
+        discovery: Some(format!("etcd://{endpoint}/rh/web").parse().unwrap()),
+        ..BalancerConfig::default()
+    };
+    config.routes = vec![roundhouse::routing::RouteSpec {
+        prefix: "/api".into(),
+        pool: "default".into(),
+        strip_prefix: true,
+        host: None,
+    }];
+    balancer.reload(&config).unwrap();
+    assert_eq!(pool_of(&balancer).len(), 2, "a reload keeps what etcd said");
+    assert_eq!(balancer.routing().current().routes().len(), 1);
+    config.discovery = Some(format!("etcd://{endpoint}/rh/other").parse::<EtcdTarget>().unwrap());
+    balancer.reload(&config).unwrap();
+    assert_eq!(pool_of(&balancer), ["http://127.0.0.1:2001"], "the new prefix, read at once");
+    assert_eq!(balancer.discovery().statuses().len(), 1, "one watcher per pool");
+    put_backend(&etcd, "rh/web", "c", "http://127.0.0.1:1003");
+    put_backend(&etcd, "rh/other", "y", "http://127.0.0.1:2002");
+    assert!(wait_until(Duration::from_secs(3), || pool_of(&balancer).len() == 2));
+    assert_eq!(
+        pool_of(&balancer),
+        ["http://127.0.0.1:2001", "http://127.0.0.1:2002"],
+        "the old prefix's watcher no longer writes"
+    );
+    balancer.shutdown(Duration::from_secs(1));
+}
