@@ -466,3 +466,135 @@ fn discovered_backends_keep_their_health_and_a_reload_keeps_what_etcd_said() {
     );
     balancer.shutdown(Duration::from_secs(1));
 }
+
+/// `roundhouse ARGS` parsed as `main` parses it, then loaded.
+fn load(args: &[&str]) -> Result<roundhouse::config::Effective, roundhouse::config::Problems> {
+    use clap::CommandFactory;
+    let matches = roundhouse::cli::Cli::command()
+        .try_get_matches_from(std::iter::once("roundhouse").chain(args.iter().copied()))
+        .expect("valid flags");
+    let cli = <roundhouse::cli::Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+    roundhouse::config::load(&cli.serve, &roundhouse::config::Explicit::of(Some(&matches)))
+}
+
+#[test]
+fn discovery_in_the_configuration_file_is_checked_rendered_and_overridden_by_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = config_support::write_config(
+        dir.path(),
+        "good.toml",
+        r#"discovery = "etcd://127.0.0.1:2379/rh/web"
+
+[[pools]]
+name = "api"
+strategy = "least-conn"
+discovery = "etcd://10.0.0.1:2379,10.0.0.2:2379/rh/api"
+
+[[routes]]
+prefix = "/api"
+pool = "api"
+"#,
+    );
+    let good = good.to_str().unwrap();
+    let effective = load(&["--config", good]).unwrap();
+    assert_eq!(effective.args.discovery.as_ref().unwrap().prefix, "/rh/web/");
+    assert!(effective.args.backends.is_empty());
+    let api = &effective.pools[0];
+    assert_eq!(api.discovery.as_ref().unwrap().endpoints.len(), 2);
+    assert!(api.backends.is_empty());
+    assert!(effective.names_backends(), "no simulated backends start");
+    let (code, stdout, stderr) = config_support::run(&["check", "--config", good]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("discovery = \"etcd://127.0.0.1:2379/rh/web/\""), "{stdout}");
+    assert!(stdout.contains("discovery = \"etcd://10.0.0.1:2379,10.0.0.2:2379/rh/api/\""));
+    // What check prints is itself a valid file, with the same meaning.
+    let again = config_support::write_config(dir.path(), "again.toml", &stdout);
+    let reloaded = load(&["--config", again.to_str().unwrap()]).unwrap();
+    assert_eq!(reloaded.args.discovery, effective.args.discovery);
+    assert_eq!(reloaded.pools, effective.pools);
+    // A typed --backend replaces the file's discovery for the default pool.
+    let flagged = load(&["--config", good, "--backend", "http://127.0.0.1:9001"]).unwrap();
+    assert!(flagged.args.discovery.is_none());
+    assert_eq!(flagged.args.backends.len(), 1);
+    // And a typed --discovery replaces the file's backends.
+    let listed = config_support::write_config(dir.path(), "listed.toml", "backends = [\"http://127.0.0.1:9001\"]\n");
+    let flagged = load(&["--config", listed.to_str().unwrap(), "--discovery", "etcd://a:1/web"]).unwrap();
+    assert!(flagged.args.backends.is_empty());
+    assert!(flagged.args.discovery.is_some());
+
+    let bad = config_support::write_config(
+        dir.path(),
+        "bad.toml",
+        r#"backends = ["http://127.0.0.1:9001"]
+discovery = "etcd://127.0.0.1:2379/rh/web"
+
+[[pools]]
+name = "both"
+backends = ["http://127.0.0.1:9002"]
+discovery = "etcd://127.0.0.1:2379/rh/both"
+
+[[pools]]
+name = "neither"
+
+[[pools]]
+name = "wrong"
+discovery = "http://127.0.0.1:2379/rh/wrong"
+"#,
+    );
+    let (code, _, stderr) = config_support::run(&["check", "--config", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    let expect = [
+        ":2: discovery: the `default` pool takes its backends from `backends` or from `discovery`, not both",
+        ":7: pools[0].discovery: pool \"both\" takes its backends",
+        ":10: pools[1].backends: pool \"neither\" has no backends: list some, or set `discovery`",
+        ":14: pools[2].discovery: \"http://127.0.0.1:2379/rh/wrong\": a discovery source starts with etcd://",
+    ];
+    for line in expect {
+        assert!(stderr.contains(line), "{line:?} missing from:\n{stderr}");
+    }
+}
+
+#[test]
+fn the_command_line_refuses_discovery_and_registration_it_cannot_use() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--discovery", "etcd://a:1/web", "--backend", "http://b:1"],
+            "cannot be used with",
+        ),
+        (&["--discovery", "etcd://a:1"], "give a key prefix"),
+        (
+            &["backend", "--port", "1", "--register", "etcd://a:1/web"],
+            "--advertise",
+        ),
+        (
+            &[
+                "backend",
+                "--port",
+                "1",
+                "--register",
+                "etcd://a:1/web",
+                "--advertise",
+                "http://b:1",
+                "--register-ttl",
+                "1500ms",
+            ],
+            "whole seconds",
+        ),
+        (
+            &["backend", "--port", "1", "--advertise", "http://b:1"],
+            "--register",
+        ),
+    ];
+    for (args, said) in cases {
+        let (code, _, stderr) = config_support::run(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {said:?} not in {stderr}");
+    }
+    let (code, help, _) = config_support::run(&["backend", "--help"]);
+    assert_eq!(code, Some(0));
+    for option in ["--register", "--advertise", "--register-ttl"] {
+        assert!(help.contains(option), "{option} explained in --help");
+    }
+    let (_, help, _) = config_support::run(&["--help"]);
+    assert!(help.contains("--discovery"));
+}

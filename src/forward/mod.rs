@@ -266,6 +266,13 @@ fn outgoing_headers(headers: &mut http::HeaderMap, client: std::net::IpAddr, hos
 fn failure_response(backends: &BackendSet, failures: &[String], status: StatusCode) -> Response {
     if failures.is_empty() {
         let count = backends.len();
+        if count == 0 {
+            // Only a discovery pool can be empty: nothing registered, or all left.
+            return Response::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no backend is available: the pool has none (none is registered under its etcd prefix)",
+            );
+        }
         return Response::text(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("no backend is available: all {count} are marked down by health checks"),
