@@ -598,3 +598,77 @@ fn the_command_line_refuses_discovery_and_registration_it_cannot_use() {
     let (_, help, _) = config_support::run(&["--help"]);
     assert!(help.contains("--discovery"));
 }
+
+/// The lab of docs/discovery.md (`scripts/discovery_lab.sh`), under names and a subnet
+/// of this test's own; taken down when dropped, even if the test fails.
+struct Lab {
+    env: Vec<(&'static str, String)>,
+}
+
+impl Lab {
+    fn run(&self, action: &str) -> std::process::Output {
+        let root = env!("CARGO_MANIFEST_DIR");
+        std::process::Command::new("bash")
+            .arg(format!("{root}/scripts/discovery_lab.sh"))
+            .args([action, env!("CARGO_BIN_EXE_roundhouse")])
+            .envs(self.env.iter().map(|(key, value)| (*key, value.as_str())))
+            .output()
+            .expect("run the lab script")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.run("down");
+    }
+}
+
+#[test]
+fn the_multi_host_lab_of_the_docs_comes_up_and_both_balancers_follow_the_pool() {
+    if let Some(reason) = discovery_support::etcd_missing() {
+        eprintln!("SKIPPED: the multi-host lab: {reason}");
+        return;
+    }
+    let tag = std::process::id() % 100_000;
+    let net = format!("10.213.{}", 150 + tag % 100);
+    let dir = tempfile::tempdir().unwrap();
+    let lab = Lab {
+        env: vec![
+            ("LAB", format!("rht{tag}")),
+            ("LAB_NET", net.clone()),
+            ("LAB_DIR", dir.path().join("lab").display().to_string()),
+            ("TTL", "2s".into()),
+        ],
+    };
+    // Namespaces need root; the script's own checks say what is missing.
+    let probe = std::process::Command::new("ip").args(["netns", "list"]).output();
+    let root = std::process::Command::new("id").arg("-u").output();
+    let is_root = root.is_ok_and(|output| output.stdout.starts_with(b"0\n"));
+    if !is_root || !probe.is_ok_and(|output| output.status.success()) {
+        eprintln!("SKIPPED: the multi-host lab: network namespaces need root and iproute2");
+        return;
+    }
+    let up = lab.run("up");
+    let said = String::from_utf8_lossy(&up.stdout).into_owned() + &String::from_utf8_lossy(&up.stderr);
+    assert!(up.status.success(), "the lab comes up: {said}");
+    let web: Vec<String> = (1..=3).map(|n| format!("http://{net}.3{n}:9000")).collect();
+    for n in 1..=2 {
+        let addr: SocketAddr = format!("{net}.2{n}:8080").parse().unwrap();
+        assert!(
+            wait_until(Duration::from_secs(5), || members(addr) == web),
+            "lb{n}: {:?}\n{said}",
+            members(addr)
+        );
+        let mut seen: Vec<String> = (0..6).map(|_| answered_by(addr)).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen, web, "lb{n} sends requests to every host");
+    }
+    let down = lab.run("down");
+    assert!(down.status.success());
+    let links = std::process::Command::new("ip").args(["link"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&links.stdout).contains(&format!("rht{tag}")),
+        "down removes every link"
+    );
+}

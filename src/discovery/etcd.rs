@@ -20,12 +20,13 @@ use thiserror::Error;
 
 use super::wire::{self, ErrorBody, Streamed, WatchResponse};
 
-/// How long to wait for a TCP connection to a member (they are on the local network).
+/// The longest wait for a TCP connection to a member (they are on the local network).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a unary call may take. A member without quorum can hold a linearizable
-/// read until its own request timeout (about 7 s); giving up sooner moves on to a
-/// member that can answer.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a call may take by default. A member without quorum can hold a
+/// linearizable read until its own request timeout (about 7 s), and a member whose
+/// host was cut off never answers at all; giving up sooner moves on to a member that
+/// can answer.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
 /// The largest single watch message accepted (one message holds the events of one
 /// revision, so a huge transaction is the only way to come near it).
 const MAX_MESSAGE: u64 = 16 << 20;
@@ -89,24 +90,25 @@ pub enum WatchRead {
 }
 
 impl EtcdClient {
-    /// A client for the members at `endpoints` (`host:port`); a watch read returns
+    /// A client for the members at `endpoints` (`host:port`) whose calls give up on a
+    /// member after `answer` (then try the next); a watch read returns
     /// `WatchRead::Quiet` after `watch_idle` without a message.
-    pub fn new(endpoints: &[String], watch_idle: Duration) -> Self {
+    pub fn new(endpoints: &[String], answer: Duration, watch_idle: Duration) -> Self {
         let base = || {
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .max_redirects(0)
                 .proxy(None)
-                .timeout_connect(Some(CONNECT_TIMEOUT))
-                .timeout_send_request(Some(ANSWER_TIMEOUT))
-                .timeout_send_body(Some(ANSWER_TIMEOUT))
-                .timeout_recv_response(Some(ANSWER_TIMEOUT))
+                .timeout_connect(Some(CONNECT_TIMEOUT.min(answer)))
+                .timeout_send_request(Some(answer))
+                .timeout_send_body(Some(answer))
+                .timeout_recv_response(Some(answer))
         };
         EtcdClient {
             endpoints: endpoints.to_vec(),
             current: AtomicUsize::new(0),
             agent: base()
-                .timeout_recv_body(Some(ANSWER_TIMEOUT))
+                .timeout_recv_body(Some(answer))
                 .build()
                 .new_agent(),
             watch_agent: base().timeout_per_read(Some(watch_idle)).build().new_agent(),
@@ -369,7 +371,8 @@ mod tests {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().to_string()
         };
-        let client = EtcdClient::new(&[refused(), refused()], Duration::from_secs(1));
+        let second = Duration::from_secs(1);
+        let client = EtcdClient::new(&[refused(), refused()], second, second);
         let first = client.endpoint().to_string();
         let error = client.range_prefix(b"/x/").unwrap_err();
         assert!(matches!(error, EtcdError::Unavailable { .. }), "{error}");

@@ -18,7 +18,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use super::backoff::Backoff;
 use super::entry;
-use super::etcd::{EtcdClient, EtcdError};
+use super::etcd::{ANSWER_TIMEOUT, EtcdClient, EtcdError};
 use super::target::EtcdTarget;
 use super::watcher::WATCH_IDLE;
 use crate::backends::BackendSpec;
@@ -133,7 +133,10 @@ pub fn start(
     ttl: Duration,
 ) -> std::io::Result<(Registration, Result<(), EtcdError>)> {
     let mut keeper = Keeper {
-        client: EtcdClient::new(&target.endpoints, WATCH_IDLE),
+        // A renewal stuck on a member that vanished must give up early enough to
+        // renew through another before the lease runs out: renewals come every third
+        // of the TTL, and each member gets at most a quarter of it.
+        client: EtcdClient::new(&target.endpoints, (ttl / 4).min(ANSWER_TIMEOUT), WATCH_IDLE),
         key: target.key_for(&advertise.authority),
         value: entry::render(advertise),
         ttl: ttl.as_secs().max(1) as i64,

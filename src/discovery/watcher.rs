@@ -24,7 +24,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::backoff::Backoff;
 use super::entry;
-use super::etcd::{EtcdClient, EtcdError, WatchRead};
+use super::etcd::{ANSWER_TIMEOUT, EtcdClient, EtcdError, WatchRead};
 use super::status::{State, Status};
 use super::target::EtcdTarget;
 use super::wire::EventKind;
@@ -62,7 +62,7 @@ pub fn start(table: Arc<RoutingTable>, pool: &PoolSpec, target: &EtcdTarget) -> 
         pool: pool.name.clone(),
         prefix: target.prefix.clone().into_bytes(),
         source: table.attach_discovery(&pool.name, target),
-        client: EtcdClient::new(&target.endpoints, WATCH_IDLE),
+        client: EtcdClient::new(&target.endpoints, ANSWER_TIMEOUT, WATCH_IDLE),
         endpoints: target.endpoints.len(),
         table,
         status: Arc::clone(&status),

@@ -129,7 +129,8 @@ impl Etcd {
 
     /// Waits until member `index` answers a read (which needs a leader).
     fn wait_ready(&mut self, index: usize) -> Result<(), String> {
-        let client = EtcdClient::new(&[self.endpoint(index)], Duration::from_secs(1));
+        let second = Duration::from_secs(1);
+        let client = EtcdClient::new(&[self.endpoint(index)], second, second);
         let ready = wait_until(Duration::from_secs(20), || {
             let exited = self.members[index]
                 .process
@@ -166,7 +167,8 @@ impl Etcd {
 
     /// A client of the whole cluster, for the test's own reads and writes.
     pub fn client(&self) -> EtcdClient {
-        EtcdClient::new(&self.endpoints(), Duration::from_secs(1))
+        let second = Duration::from_secs(1);
+        EtcdClient::new(&self.endpoints(), second, second)
     }
 
     /// Which member listens at `endpoint`.
