@@ -274,6 +274,12 @@ impl EtcdClient {
 }
 
 impl WatchStream {
+    /// Whether another whole message has already arrived (is in the buffer), so the
+    /// next `next` returns it without waiting.
+    pub fn has_next_ready(&self) -> bool {
+        self.reader.buffer().contains(&b'\n')
+    }
+
     /// The next message, `Quiet` after the idle limit, or why the stream ended.
     pub fn next(&mut self) -> Result<WatchRead, EtcdError> {
         let unavailable = |reason: String| EtcdError::Unavailable {

@@ -24,6 +24,8 @@ pub enum State {
     Watching = 2,
     /// etcd cannot be reached: serving the last known backends, retrying.
     Retrying = 3,
+    /// The member in use failed; trying the next one.
+    Connecting = 4,
 }
 
 impl State {
@@ -32,6 +34,7 @@ impl State {
             1 => State::Reading,
             2 => State::Watching,
             3 => State::Retrying,
+            4 => State::Connecting,
             _ => State::Starting,
         }
     }
@@ -42,6 +45,7 @@ impl State {
             State::Reading => "reading",
             State::Watching => "watching",
             State::Retrying => "retrying",
+            State::Connecting => "connecting",
         }
     }
 }
@@ -62,8 +66,11 @@ pub struct Status {
     pub skipped: AtomicU64,
     /// Changes applied to the routing table.
     pub changes: AtomicU64,
-    /// When the last change was applied (`now_ms`), 0 if none yet.
+    /// When the last change was applied (`now_ms`, a monotonic clock), 0 if none yet.
     pub last_change_ms: AtomicU64,
+    /// The same moment on the wall clock (milliseconds since the Unix epoch), for
+    /// `/metrics`, where timestamps are wall-clock time.
+    pub last_change_unix_ms: AtomicU64,
     /// Whole-prefix reads: the first, and after each compaction that outran the watch.
     pub reads: AtomicU64,
     /// Watches opened (each quiet spell or lost member opens a new one).
@@ -86,6 +93,7 @@ impl Status {
             skipped: AtomicU64::new(0),
             changes: AtomicU64::new(0),
             last_change_ms: AtomicU64::new(0),
+            last_change_unix_ms: AtomicU64::new(0),
             reads: AtomicU64::new(0),
             watches: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -114,6 +122,17 @@ impl Status {
 
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().clone()
+    }
+
+    /// Counts a change of the pool's backends, now `backends` long.
+    pub fn record_change(&self, backends: usize) {
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
+        self.backends.store(backends as u64, Ordering::Relaxed);
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        self.last_change_ms.store(now_ms(), Ordering::Relaxed);
+        self.last_change_unix_ms.store(unix_ms, Ordering::Relaxed);
     }
 
     /// Counts a failed call to etcd.
@@ -178,11 +197,15 @@ mod tests {
         assert_eq!(report["last_error"], "refused again");
         assert_eq!(report["seconds_since_change"], Value::Null);
         status.record_success("b:2");
+        status.record_change(3);
+        assert!(status.last_change_unix_ms.load(Ordering::Relaxed) > 1_700_000_000_000);
         status.set_state(State::Watching);
         assert!(status.connected());
         let report = status.to_json();
         assert_eq!(report["last_error"], Value::Null);
         assert_eq!(report["endpoint"], "b:2");
         assert_eq!(report["errors"], 2, "errors are a counter");
+        assert_eq!((report["changes"].as_u64(), report["backends"].as_u64()), (Some(1), Some(3)));
+        assert!(report["seconds_since_change"].as_f64().unwrap() < 60.0);
     }
 }

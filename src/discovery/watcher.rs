@@ -29,7 +29,6 @@ use super::status::{State, Status};
 use super::target::EtcdTarget;
 use super::wire::EventKind;
 use crate::backends::BackendSpec;
-use crate::backends::health::now_ms;
 use crate::routing::RoutingTable;
 use crate::routing::spec::PoolSpec;
 
@@ -163,8 +162,10 @@ impl Watcher {
             if let Err(error) = self.read() {
                 return Round::Failed(error);
             }
+            let applied = self.apply();
+            // Only now: start-up waits for this to find the pool filled.
             first_round.take();
-            if !self.apply() {
+            if !applied {
                 return Round::Stopped;
             }
         }
@@ -208,6 +209,11 @@ impl Watcher {
             if message.created {
                 self.succeeded();
                 self.status.set_state(State::Watching);
+                // Events read just before the last watch broke may still wait to be
+                // applied (see below).
+                if !self.apply() {
+                    return Round::Stopped;
+                }
                 continue;
             }
             if message.canceled {
@@ -234,9 +240,11 @@ impl Watcher {
                 }
                 self.revision = self.revision.max(event.kv.mod_revision);
             }
-            // Applied once per message: the events of one transaction arrive together
-            // and must change the pool together.
-            if !self.apply() {
+            // Applied once per burst: the events of one transaction arrive in one
+            // message and must change the pool together, and messages that arrived
+            // together (a backend's old key deleted and its new one put) are applied
+            // together, so the pool never passes through the state in between.
+            if !stream.has_next_ready() && !self.apply() {
                 return Round::Stopped;
             }
         }
@@ -298,9 +306,7 @@ impl Watcher {
             describe_change(self.applied.as_deref().unwrap_or_default(), &backends),
             self.revision
         );
-        self.status.backends.store(backends.len() as u64, Relaxed);
-        self.status.changes.fetch_add(1, Relaxed);
-        self.status.last_change_ms.store(now_ms(), Relaxed);
+        self.status.record_change(backends.len());
         self.applied = Some(backends);
         true
     }
@@ -331,6 +337,7 @@ impl Watcher {
         }
         let everyone_failed = self.failures >= self.endpoints || !error.fails_over();
         if !everyone_failed {
+            self.status.set_state(State::Connecting);
             log::info!(
                 "pool {}: {error}; trying the next member, {}",
                 self.pool,

@@ -37,7 +37,7 @@ pub fn render(statuses: &[Arc<Status>], page: &mut Exposition) {
         (
             "roundhouse_discovery_last_change_timestamp_seconds",
             "When the pool's backends last changed, in seconds since the Unix epoch (0: not yet).",
-            |status| float(status.last_change_ms.load(Ordering::Relaxed) as f64 / 1000.0),
+            |status| float(status.last_change_unix_ms.load(Ordering::Relaxed) as f64 / 1000.0),
         ),
     ];
     for (name, help, value) in gauges {
