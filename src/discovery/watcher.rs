@@ -338,6 +338,7 @@ impl Watcher {
         let everyone_failed = self.failures >= self.endpoints || !error.fails_over();
         if !everyone_failed {
             self.status.set_state(State::Connecting);
+            self.status.set_endpoint(self.client.endpoint());
             log::info!(
                 "pool {}: {error}; trying the next member, {}",
                 self.pool,
