@@ -97,7 +97,11 @@ pub struct ServeArgs {
     /// Take the backends from etcd instead of --backend: every key under PREFIX is one
     /// backend (`roundhouse backend --register` writes them), followed as keys come and
     /// go; list several members to fail over between them (docs/discovery.md).
-    #[arg(long, value_name = "etcd://HOST:PORT[,HOST:PORT...]/PREFIX", conflicts_with = "backends")]
+    #[arg(
+        long,
+        value_name = "etcd://HOST:PORT[,HOST:PORT...]/PREFIX",
+        conflicts_with = "backends"
+    )]
     pub discovery: Option<EtcdTarget>,
 
     /// Number of simulated backends to start in this process when no --backend is given.

@@ -129,7 +129,9 @@ impl Load {
                     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
                     let mut statuses = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
-                        stream.write_all(b"GET /load HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+                        stream
+                            .write_all(b"GET /load HTTP/1.1\r\nHost: t\r\n\r\n")
+                            .unwrap();
                         statuses.push(read_reply(&mut stream, false).map_or(0, |reply| reply.status));
                     }
                     statuses
@@ -179,7 +181,10 @@ fn two_balancers_follow_three_registered_backends_and_use_a_fourth_within_a_seco
         used == [true, true]
     });
     let elapsed = registered_at.elapsed();
-    assert!(both_use_it, "both balancers use the fourth backend within 1 s: {used:?}");
+    assert!(
+        both_use_it,
+        "both balancers use the fourth backend within 1 s: {used:?}"
+    );
     eprintln!("a fourth backend got requests from both balancers {elapsed:?} after registering");
     for balancer in &balancers {
         let state = watcher(balancer.addr);
@@ -207,30 +212,42 @@ fn a_killed_backend_leaves_both_balancers_within_its_ttl_and_no_request_fails() 
         (0..3).map(|_| Some(registered_backend(&url, TTL))).collect();
     let balancers = [balancer_following(&url), balancer_following(&url)];
     for balancer in &balancers {
-        assert!(wait_until(Duration::from_secs(5), || members(balancer.addr).len() == 3));
+        assert!(wait_until(Duration::from_secs(5), || members(balancer.addr)
+            .len()
+            == 3));
     }
     let addrs: Vec<SocketAddr> = balancers.iter().map(|balancer| balancer.addr).collect();
     let load = Load::start(&addrs, 4);
     let (mut victim, victim_url) = backends[1].take().unwrap();
     assert!(wait_until(Duration::from_secs(5), || {
-        get(addrs[0], "/stats").json()["requests"]["total"].as_u64().unwrap() > 100
+        get(addrs[0], "/stats").json()["requests"]["total"]
+            .as_u64()
+            .unwrap()
+            > 100
     }));
     victim.child.kill().unwrap();
     let killed_at = Instant::now();
     let gone = wait_until(TTL + Duration::from_secs(1), || {
-        addrs
-            .iter()
-            .all(|&addr| !members(addr).contains(&victim_url))
+        addrs.iter().all(|&addr| !members(addr).contains(&victim_url))
     });
     let elapsed = killed_at.elapsed();
     // A little more traffic on the pool without it, then stop.
-    let total_then = get(addrs[1], "/stats").json()["requests"]["total"].as_u64().unwrap();
+    let total_then = get(addrs[1], "/stats").json()["requests"]["total"]
+        .as_u64()
+        .unwrap();
     assert!(wait_until(Duration::from_secs(5), || {
-        get(addrs[1], "/stats").json()["requests"]["total"].as_u64().unwrap() > total_then + 50
+        get(addrs[1], "/stats").json()["requests"]["total"]
+            .as_u64()
+            .unwrap()
+            > total_then + 50
     }));
     let statuses = load.finish();
     drop(victim);
-    assert!(gone, "gone from both within TTL + 1 s; after {elapsed:?}: {:?}", members(addrs[0]));
+    assert!(
+        gone,
+        "gone from both within TTL + 1 s; after {elapsed:?}: {:?}",
+        members(addrs[0])
+    );
     let failed = statuses.iter().filter(|&&status| status != 200).count();
     eprintln!(
         "kill -9 of a backend: gone from both balancers {elapsed:?} later (TTL {TTL:?}); {} GETs, {failed} not 200",
@@ -252,18 +269,28 @@ fn ctrl_c_revokes_the_lease_and_the_balancers_drop_the_backend_at_once() {
     let (_stays, stays_url) = registered_backend(&url, Duration::from_secs(5));
     let (mut leaves, leaves_url) = registered_backend(&url, Duration::from_secs(5));
     let balancer = balancer_following(&url);
-    assert!(wait_until(Duration::from_secs(5), || members(balancer.addr).len() == 2));
+    assert!(wait_until(Duration::from_secs(5), || members(balancer.addr)
+        .len()
+        == 2));
     leaves.signal("INT");
     let stopped_at = Instant::now();
     assert!(
-        wait_until(Duration::from_secs(1), || members(balancer.addr) == [stays_url.clone()]),
+        wait_until(Duration::from_secs(1), || members(balancer.addr)
+            == [stays_url.clone()]),
         "dropped within 1 s of Ctrl-C, well inside the 5 s lease: {:?}",
         members(balancer.addr)
     );
-    eprintln!("Ctrl-C: the backend left the pool {:?} later", stopped_at.elapsed());
+    eprintln!(
+        "Ctrl-C: the backend left the pool {:?} later",
+        stopped_at.elapsed()
+    );
     let status = leaves.child.wait().unwrap();
     assert!(status.success(), "the backend exits cleanly: {}", leaves.stderr());
-    assert!(leaves.stderr().contains("revoked the lease"), "{}", leaves.stderr());
+    assert!(
+        leaves.stderr().contains("revoked the lease"),
+        "{}",
+        leaves.stderr()
+    );
     let keys = etcd.client().range_prefix(b"/roundhouse/web/").unwrap().kvs;
     assert_eq!(keys.len(), 1, "only the other backend's key is left");
     assert_ne!(leaves_url, stays_url);
@@ -283,7 +310,10 @@ fn a_three_member_cluster_loses_one_member_then_all_and_the_balancers_carry_on()
     }
     // Kill the member the first balancer reads from (both start on the first listed).
     let in_use = etcd.index_of(watcher(addrs[0])["endpoint"].as_str().unwrap());
-    let changes_before: Vec<Value> = addrs.iter().map(|&addr| watcher(addr)["changes"].clone()).collect();
+    let changes_before: Vec<Value> = addrs
+        .iter()
+        .map(|&addr| watcher(addr)["changes"].clone())
+        .collect();
     etcd.kill(in_use);
     for &addr in &addrs {
         assert!(
@@ -338,7 +368,11 @@ fn a_three_member_cluster_loses_one_member_then_all_and_the_balancers_carry_on()
 }
 
 /// An in-process balancer following `prefix` on the etcd behind `endpoint`.
-fn in_process_balancer(endpoint: SocketAddr, prefix: &str, adjust: impl FnOnce(&mut BalancerConfig)) -> Balancer {
+fn in_process_balancer(
+    endpoint: SocketAddr,
+    prefix: &str,
+    adjust: impl FnOnce(&mut BalancerConfig),
+) -> Balancer {
     let mut config = BalancerConfig {
         discovery: Some(format!("etcd://{endpoint}/{prefix}").parse().unwrap()),
         ..BalancerConfig::default()
@@ -394,7 +428,11 @@ fn a_broken_watch_resumes_at_its_revision_and_reads_again_after_a_compaction() {
         pool_of(&balancer)
     );
     assert_eq!(status.reads.load(Ordering::Relaxed), 1, "resumed, not read again");
-    assert!(status.watches.load(Ordering::Relaxed) >= 2, "{}", status.to_json());
+    assert!(
+        status.watches.load(Ordering::Relaxed) >= 2,
+        "{}",
+        status.to_json()
+    );
     // Again, but the history the watch needs is compacted away meanwhile.
     assert!(watching());
     relay.cut();
@@ -433,10 +471,20 @@ fn discovered_backends_keep_their_health_and_a_reload_keeps_what_etcd_said() {
     assert!(wait_until(Duration::from_secs(3), || pool_of(&balancer).len() == 2));
     let second = balancer.routing().current();
     let kept = &second.default_pool().unwrap().backends.members()[0];
-    assert!(std::sync::Arc::ptr_eq(&a, kept), "the same backend, counters and health");
-    assert_eq!(first.default_pool().unwrap().backends.len(), 1, "the old table is untouched");
+    assert!(
+        std::sync::Arc::ptr_eq(&a, kept),
+        "the same backend, counters and health"
+    );
+    assert_eq!(
+        first.default_pool().unwrap().backends.len(),
+        1,
+        "the old table is untouched"
+    );
     let status = balancer.discovery().statuses()[0].clone();
-    assert!(wait_until(Duration::from_secs(3), || status.skipped.load(Ordering::Relaxed) == 1));
+    assert!(wait_until(Duration::from_secs(3), || status
+        .skipped
+        .load(Ordering::Relaxed)
+        == 1));
     // A reload adding a route keeps the discovered pool; one moving the pool to
     // another prefix follows the new prefix.
     let mut config = BalancerConfig {
@@ -452,9 +500,17 @@ fn discovered_backends_keep_their_health_and_a_reload_keeps_what_etcd_said() {
     balancer.reload(&config).unwrap();
     assert_eq!(pool_of(&balancer).len(), 2, "a reload keeps what etcd said");
     assert_eq!(balancer.routing().current().routes().len(), 1);
-    config.discovery = Some(format!("etcd://{endpoint}/rh/other").parse::<EtcdTarget>().unwrap());
+    config.discovery = Some(
+        format!("etcd://{endpoint}/rh/other")
+            .parse::<EtcdTarget>()
+            .unwrap(),
+    );
     balancer.reload(&config).unwrap();
-    assert_eq!(pool_of(&balancer), ["http://127.0.0.1:2001"], "the new prefix, read at once");
+    assert_eq!(
+        pool_of(&balancer),
+        ["http://127.0.0.1:2001"],
+        "the new prefix, read at once"
+    );
     assert_eq!(balancer.discovery().statuses().len(), 1, "one watcher per pool");
     put_backend(&etcd, "rh/web", "c", "http://127.0.0.1:1003");
     put_backend(&etcd, "rh/other", "y", "http://127.0.0.1:2002");
@@ -505,7 +561,10 @@ pool = "api"
     assert!(effective.names_backends(), "no simulated backends start");
     let (code, stdout, stderr) = config_support::run(&["check", "--config", good]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains("discovery = \"etcd://127.0.0.1:2379/rh/web/\""), "{stdout}");
+    assert!(
+        stdout.contains("discovery = \"etcd://127.0.0.1:2379/rh/web/\""),
+        "{stdout}"
+    );
     assert!(stdout.contains("discovery = \"etcd://10.0.0.1:2379,10.0.0.2:2379/rh/api/\""));
     // What check prints is itself a valid file, with the same meaning.
     let again = config_support::write_config(dir.path(), "again.toml", &stdout);
@@ -517,8 +576,18 @@ pool = "api"
     assert!(flagged.args.discovery.is_none());
     assert_eq!(flagged.args.backends.len(), 1);
     // And a typed --discovery replaces the file's backends.
-    let listed = config_support::write_config(dir.path(), "listed.toml", "backends = [\"http://127.0.0.1:9001\"]\n");
-    let flagged = load(&["--config", listed.to_str().unwrap(), "--discovery", "etcd://a:1/web"]).unwrap();
+    let listed = config_support::write_config(
+        dir.path(),
+        "listed.toml",
+        "backends = [\"http://127.0.0.1:9001\"]\n",
+    );
+    let flagged = load(&[
+        "--config",
+        listed.to_str().unwrap(),
+        "--discovery",
+        "etcd://a:1/web",
+    ])
+    .unwrap();
     assert!(flagged.args.backends.is_empty());
     assert!(flagged.args.discovery.is_some());
 

@@ -463,10 +463,19 @@ fn the_discovery_families_parse_strictly_while_etcd_is_out_of_reach() {
     let page = get(addr, "/metrics").text();
     let families = parse_page(&page).unwrap_or_else(|error| panic!("{error}\n{page}"));
     let pool = [("pool", "default")];
-    assert_eq!(value(&families, "roundhouse_discovery_connected", &pool), Some(0.0));
-    assert_eq!(value(&families, "roundhouse_discovery_backends", &pool), Some(0.0));
+    assert_eq!(
+        value(&families, "roundhouse_discovery_connected", &pool),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&families, "roundhouse_discovery_backends", &pool),
+        Some(0.0)
+    );
     assert!(value(&families, "roundhouse_discovery_errors_total", &pool).unwrap() >= 1.0);
-    assert_eq!(value(&families, "roundhouse_discovery_reads_total", &pool), Some(0.0));
+    assert_eq!(
+        value(&families, "roundhouse_discovery_reads_total", &pool),
+        Some(0.0)
+    );
     let endpoint = etcd.to_string();
     assert_eq!(
         value(

@@ -66,7 +66,8 @@ pub fn resolve(
     let args = merge::settings(file, flags, explicit, &mut collector);
     let pools = pools(file, &args, &mut collector);
     let routes = routes(file, &args, &pools, &mut collector);
-    if args.backends.is_empty() && args.discovery.is_none() && file.pools.is_empty() && args.sim_backends == 0 {
+    if args.backends.is_empty() && args.discovery.is_none() && file.pools.is_empty() && args.sim_backends == 0
+    {
         collector.general(
             "backends",
             "no backends: list some under `backends` or `[[pools]]`, set `discovery`, or set simulated.backends above 0",

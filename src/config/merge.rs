@@ -247,7 +247,12 @@ pub fn settings(
         let mut ignored = None;
         layer.set("discovery", file.discovery.as_ref(), discovery, &mut ignored);
     } else {
-        layer.set("discovery", file.discovery.as_ref(), discovery, &mut args.discovery);
+        layer.set(
+            "discovery",
+            file.discovery.as_ref(),
+            discovery,
+            &mut args.discovery,
+        );
     }
     layer.set("retries", file.retries.as_ref(), int(0, 16), &mut args.retries);
     layer.set(

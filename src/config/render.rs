@@ -76,7 +76,10 @@ pub fn to_file(effective: &Effective) -> FileConfig {
         queue: int(args.queue),
         strategy: value(args.strategy.clone()),
         backends: args.discovery.is_none().then(|| backends(&args.backends)),
-        discovery: args.discovery.as_ref().and_then(|target| value(target.to_string())),
+        discovery: args
+            .discovery
+            .as_ref()
+            .and_then(|target| value(target.to_string())),
         retries: int(args.retries),
         load_interval: duration(args.load_interval),
         access_log: value(access_log(&args.access_log.access_log)),
@@ -136,7 +139,10 @@ fn pool(spec: &PoolSpec) -> file::Pool {
         } else {
             backends(&spec.backends)
         },
-        discovery: spec.discovery.as_ref().and_then(|target| value(target.to_string())),
+        discovery: spec
+            .discovery
+            .as_ref()
+            .and_then(|target| value(target.to_string())),
     }
 }
 

@@ -29,7 +29,7 @@ impl Backoff {
     }
 
     /// The wait after one more failure.
-    pub fn next(&mut self) -> Duration {
+    pub fn next_wait(&mut self) -> Duration {
         let ceiling = self
             .first
             .saturating_mul(1u32 << self.failures.min(16))
@@ -56,12 +56,15 @@ mod tests {
         let mut backoff = Backoff::new(first, limit);
         let mut ceiling = first;
         for _ in 0..10 {
-            let wait = backoff.next();
-            assert!(wait >= ceiling / 2 && wait <= ceiling, "{wait:?} within {ceiling:?}");
+            let wait = backoff.next_wait();
+            assert!(
+                wait >= ceiling / 2 && wait <= ceiling,
+                "{wait:?} within {ceiling:?}"
+            );
             ceiling = (ceiling * 2).min(limit);
         }
-        assert!(backoff.next() >= limit / 2);
+        assert!(backoff.next_wait() >= limit / 2);
         backoff.reset();
-        assert!(backoff.next() <= first);
+        assert!(backoff.next_wait() <= first);
     }
 }

@@ -107,10 +107,7 @@ impl EtcdClient {
         EtcdClient {
             endpoints: endpoints.to_vec(),
             current: AtomicUsize::new(0),
-            agent: base()
-                .timeout_recv_body(Some(answer))
-                .build()
-                .new_agent(),
+            agent: base().timeout_recv_body(Some(answer)).build().new_agent(),
             watch_agent: base().timeout_per_read(Some(watch_idle)).build().new_agent(),
         }
     }
@@ -275,13 +272,13 @@ impl EtcdClient {
 
 impl WatchStream {
     /// Whether another whole message has already arrived (is in the buffer), so the
-    /// next `next` returns it without waiting.
+    /// next `read_message` returns it without waiting.
     pub fn has_next_ready(&self) -> bool {
         self.reader.buffer().contains(&b'\n')
     }
 
     /// The next message, `Quiet` after the idle limit, or why the stream ended.
-    pub fn next(&mut self) -> Result<WatchRead, EtcdError> {
+    pub fn read_message(&mut self) -> Result<WatchRead, EtcdError> {
         let unavailable = |reason: String| EtcdError::Unavailable {
             endpoint: self.endpoint.clone(),
             reason,
@@ -329,7 +326,10 @@ fn error_answer(endpoint: &str, status: u16, body: &[u8]) -> EtcdError {
             endpoint: endpoint.to_string(),
             reason: format!(
                 "HTTP {status}: {}",
-                String::from_utf8_lossy(body).chars().take(200).collect::<String>()
+                String::from_utf8_lossy(body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
             ),
         };
     };

@@ -72,7 +72,8 @@ impl Discovery {
             let mut watchers = self.watchers.lock();
             watchers.retain(|running| {
                 pools.iter().any(|pool| {
-                    pool.name == running.status.pool && pool.discovery.as_ref() == Some(&running.status.target)
+                    pool.name == running.status.pool
+                        && pool.discovery.as_ref() == Some(&running.status.target)
                 })
             });
             for pool in pools {

@@ -88,12 +88,13 @@ impl Keeper {
         // After a failure, retry sooner than the renewal period, but never busily.
         let mut backoff = Backoff::new(Duration::from_millis(200), every);
         // Not registered yet (etcd was out of reach at the start): try again soon.
-        let mut wait = if self.lease == 0 { backoff.next() } else { every };
-        loop {
-            match stop.recv_timeout(wait) {
-                Err(RecvTimeoutError::Timeout) => {}
-                _ => break,
-            }
+        let mut wait = if self.lease == 0 {
+            backoff.next_wait()
+        } else {
+            every
+        };
+        // Until the stop channel disconnects: a timeout is the next renewal's turn.
+        while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
             match self.renew() {
                 Ok(()) => {
                     if self.failing {
@@ -108,7 +109,7 @@ impl Keeper {
                         log::warn!("cannot renew the registration of {}: {error}; retrying", self.key);
                     }
                     self.failing = true;
-                    wait = backoff.next();
+                    wait = backoff.next_wait();
                 }
             }
         }

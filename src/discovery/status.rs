@@ -5,7 +5,7 @@
 //! the two strings (endpoint, last error) sit behind a mutex each, taken only to copy
 //! or replace the string, never while talking to etcd.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -158,8 +158,7 @@ impl Status {
     /// The `/stats` object (see docs/stats.md).
     pub fn to_json(&self) -> Value {
         let last_change = self.last_change_ms.load(Ordering::Relaxed);
-        let since = (last_change != 0)
-            .then(|| now_ms().saturating_sub(last_change) as f64 / 1000.0);
+        let since = (last_change != 0).then(|| now_ms().saturating_sub(last_change) as f64 / 1000.0);
         json!({
             "pool": self.pool,
             "source": self.target.to_string(),
@@ -205,7 +204,10 @@ mod tests {
         assert_eq!(report["last_error"], Value::Null);
         assert_eq!(report["endpoint"], "b:2");
         assert_eq!(report["errors"], 2, "errors are a counter");
-        assert_eq!((report["changes"].as_u64(), report["backends"].as_u64()), (Some(1), Some(3)));
+        assert_eq!(
+            (report["changes"].as_u64(), report["backends"].as_u64()),
+            (Some(1), Some(3))
+        );
         assert!(report["seconds_since_change"].as_f64().unwrap() < 60.0);
     }
 }

@@ -53,7 +53,11 @@ pub struct Running {
 
 /// Starts the watcher of `pool`; the receiver returned disconnects when its first round
 /// is over (the prefix read, or every member tried and failed).
-pub fn start(table: Arc<RoutingTable>, pool: &PoolSpec, target: &EtcdTarget) -> std::io::Result<(Running, Receiver<()>)> {
+pub fn start(
+    table: Arc<RoutingTable>,
+    pool: &PoolSpec,
+    target: &EtcdTarget,
+) -> std::io::Result<(Running, Receiver<()>)> {
     let status = Arc::new(Status::new(&pool.name, target));
     let (stop_sender, stop) = crossbeam_channel::bounded(0);
     let (first_round, first_round_over) = crossbeam_channel::bounded(0);
@@ -140,7 +144,7 @@ impl Watcher {
                     }
                     // Every member failed: the first round is over, with what we had.
                     first_round.take();
-                    match self.stop.recv_timeout(backoff.next()) {
+                    match self.stop.recv_timeout(backoff.next_wait()) {
                         Err(RecvTimeoutError::Timeout) => continue,
                         _ => return,
                     }
@@ -176,7 +180,9 @@ impl Watcher {
     fn read(&mut self) -> Result<(), EtcdError> {
         let answer = self.client.range_prefix(&self.prefix)?;
         self.succeeded();
-        self.status.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.status
+            .reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.members.clear();
         self.skipped.clear();
         for kv in answer.kvs {
@@ -201,7 +207,7 @@ impl Watcher {
             if self.stopped() {
                 return Round::Stopped;
             }
-            let message = match stream.next() {
+            let message = match stream.read_message() {
                 Ok(WatchRead::Quiet) => return Round::Again,
                 Ok(WatchRead::Message(message)) => message,
                 Err(error) => return Round::Failed(error),
@@ -296,7 +302,10 @@ impl Watcher {
             Ok(true) => {}
             Ok(false) => return false,
             Err(error) => {
-                log::error!("pool {}: cannot apply the backends found in etcd: {error}", self.pool);
+                log::error!(
+                    "pool {}: cannot apply the backends found in etcd: {error}",
+                    self.pool
+                );
                 return true;
             }
         }
@@ -386,12 +395,19 @@ mod tests {
 
     #[test]
     fn a_change_is_described_by_what_came_and_went() {
-        let specs = |urls: &[&str]| -> Vec<BackendSpec> { urls.iter().map(|url| url.parse().unwrap()).collect() };
+        let specs =
+            |urls: &[&str]| -> Vec<BackendSpec> { urls.iter().map(|url| url.parse().unwrap()).collect() };
         assert_eq!(
-            describe_change(&specs(&["http://a:1", "http://b:1"]), &specs(&["http://b:1", "http://c:1"])),
+            describe_change(
+                &specs(&["http://a:1", "http://b:1"]),
+                &specs(&["http://b:1", "http://c:1"])
+            ),
             "+http://c:1 -http://a:1 2 backends"
         );
-        assert_eq!(describe_change(&[], &specs(&["http://a:1"])), "+http://a:1 1 backend");
+        assert_eq!(
+            describe_change(&[], &specs(&["http://a:1"])),
+            "+http://a:1 1 backend"
+        );
         assert_eq!(
             describe_change(&specs(&["http://a:1"]), &specs(&["http://a:1,weight=3"])),
             "+http://a:1,weight=3 1 backend",

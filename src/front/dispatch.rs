@@ -72,7 +72,9 @@ impl Dispatcher {
     }
 
     fn discovery_statuses(&self) -> Vec<Arc<crate::discovery::Status>> {
-        self.discovery.as_ref().map_or_else(Vec::new, |discovery| discovery.statuses())
+        self.discovery
+            .as_ref()
+            .map_or_else(Vec::new, |discovery| discovery.statuses())
     }
 
     fn stats_response(&self) -> Response {

@@ -8,12 +8,15 @@ use std::sync::atomic::Ordering;
 use super::text::{Exposition, Kind, float};
 use crate::discovery::Status;
 
+/// One family: its name, its help, and how to read one pool's value.
+type Family<T> = (&'static str, &'static str, fn(&Status) -> T);
+
 /// Writes the discovery families for `statuses`.
 pub fn render(statuses: &[Arc<Status>], page: &mut Exposition) {
     if statuses.is_empty() {
         return;
     }
-    let gauges: [(&str, &str, fn(&Status) -> String); 5] = [
+    let gauges: [Family<String>; 5] = [
         (
             "roundhouse_discovery_connected",
             "1 while the pool's watcher is reading or watching etcd, 0 while no member answers (the pool keeps its last backends).",
@@ -46,7 +49,7 @@ pub fn render(statuses: &[Arc<Status>], page: &mut Exposition) {
             page.sample(name, &[("pool", status.pool.as_str())], value(status));
         }
     }
-    let counters: [(&str, &str, fn(&Status) -> u64); 4] = [
+    let counters: [Family<u64>; 4] = [
         (
             "roundhouse_discovery_changes_total",
             "Changes of the pool's backends applied to the routing table.",

@@ -145,7 +145,10 @@ mod tests {
             1,
             "a restarted watcher keeps the last set"
         );
-        assert!(!inputs.set("web", first, Vec::new()), "the old watcher is ignored");
+        assert!(
+            !inputs.set("web", first, Vec::new()),
+            "the old watcher is ignored"
+        );
         assert!(inputs.set("web", second, specs(&["http://b:1"])));
         // A reload moves the pool to another prefix: the old set is not served there.
         inputs.pools = vec![discovery_pool("web", "etcd://e:1/web2")];

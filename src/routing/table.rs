@@ -219,22 +219,48 @@ mod tests {
             ..pool("default", "http://unused:1")
         };
         let table = RoutingTable::new(std::slice::from_ref(&web), &[], Duration::from_secs(1)).unwrap();
-        assert!(table.current().all_backends().is_empty(), "a discovery pool starts empty");
-        let source = table.attach_discovery("default", web.discovery.as_ref().unwrap());
-        let specs = |urls: &[&str]| -> Vec<BackendSpec> { urls.iter().map(|url| url.parse().unwrap()).collect() };
-        assert!(table.set_discovered("default", source, specs(&["http://a:1"])).unwrap());
-        let before = table.current();
-        assert!(table.set_discovered("default", source, specs(&["http://a:1", "http://b:1"])).unwrap());
-        let after = table.current();
-        assert_eq!(before.all_backends().len(), 1, "the holder of the old table keeps it");
         assert!(
-            Arc::ptr_eq(&before.all_backends().members()[0], &after.all_backends().members()[0]),
+            table.current().all_backends().is_empty(),
+            "a discovery pool starts empty"
+        );
+        let source = table.attach_discovery("default", web.discovery.as_ref().unwrap());
+        let specs =
+            |urls: &[&str]| -> Vec<BackendSpec> { urls.iter().map(|url| url.parse().unwrap()).collect() };
+        assert!(
+            table
+                .set_discovered("default", source, specs(&["http://a:1"]))
+                .unwrap()
+        );
+        let before = table.current();
+        assert!(
+            table
+                .set_discovered("default", source, specs(&["http://a:1", "http://b:1"]))
+                .unwrap()
+        );
+        let after = table.current();
+        assert_eq!(
+            before.all_backends().len(),
+            1,
+            "the holder of the old table keeps it"
+        );
+        assert!(
+            Arc::ptr_eq(
+                &before.all_backends().members()[0],
+                &after.all_backends().members()[0]
+            ),
             "a stays the same backend"
         );
         assert_eq!(table.reloads.load(Ordering::Relaxed), 0, "discovery is no reload");
         table.replace(std::slice::from_ref(&web), &[]).unwrap();
-        assert_eq!(table.current().all_backends().len(), 2, "a reload keeps what was found");
-        assert!(!table.set_discovered("default", source + 1, Vec::new()).unwrap(), "no such watcher");
+        assert_eq!(
+            table.current().all_backends().len(),
+            2,
+            "a reload keeps what was found"
+        );
+        assert!(
+            !table.set_discovered("default", source + 1, Vec::new()).unwrap(),
+            "no such watcher"
+        );
         // A new load address is a new backend (its load is asked elsewhere).
         let mut moved = specs(&["http://a:1"]);
         moved[0].load = Some("http://a:2/load".into());

@@ -25,9 +25,7 @@ pub fn etcd_missing() -> Option<String> {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
-    (!found).then(|| {
-        "etcd is not installed (Debian's etcd-server package; .ci/run installs it)".to_string()
-    })
+    (!found).then(|| "etcd is not installed (Debian's etcd-server package; .ci/run installs it)".to_string())
 }
 
 /// One member: its ports and data directory outlive its process, so it can be
@@ -112,10 +110,23 @@ impl Etcd {
             .args(["--name", &member.name])
             .arg("--data-dir")
             .arg(&member.data_dir)
-            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
             .args(["--initial-cluster", &cluster, "--initial-cluster-state", "new"])
-            .args(["--initial-cluster-token", &format!("roundhouse-test-{}", std::process::id())])
+            .args([
+                "--initial-cluster-token",
+                &format!("roundhouse-test-{}", std::process::id()),
+            ])
             // Fast elections on loopback: a restarted cluster has a leader in well
             // under a second (the defaults are 100 ms and 1 s).
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
@@ -157,7 +168,9 @@ impl Etcd {
     }
 
     pub fn endpoints(&self) -> Vec<String> {
-        (0..self.members.len()).map(|index| self.endpoint(index)).collect()
+        (0..self.members.len())
+            .map(|index| self.endpoint(index))
+            .collect()
     }
 
     /// `etcd://EVERY,MEMBER/prefix`.
