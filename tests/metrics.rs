@@ -449,10 +449,6 @@ fn the_discovery_families_parse_strictly_while_etcd_is_out_of_reach() {
     let etcd = listener().local_addr().unwrap();
     let config = BalancerConfig {
         discovery: Some(format!("etcd://{etcd}/roundhouse/web").parse().unwrap()),
-        check: roundhouse::backends::checker::CheckPolicy {
-            interval: Duration::ZERO,
-            ..Default::default()
-        },
         ..BalancerConfig::default()
     };
     let balancer = Balancer::start(listener(), &config).unwrap();

@@ -141,18 +141,31 @@ impl EtcdClient {
         Err(last.expect("a client has at least one endpoint"))
     }
 
+    /// POSTs `body` to `path` on `endpoint` with `agent`: the answer's head, or why
+    /// there is none.
+    fn post(
+        agent: &ureq::Agent,
+        endpoint: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<ureq::http::Response<ureq::Body>, EtcdError> {
+        agent
+            .post(format!("http://{endpoint}{path}"))
+            .header("content-type", "application/json")
+            .header(REQUIRE_LEADER.0, REQUIRE_LEADER.1)
+            .send(body)
+            .map_err(|error| EtcdError::Unavailable {
+                endpoint: endpoint.to_string(),
+                reason: error.to_string(),
+            })
+    }
+
     fn call_one<T: DeserializeOwned>(&self, endpoint: &str, path: &str, body: &[u8]) -> Result<T, EtcdError> {
         let unavailable = |reason: String| EtcdError::Unavailable {
             endpoint: endpoint.to_string(),
             reason,
         };
-        let mut response = self
-            .agent
-            .post(format!("http://{endpoint}{path}"))
-            .header("content-type", "application/json")
-            .header(REQUIRE_LEADER.0, REQUIRE_LEADER.1)
-            .send(body)
-            .map_err(|error| unavailable(error.to_string()))?;
+        let mut response = Self::post(&self.agent, endpoint, path, body)?;
         let status = response.status();
         let text = response
             .body_mut()
@@ -246,17 +259,7 @@ impl EtcdClient {
         let endpoint = self.endpoint().to_string();
         let body = serde_json::to_vec(&wire::watch_request(prefix, start_revision))
             .expect("request bodies serialise");
-        let unavailable = |reason: String| EtcdError::Unavailable {
-            endpoint: endpoint.clone(),
-            reason,
-        };
-        let mut response = self
-            .watch_agent
-            .post(format!("http://{endpoint}/v3/watch"))
-            .header("content-type", "application/json")
-            .header(REQUIRE_LEADER.0, REQUIRE_LEADER.1)
-            .send(&body[..])
-            .map_err(|error| unavailable(error.to_string()))?;
+        let mut response = Self::post(&self.watch_agent, &endpoint, "/v3/watch", &body)?;
         let status = response.status();
         if !status.is_success() {
             let text = response.body_mut().read_to_vec().unwrap_or_default();

@@ -43,12 +43,7 @@ pub fn render(statuses: &[Arc<Status>], page: &mut Exposition) {
             |status| float(status.last_change_unix_ms.load(Ordering::Relaxed) as f64 / 1000.0),
         ),
     ];
-    for (name, help, value) in gauges {
-        page.family(name, Kind::Gauge, help);
-        for status in statuses {
-            page.sample(name, &[("pool", status.pool.as_str())], value(status));
-        }
-    }
+    families(page, Kind::Gauge, &gauges, statuses);
     let counters: [Family<u64>; 4] = [
         (
             "roundhouse_discovery_changes_total",
@@ -71,12 +66,7 @@ pub fn render(statuses: &[Arc<Status>], page: &mut Exposition) {
             |status| status.errors.load(Ordering::Relaxed),
         ),
     ];
-    for (name, help, value) in counters {
-        page.family(name, Kind::Counter, help);
-        for status in statuses {
-            page.sample(name, &[("pool", status.pool.as_str())], value(status));
-        }
-    }
+    families(page, Kind::Counter, &counters, statuses);
     let name = "roundhouse_discovery_endpoint_info";
     page.family(
         name,
@@ -90,5 +80,20 @@ pub fn render(statuses: &[Arc<Status>], page: &mut Exposition) {
             &[("pool", status.pool.as_str()), ("endpoint", endpoint.as_str())],
             1,
         );
+    }
+}
+
+/// Each family of `kind` with one sample per pool.
+fn families<T: std::fmt::Display>(
+    page: &mut Exposition,
+    kind: Kind,
+    families: &[Family<T>],
+    statuses: &[Arc<Status>],
+) {
+    for (name, help, value) in families {
+        page.family(name, kind, help);
+        for status in statuses {
+            page.sample(name, &[("pool", status.pool.as_str())], value(status));
+        }
     }
 }
