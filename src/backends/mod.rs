@@ -26,7 +26,7 @@ pub struct BackendSpec {
     pub authority: String,
     pub weight: u32,
     /// Where `least-load` asks for this backend's load; `None` means `URL/load`. Only
-    /// discovery sets it (an etcd entry's `load`, see `crate::discovery::entry`).
+    /// discovery sets it (an etcd entry's `load`, see src/discovery/entry.rs).
     pub load: Option<String>,
 }
 

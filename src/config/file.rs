@@ -138,7 +138,7 @@ pub struct Pool {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<Spanned<BackendEntry>>,
     /// `etcd://HOST:PORT/PREFIX`: the pool's backends come from etcd instead of
-    /// `backends` (see `crate::discovery`).
+    /// `backends` (see src/discovery/).
     pub discovery: Option<Spanned<String>>,
 }
 

@@ -3,7 +3,8 @@
 //! `discovery = "..."` on a pool in the configuration file). docs/discovery.md walks
 //! through a set-up on several hosts.
 //!
-//! - `target.rs`: the `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` URL.
+//! - the `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` URL is pool configuration, so it is
+//!   parsed beside the pools, in src/routing/target.rs.
 //! - `wire.rs`: the JSON of etcd's HTTP gateway (base64 keys, 64-bit numbers as strings).
 //! - `etcd.rs`: the client: calls, watches, failing over between members.
 //! - `entry.rs`: one backend as the value of one key.
@@ -24,7 +25,6 @@ pub mod entry;
 pub mod etcd;
 pub mod register;
 pub mod status;
-pub mod target;
 pub mod watcher;
 pub mod wire;
 
@@ -33,9 +33,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+pub use crate::routing::target::EtcdTarget;
 use crate::routing::{PoolSpec, RoutingTable};
 pub use status::Status;
-pub use target::EtcdTarget;
 
 /// How long start-up (or a reload) waits for new watchers' first read, so that the
 /// pools are filled before the first request when etcd answers, and start-up is not

@@ -19,9 +19,9 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 use super::backoff::Backoff;
 use super::entry;
 use super::etcd::{ANSWER_TIMEOUT, EtcdClient, EtcdError};
-use super::target::EtcdTarget;
 use super::watcher::WATCH_IDLE;
 use crate::backends::BackendSpec;
+use crate::routing::target::EtcdTarget;
 use crate::units::parse_duration;
 
 /// A registration being kept alive; `stop` revokes it.

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use super::target::EtcdTarget;
 use crate::backends::health::now_ms;
+use crate::routing::target::EtcdTarget;
 
 /// The watcher's state, as one byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

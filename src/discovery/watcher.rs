@@ -26,11 +26,11 @@ use super::backoff::Backoff;
 use super::entry;
 use super::etcd::{ANSWER_TIMEOUT, EtcdClient, EtcdError, WatchRead};
 use super::status::{State, Status};
-use super::target::EtcdTarget;
 use super::wire::EventKind;
 use crate::backends::BackendSpec;
 use crate::routing::RoutingTable;
 use crate::routing::spec::PoolSpec;
+use crate::routing::target::EtcdTarget;
 
 /// How long a watch may stay quiet before it is opened again. etcd sends nothing on a
 /// quiet watch, so silence is the only sign of a member that vanished without closing

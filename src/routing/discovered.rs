@@ -15,8 +15,8 @@ use std::collections::HashMap;
 
 use super::build::KnownBackends;
 use super::spec::{PoolSpec, RouteSpec};
+use super::target::EtcdTarget;
 use crate::backends::BackendSpec;
-use crate::discovery::target::EtcdTarget;
 
 /// Everything a table is built from, behind the table's build lock.
 #[derive(Default)]

@@ -15,6 +15,7 @@ pub mod report;
 pub mod route;
 pub mod spec;
 pub mod table;
+pub mod target;
 
 use std::sync::Arc;
 

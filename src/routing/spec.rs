@@ -1,8 +1,8 @@
 //! Pools and routes as configured: plain data, checked by `crate::config` and built
 //! into a live `Routing` by `build.rs`.
 
+use super::target::EtcdTarget;
 use crate::backends::BackendSpec;
-use crate::discovery::target::EtcdTarget;
 
 /// The pool that gets requests no route matches, and the name of the pool made from
 /// `--backend` (or the simulated backends) when the configuration has no pools.
@@ -17,7 +17,7 @@ pub struct PoolSpec {
     /// The backends listed in the configuration; empty when `discovery` finds them.
     pub backends: Vec<BackendSpec>,
     /// Where the backends are found instead of listed: an etcd prefix that
-    /// `crate::discovery` watches (the pool then starts empty and follows etcd).
+    /// discovery watches (src/discovery/; the pool then starts empty and follows etcd).
     pub discovery: Option<EtcdTarget>,
 }
 

@@ -21,8 +21,8 @@ use super::Routing;
 use super::build::{self, RoutingError};
 use super::discovered::Inputs;
 use super::spec::{PoolSpec, RouteSpec};
+use super::target::EtcdTarget;
 use crate::backends::{Backend, BackendSource, BackendSpec};
-use crate::discovery::target::EtcdTarget;
 use crate::metrics::requests::RequestSeries;
 
 /// The current routing plus what outlives any one routing: the request counters and

@@ -1,8 +1,8 @@
 //! Where a pool's backends live in etcd: `etcd://HOST:PORT[,HOST:PORT...]/PREFIX`.
 //!
-//! Plain data with no dependency on the rest of roundhouse, so the routing table's
-//! pool descriptions can name a discovery source without depending on the code that
-//! talks to etcd.
+//! Plain data, part of a pool's configuration like its list of backends: the routing
+//! table names a pool's discovery source without depending on the code that talks to
+//! etcd (src/discovery/), which sits above it.
 
 use std::fmt;
 use std::str::FromStr;
