@@ -741,3 +741,43 @@ fn the_multi_host_lab_of_the_docs_comes_up_and_both_balancers_follow_the_pool() 
         "down removes every link"
     );
 }
+
+#[test]
+fn sighup_moves_a_pool_to_another_prefix_through_the_real_binary() {
+    let Some(etcd) = etcd_or_skip("SIGHUP and discovery", 1) else {
+        return;
+    };
+    let (_sims, urls) = config_support::sims("sim", 2, 0..=1);
+    put_backend(&etcd, "rh/a", "one", &urls[0]);
+    put_backend(&etcd, "rh/b", "two", &urls[1]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = |prefix: &str| {
+        format!(
+            "listen = \"127.0.0.1:0\"\naccess_log = \"off\"\n\n[[pools]]\nname = \"web\"\ndiscovery = \"{}\"\n\n[[routes]]\nprefix = \"/\"\npool = \"web\"\n",
+            etcd.url(prefix)
+        )
+    };
+    let path = config_support::write_config(dir.path(), "site.toml", &file("rh/a"));
+    let balancer = Process::start(&["--config", path.to_str().unwrap()]);
+    assert_eq!(members(balancer.addr), [urls[0].clone()]);
+    assert_eq!(answered_by(balancer.addr), urls[0]);
+    config_support::write_config(dir.path(), "site.toml", &file("rh/b"));
+    balancer.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(5), || members(balancer.addr)
+            == [urls[1].clone()]),
+        "{:?}\n{}",
+        members(balancer.addr),
+        balancer.stderr()
+    );
+    assert_eq!(answered_by(balancer.addr), urls[1]);
+    let stderr = balancer.stderr();
+    assert!(stderr.contains("reloaded"), "{stderr}");
+    assert!(
+        !stderr.contains("needs a restart"),
+        "discovery is applied live: {stderr}"
+    );
+    let state = watcher(balancer.addr);
+    assert_eq!(state["source"], etcd.url("rh/b") + "/");
+    assert_eq!(state["pool"], "web");
+}
