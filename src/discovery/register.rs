@@ -98,7 +98,7 @@ impl Keeper {
             match self.renew() {
                 Ok(()) => {
                     if self.failing {
-                        log::warn!("etcd answers again; {} is registered", self.key);
+                        log::warn!("etcd answers again; registered {}", self.key);
                     }
                     self.failing = false;
                     backoff.reset();
@@ -136,8 +136,13 @@ pub fn start(
     let mut keeper = Keeper {
         // A renewal stuck on a member that vanished must give up early enough to
         // renew through another before the lease runs out: renewals come every third
-        // of the TTL, and each member gets at most a quarter of it.
-        client: EtcdClient::new(&target.endpoints, (ttl / 4).min(ANSWER_TIMEOUT), WATCH_IDLE),
+        // of the TTL, and each member gets a quarter of it, but never under a second
+        // (a busy member may take that long to commit a grant).
+        client: EtcdClient::new(
+            &target.endpoints,
+            (ttl / 4).clamp(Duration::from_secs(1), ANSWER_TIMEOUT),
+            WATCH_IDLE,
+        ),
         key: target.key_for(&advertise.authority),
         value: entry::render(advertise),
         ttl: ttl.as_secs().max(1) as i64,

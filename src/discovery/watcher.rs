@@ -127,7 +127,9 @@ enum Round {
     Stopped,
     /// The watch went quiet, or etcd compacted past it: go round again at once.
     Again,
-    Failed(EtcdError),
+    /// A call failed; `everyone` when it had already tried every member (a read
+    /// fails over inside the client; a watch is opened on one member at a time).
+    Failed { error: EtcdError, everyone: bool },
 }
 
 impl Watcher {
@@ -138,8 +140,8 @@ impl Watcher {
             match self.round(&mut first_round) {
                 Round::Stopped => return,
                 Round::Again => backoff.reset(),
-                Round::Failed(error) => {
-                    if !self.failed(&error) {
+                Round::Failed { error, everyone } => {
+                    if !self.failed(&error, everyone) {
                         continue;
                     }
                     // Every member failed: the first round is over, with what we had.
@@ -164,7 +166,10 @@ impl Watcher {
         if self.must_read {
             self.status.set_state(State::Reading);
             if let Err(error) = self.read() {
-                return Round::Failed(error);
+                return Round::Failed {
+                    error,
+                    everyone: true,
+                };
             }
             let applied = self.apply();
             // Only now: start-up waits for this to find the pool filled.
@@ -198,7 +203,12 @@ impl Watcher {
     fn follow(&mut self) -> Round {
         let mut stream = match self.client.watch(&self.prefix, self.revision + 1) {
             Ok(stream) => stream,
-            Err(error) => return Round::Failed(error),
+            Err(error) => {
+                return Round::Failed {
+                    error,
+                    everyone: false,
+                };
+            }
         };
         self.status
             .watches
@@ -210,7 +220,12 @@ impl Watcher {
             let message = match stream.read_message() {
                 Ok(WatchRead::Quiet) => return Round::Again,
                 Ok(WatchRead::Message(message)) => message,
-                Err(error) => return Round::Failed(error),
+                Err(error) => {
+                    return Round::Failed {
+                        error,
+                        everyone: false,
+                    };
+                }
             };
             if message.created {
                 self.succeeded();
@@ -234,10 +249,13 @@ impl Watcher {
                     self.must_read = true;
                     return Round::Again;
                 }
-                return Round::Failed(EtcdError::Unavailable {
-                    endpoint: self.client.endpoint().to_string(),
-                    reason: format!("the watch was cancelled: {}", message.cancel_reason),
-                });
+                return Round::Failed {
+                    error: EtcdError::Unavailable {
+                        endpoint: self.client.endpoint().to_string(),
+                        reason: format!("the watch was cancelled: {}", message.cancel_reason),
+                    },
+                    everyone: false,
+                };
             }
             for event in message.events {
                 match event.kind {
@@ -338,13 +356,13 @@ impl Watcher {
 
     /// Counts a failure and moves to the next member; true when every member has
     /// failed since the last success (time to back off).
-    fn failed(&mut self, error: &EtcdError) -> bool {
+    fn failed(&mut self, error: &EtcdError, everyone: bool) -> bool {
         self.status.record_error(&error.to_string());
         self.failures += 1;
         if error.fails_over() {
             self.client.next_endpoint();
         }
-        let everyone_failed = self.failures >= self.endpoints || !error.fails_over();
+        let everyone_failed = everyone || self.failures >= self.endpoints || !error.fails_over();
         if !everyone_failed {
             self.status.set_state(State::Connecting);
             self.status.set_endpoint(self.client.endpoint());
