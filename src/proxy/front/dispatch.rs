@@ -25,6 +25,7 @@ use crate::proxy::access_log::{AccessLogSender, Pending, Record};
 use crate::proxy::admin::{self, AdminPages};
 use crate::proxy::cache::{Cache, Upstream};
 use crate::proxy::clients::{self, ClientRules, X_REQUEST_ID};
+use crate::proxy::discovery::Discovery;
 use crate::proxy::forward::headers::{X_ROUNDHOUSE_BACKEND, X_ROUNDHOUSE_WORKER};
 use crate::proxy::pool::direct::DirectAnswer;
 use crate::proxy::pool::reply::reply_slot;
@@ -73,6 +74,7 @@ impl Dispatcher {
                 cache: None,
                 jobs: queue,
                 capacity,
+                discovery: None,
             },
             stats,
             cache: None,
@@ -92,6 +94,12 @@ impl Dispatcher {
     /// Sends a record of every request to the access log.
     pub fn with_access_log(mut self, access_log: Option<AccessLogSender>) -> Self {
         self.access_log = access_log;
+        self
+    }
+
+    /// Shows what the etcd watchers are doing in `/stats` and `/metrics`.
+    pub fn with_discovery(mut self, discovery: Arc<Discovery>) -> Self {
+        self.admin.discovery = Some(discovery);
         self
     }
 
