@@ -253,7 +253,8 @@ fn print_banner(
     say(format_args!("try:  curl -i http://{addr}/hello"));
     say(format_args!("      curl http://{admin}/stats"));
     say(format_args!(
-        "      curl http://{addr}/calc?expr=3%2B4   curl http://{addr}/convertepradolareuro/15.0"
+        // Quoted: an unquoted `?` is a glob in zsh ("no matches found").
+        "      curl 'http://{addr}/calc?expr=3%2B4'   curl http://{addr}/convertepradolareuro/15.0"
     ));
     say(format_args!(
         "      http://{addr}/site/ in a browser     cargo run -- client calc"

@@ -284,9 +284,30 @@ pub fn server_commands(script: &str) -> Vec<String> {
         .map(|line| line.trim())
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .flat_map(|line| line.split(" & ").map(str::to_string).collect::<Vec<_>>())
-        .map(|command| command.trim().trim_end_matches('&').trim().to_string())
+        .map(|command| without_comment(&command))
         .filter(|command| !command.is_empty())
         .collect()
+}
+
+/// A server command without its trailing `# comment` and `&` (the test adds its own
+/// redirection and `&` after it). A `#` counts only after a space and outside quotes.
+pub fn without_comment(command: &str) -> String {
+    let mut quote = None;
+    let mut previous = ' ';
+    let mut end = command.len();
+    for (at, c) in command.char_indices() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(open), _) if c == open => quote = None,
+            (None, '#') if previous.is_whitespace() => {
+                end = at;
+                break;
+            }
+            _ => {}
+        }
+        previous = c;
+    }
+    command[..end].trim().trim_end_matches('&').trim().to_string()
 }
 
 /// Whether `actual` matches the `expected` lines: trailing spaces are ignored, `...` in

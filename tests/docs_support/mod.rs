@@ -53,20 +53,26 @@ pub fn run_file(root: &Path, file: &str) -> Vec<String> {
 
 /// Runs one block; `Err((line, why))` names the command's line in the file.
 fn run_block(session: &mut Session, block: &Block, server: bool, output: bool) -> Result<(), (usize, String)> {
-    let text = session.ports.apply(&rewrite::launcher_to_binary(&block.text));
     let rewritten = Block {
-        text,
+        text: session.ports.apply(&block.text),
         ..block.clone()
     };
-    let commands = blocks::commands(&rewritten);
+    // `cargo run` becomes `roundhouse` in what is run, not in what is shown.
+    let commands: Vec<blocks::Command> = blocks::commands(&rewritten)
+        .into_iter()
+        .map(|command| blocks::Command {
+            text: rewrite::launcher_to_binary(&command.text),
+            ..command
+        })
+        .collect();
     if server {
         let list: Vec<(usize, String, Vec<String>)> = if rewritten.has_prompts() {
             commands
                 .into_iter()
-                .map(|command| (command.line, command.text.trim_end_matches('&').trim().to_string(), command.expected))
+                .map(|command| (command.line, blocks::without_comment(&command.text), command.expected))
                 .collect()
         } else {
-            blocks::server_commands(&rewritten.text)
+            blocks::server_commands(&rewrite::launcher_to_binary(&rewritten.text))
                 .into_iter()
                 .map(|command| (block.line + 1, command, Vec::new()))
                 .collect()

@@ -100,13 +100,13 @@ impl PortMap {
             .into_owned()
     }
 
-    /// The stand-in ports that `text` (already mapped) names.
-    pub fn named_in(&self, text: &str) -> Vec<u16> {
-        let mapped: Vec<u16> = self.map.values().copied().collect();
-        self.pattern
-            .captures_iter(text)
-            .filter_map(|captures| captures[2].parse::<u16>().ok())
-            .filter(|port| mapped.contains(port))
+    /// The ports a command (already mapped) would listen on: those after `--port`,
+    /// `--status-port`, `--listen`, `--admin`, `--admin-listen`.
+    pub fn listened_by(command: &str) -> Vec<u16> {
+        let pattern = Regex::new(r"--(?:port|status-port|listen|admin|admin-listen)[ =](?:[0-9.]+:)?(\d{4,5})\b").unwrap();
+        pattern
+            .captures_iter(command)
+            .filter_map(|captures| captures[1].parse::<u16>().ok())
             .collect()
     }
 }

@@ -209,7 +209,7 @@ impl Session {
         balancer: bool,
         expected: Option<&[String]>,
     ) -> Result<(), String> {
-        let mut ports = self.ports.named_in(command);
+        let mut ports = PortMap::listened_by(command);
         if balancer {
             ports.push(self.ports.get(DOC_LISTEN));
             ports.extend((0..4).map(|offset| self.ports.get(DOC_SIM_BASE + offset)));

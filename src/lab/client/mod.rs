@@ -35,7 +35,7 @@ const EXIT_USAGE: u8 = 2;
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     about = "Send a request through the balancer, or run the interactive calculator",
-    after_help = "Examples:\n  roundhouse client /calc?expr=3%2B4\n  roundhouse client -v -d '2 * (3 + 4)' /calc\n  \
+    after_help = "Examples:\n  roundhouse client '/calc?expr=3%2B4'\n  roundhouse client -v -d '2 * (3 + 4)' /calc\n  \
                   roundhouse client /site/roundhouse.png\n  roundhouse client calc"
 )]
 pub struct ClientArgs {
