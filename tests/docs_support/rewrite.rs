@@ -111,21 +111,29 @@ impl PortMap {
     }
 }
 
-/// A port nothing listens on now (bound, then released).
+/// A port nothing uses now (bound, then released), below the kernel's range of
+/// ephemeral ports: a port from that range (what binding port 0 gives) can be taken
+/// between two blocks as the local end of some client's connection, and the server
+/// block that wants it next would then find it busy.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = 10_000.min(ephemeral_low / 2);
+    for _ in 0..1000 {
+        let port = rand::random_range(low..ephemeral_low);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below {ephemeral_low}");
 }
 
 /// The first of `count` consecutive ports that are all free now.
 fn consecutive_free_ports(count: u16) -> u16 {
     for _ in 0..200 {
         let first = free_port();
-        if first > u16::MAX - count {
-            continue;
-        }
         let held: Vec<_> = (1..count)
             .map_while(|offset| TcpListener::bind(("127.0.0.1", first + offset)).ok())
             .collect();

@@ -209,10 +209,19 @@ impl Session {
         balancer: bool,
         expected: Option<&[String]>,
     ) -> Result<(), String> {
+        // The ports this command will listen on.
         let mut ports = PortMap::listened_by(command);
         if balancer {
-            ports.push(self.ports.get(DOC_LISTEN));
-            ports.extend((0..4).map(|offset| self.ports.get(DOC_SIM_BASE + offset)));
+            if !command.contains("--listen") {
+                ports.push(self.ports.get(DOC_LISTEN));
+            }
+            // Its simulated backends, unless it names backends of its own.
+            if !["--backend", "--config", "--discovery"]
+                .iter()
+                .any(|flag| command.contains(flag))
+            {
+                ports.extend((0..3).map(|offset| self.ports.get(DOC_SIM_BASE + offset)));
+            }
         }
         let clash = self
             .balancer
@@ -227,8 +236,12 @@ impl Session {
         self.count += 1;
         let log = self.scratch(&format!("server-{}", self.count));
         let tag = format!("__rh_pid_{}", self.count);
+        // A balancer stands for terminal A: not one of this shell's jobs, so that a
+        // block's `wait` or `kill $(jobs -p)` (typed in terminal B) leaves it alone.
+        // Other servers are started with `&` in the docs, and are jobs like there.
+        let disown = if balancer { " disown $!" } else { "" };
         self.send(&format!(
-            "{command} > {} 2>&1 < /dev/null &\necho \"{tag} $!\"\n",
+            "{command} > {} 2>&1 < /dev/null &{disown}\necho \"{tag} $!\"\n",
             shell_quote(&log.to_string_lossy())
         ));
         let pid: u32 = self
@@ -255,7 +268,7 @@ impl Session {
             if ready {
                 return Ok(());
             }
-            let alive = Path::new(&format!("/proc/{pid}")).exists();
+            let alive = process_runs(pid);
             if !alive || Instant::now() > deadline {
                 let why = if !alive {
                     "the server exited"
@@ -277,10 +290,14 @@ impl Session {
     fn stop_balancer(&mut self) -> Result<(), String> {
         if let Some(running) = self.balancer.take() {
             let pid = running.pid;
-            self.run(
-                &format!("kill -9 {pid} 2>/dev/null; wait {pid} 2>/dev/null; true"),
-                Duration::from_secs(20),
-            )?;
+            self.run(&format!("kill -9 {pid} 2>/dev/null; true"), Duration::from_secs(20))?;
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while process_runs(pid) {
+                if Instant::now() > deadline {
+                    return Err(format!("the balancer (process {pid}) survived kill -9"));
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
         }
         Ok(())
     }
@@ -295,6 +312,17 @@ impl Drop for Session {
             .status();
         let _ = self.shell.wait();
     }
+}
+
+/// Whether process `pid` exists and is not a zombie waiting to be reaped.
+fn process_runs(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(')')?.1.split_whitespace().next()?.to_string();
+            Some(state != "Z" && state != "X")
+        })
+        .unwrap_or(false)
 }
 
 /// Waits until nothing listens on `port` (a server stopped a moment ago may still be
