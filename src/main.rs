@@ -133,7 +133,8 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
         let apps = args.apps.settings()?;
         for (number, listener) in listeners.into_iter().enumerate() {
             let port = listener.local_addr().map_err(|error| error.to_string())?.port();
-            let config = apps.sim_config(format!("backend-{}", number + 1), args.sim_latency.clone());
+            let mut config = apps.sim_config(format!("backend-{}", number + 1), args.sim_latency.clone());
+            config.max_body = args.max_body;
             simulated.push(sim_backend::start(listener, config).map_err(|error| error.to_string())?);
             backends.push(
                 format!("http://127.0.0.1:{port}")

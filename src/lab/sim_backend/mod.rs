@@ -23,6 +23,7 @@ use http::StatusCode;
 use rand::RngExt;
 use serde_json::{Map, Value, json};
 
+use crate::http1::head::Limits;
 use crate::http1::{Request, Response};
 use crate::proxy::front::server::{self, Handler, ServerConfig, ServerHandle};
 
@@ -55,6 +56,10 @@ pub struct SimConfig {
     /// otherwise the busy fraction of this backend's requests (in-process backends share
     /// one process, so its CPU would not tell them apart).
     pub process_cpu: bool,
+    /// Largest request body accepted (413 above). The balancer gives its in-process
+    /// backends its own `--max-body`, so what the front lets through is not refused
+    /// behind it (the front's 10 MiB default otherwise).
+    pub max_body: u64,
 }
 
 impl Default for SimConfig {
@@ -67,6 +72,7 @@ impl Default for SimConfig {
             static_max_age: 60,
             cpu_work: Duration::ZERO,
             process_cpu: false,
+            max_body: Limits::default().max_body,
         }
     }
 }
@@ -214,6 +220,10 @@ pub fn start_with(
     let port = listener.local_addr()?.port();
     let server_config = ServerConfig {
         thread_name: format!("{}-conn", config.name),
+        limits: Limits {
+            max_body: config.max_body,
+            ..Limits::default()
+        },
         ..ServerConfig::default()
     };
     let handler = Arc::new(SimBackend::with_service(config, port, service));

@@ -4,10 +4,12 @@
 //! OS concept: scheduling policies evaluated by simulation. The very `Strategy`
 //! objects the balancer uses (built by `strategy::by_name`) choose a backend for each
 //! simulated request; only the backends are simulated. `engine` is the event loop,
-//! `theory` the closed forms it is checked against. Identical arguments give identical
-//! output, byte for byte: the only randomness is seeded, and no wall-clock time is
-//! printed. docs/simulate.md explains the model and the results.
+//! `theory` the closed forms it is checked against, `admission` the share of requests
+//! a full queue refuses. Identical arguments give identical output, byte for byte: the
+//! only randomness is seeded, and no wall-clock time is printed. docs/simulate.md
+//! explains the model and the results.
 
+pub mod admission;
 pub mod engine;
 pub mod theory;
 
