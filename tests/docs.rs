@@ -37,8 +37,10 @@
 //!    `roundhouse`, which is the debug build this test was compiled with.
 //! 2. Ports: 8080 (the balancer), 9001–9004 (simulated backends, onto four consecutive
 //!    free ports), 5000 (`roundhouse tcp`) and every other port a marked block names
-//!    after `:`, `--port `, `--status-port `, `--sim-base-port ` or `--listen ` are
-//!    replaced, in commands and in expected output alike, by free ports of this run.
+//!    after `:`, `--port `, `--status-port `, `--sim-base-port `, `--listen ` or
+//!    `/dev/tcp/127.0.0.1/` are replaced, in commands and in expected output alike, by
+//!    free ports of this run (below the kernel's ephemeral range, so no client's
+//!    connection takes one between two blocks).
 //! 3. Where a command relies on a default port, `roundhouse` gets it explicitly: the
 //!    balancer `--listen 127.0.0.1:P --sim-base-port B` unless given, `roundhouse tcp`
 //!    its `--listen`, `roundhouse bench` its URL, and `roundhouse client /path` and

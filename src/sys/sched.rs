@@ -16,10 +16,14 @@ use thread_priority::unix::{
 };
 use thread_priority::{ThreadPriority, ThreadPriorityOsValue};
 
-/// Puts the calling thread under `SCHED_BATCH` at nice 0. Where the policy does not
-/// exist or is refused, the thread simply stays as it was: this is a speed-up, never a
-/// requirement.
+/// Puts the calling thread under `SCHED_BATCH`, keeping its nice value. Where the
+/// policy does not exist or is refused, the thread simply stays as it was: this is a
+/// speed-up, never a requirement.
 pub fn batch_current_thread() {
+    // The crate's call also sets the nice value (to 0, allowed for root), which would
+    // undo `nice -n 19 roundhouse` for exactly the threads that do the work; a thread's
+    // nice value is its own on Linux (setpriority(2), BUGS), so it is put back.
+    let nice = rustix::process::getpriority_process(None).unwrap_or(0);
     let result = set_thread_priority_and_policy(
         thread_native_id(),
         ThreadPriority::Os(ThreadPriorityOsValue::default()),
@@ -27,6 +31,11 @@ pub fn batch_current_thread() {
     );
     if let Err(error) = result {
         log::debug!("SCHED_BATCH not applied: {error:?}");
+    }
+    if rustix::process::getpriority_process(None).is_ok_and(|now| now != nice)
+        && let Err(error) = rustix::process::setpriority_process(None, nice)
+    {
+        log::debug!("nice {nice} not restored: {error}");
     }
 }
 
@@ -36,13 +45,17 @@ mod tests {
     use thread_priority::unix::thread_schedule_policy;
 
     #[test]
-    fn the_calling_thread_becomes_batch() {
+    fn the_calling_thread_becomes_batch_and_keeps_its_nice_value() {
         std::thread::spawn(|| {
+            // Raising one's own nice value needs no privilege.
+            let nice = (rustix::process::getpriority_process(None).unwrap() + 5).min(19);
+            rustix::process::setpriority_process(None, nice).unwrap();
             batch_current_thread();
             assert_eq!(
                 thread_schedule_policy().unwrap(),
                 ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch)
             );
+            assert_eq!(rustix::process::getpriority_process(None).unwrap(), nice);
         })
         .join()
         .unwrap();

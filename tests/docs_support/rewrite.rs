@@ -61,7 +61,7 @@ impl PortMap {
     /// since the simulated backends take `--sim-base-port` and the next ones), and every
     /// other port that `texts` name.
     pub fn for_texts<'a>(texts: impl IntoIterator<Item = &'a str>) -> PortMap {
-        let pattern = Regex::new(r"(:|--port |--status-port |--sim-base-port |--listen )(\d{4,5})\b").unwrap();
+        let pattern = Regex::new(r"(:|--port |--status-port |--sim-base-port |--listen |/dev/tcp/127\.0\.0\.1/|/dev/tcp/localhost/)(\d{4,5})\b").unwrap();
         let mut map = BTreeMap::new();
         let base = consecutive_free_ports(4);
         for offset in 0..4 {

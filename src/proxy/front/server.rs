@@ -189,6 +189,14 @@ impl ServerHandle {
     }
 }
 
+/// Stack reserved for each connection thread. A Rust thread gets 2 MiB of address
+/// space unless told otherwise (`RUST_MIN_STACK`; a C thread takes `ulimit -s`, often
+/// 8 MiB); a connection thread parses one request head at a time and touches a few
+/// pages of it, so 256 KiB keeps ten thousand connections inside 2.5 GiB of virtual
+/// memory. Only the pages touched become resident (docs/concepts.md, "Memory per
+/// thread and per connection").
+pub const CONNECTION_STACK: usize = 256 * 1024;
+
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     // Out of file descriptors or a similar passing shortage: `accept_with_backoff`
     // backs off like Go's net/http (5 ms doubling to 1 s) instead of spinning.
@@ -201,7 +209,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let thread_shared = Arc::clone(&shared);
         let spawned = thread::Builder::new()
             .name(format!("{}-{id}", shared.config.thread_name))
-            .stack_size(256 * 1024)
+            .stack_size(CONNECTION_STACK)
             .spawn(move || {
                 // Connection threads wake up once per request: as SCHED_BATCH they do
                 // not preempt the worker that woke them (see sys::sched).
