@@ -244,6 +244,16 @@ impl Balancer {
     /// Stops accepting, finishes every accepted request (up to `drain`), stops the
     /// workers, and reports what was done.
     pub fn shutdown(self, drain: Duration) -> Summary {
+        self.finish(|server| server.shutdown(drain))
+    }
+
+    /// The same, once a new process accepts on the listening socket (an upgrade): see
+    /// `ServerHandle::hand_over` for how idle keep-alive connections are let go.
+    pub fn hand_over(self, drain: Duration) -> Summary {
+        self.finish(|server| server.hand_over(drain))
+    }
+
+    fn finish(self, drain: impl FnOnce(&mut ServerHandle) -> bool) -> Summary {
         let Balancer {
             mut server,
             pool,
@@ -257,7 +267,7 @@ impl Balancer {
         for monitor in monitors {
             let _ = monitor.join();
         }
-        let drained = server.shutdown(drain);
+        let drained = drain(&mut server);
         // Dropping the server drops the dispatcher and with it the channel's sender;
         // the workers' `recv` then fails and they exit. If connections are still busy
         // after the drain timeout they hold the sender, so we do not wait for workers.

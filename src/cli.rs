@@ -177,6 +177,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub access_log: AccessLogArgs,
+
+    #[command(flatten)]
+    pub processes: crate::process::args::ProcessArgs,
 }
 
 impl ServeArgs {

@@ -22,6 +22,7 @@ pub mod l4;
 pub mod metrics;
 pub mod plot;
 pub mod pool;
+pub mod process;
 pub mod routing;
 pub mod simulate;
 pub mod stats;

@@ -5,6 +5,11 @@
 //! `roundhouse::config::signals`, which also says why `ctrlc` is no longer used). The
 //! main thread waits on that channel and then runs the orderly shutdown, or a reload,
 //! so no real work happens inside a signal context.
+//!
+//! SIGUSR2 upgrades in place (`roundhouse::process::upgrade`): the program file is
+//! started again with our listening sockets, and this process drains and exits once the
+//! new one reports ready. The same start-up path, reading inherited sockets
+//! (`roundhouse::process::listeners`), serves `systemd-socket-activate` and systemd.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener};
@@ -19,6 +24,8 @@ use roundhouse::cli::{BackendArgs, Cli, Command, ServeArgs};
 use roundhouse::config::signals::{self, Event};
 use roundhouse::config::{Explicit, reload::Reloader};
 use roundhouse::l4::{TcpArgs, TcpBalancer};
+use roundhouse::process::listeners::{self, Inherited};
+use roundhouse::process::upgrade;
 
 /// Prints one line to stdout. A closed stdout (`roundhouse | head -1`) must not stop
 /// the balancer, so write errors are ignored instead of panicking like `println!`.
@@ -31,20 +38,35 @@ fn say(line: std::fmt::Arguments) {
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    // Before anything else: the path of our program file, while it still names the file
+    // we run (see `upgrade::remember_executable`).
+    upgrade::remember_executable();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Sockets passed by systemd, systemd-socket-activate or an upgrading roundhouse.
+    let mut inherited = match Inherited::from_env() {
+        Ok(inherited) => inherited,
+        Err(error) => {
+            eprintln!("roundhouse: inherited descriptors: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     // The matches, not only the parsed values: a flag typed on the command line
     // overrides the configuration file, a flag's default does not.
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     let result = match cli.command {
-        Some(Command::Serve(args)) => serve(&args, &Explicit::of(matches.subcommand_matches("serve"))),
-        None => serve(&cli.serve, &Explicit::of(Some(&matches))),
+        Some(Command::Serve(args)) => serve(
+            &args,
+            &Explicit::of(matches.subcommand_matches("serve")),
+            &mut inherited,
+        ),
+        None => serve(&cli.serve, &Explicit::of(Some(&matches)), &mut inherited),
         Some(Command::Check(args)) => {
             let explicit = Explicit::of(matches.subcommand_matches("check"));
             return roundhouse::config::check::run(&args.serve, &explicit);
         }
         Some(Command::Backend(args)) if args.calc_tcp => calc_backend(&args),
-        Some(Command::Backend(args)) => run_backend(&args),
+        Some(Command::Backend(args)) => run_backend(&args, &mut inherited),
         Some(Command::Tcp(args)) => tcp(&args),
         Some(Command::Client(args)) => return roundhouse::client::run(&args),
         Some(Command::Bench(args)) => roundhouse::bench::run(&args),
@@ -79,17 +101,36 @@ fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener, String>
     })
 }
 
-/// Waits for Ctrl-C or SIGTERM; a SIGHUP is logged and ignored (`backend` and `tcp`
-/// have no configuration file to reload).
+/// Waits for Ctrl-C or SIGTERM; SIGHUP and SIGUSR2 are logged and ignored (`backend`
+/// and `tcp` have no configuration file to reload, and do not upgrade in place).
 fn wait_for_signal() -> Result<(), String> {
     let events = signals::listen()?;
-    while let Ok(Event::Reload) = events.recv() {
-        log::warn!("SIGHUP ignored: only `serve --config` has a configuration to reload");
+    loop {
+        match events.recv() {
+            Ok(Event::Reload) => {
+                log::warn!("SIGHUP ignored: only `serve --config` has a configuration to reload")
+            }
+            Ok(Event::Upgrade) => log::warn!("SIGUSR2 ignored: only `serve` upgrades in place"),
+            Ok(Event::Stop) | Err(_) => return Ok(()),
+        }
     }
+}
+
+/// An inherited socket could not be used: one line, like a port in use.
+fn inherit_error(error: listeners::InheritError) -> String {
+    format!("inherited descriptors: {error}")
+}
+
+/// A copy of `listener` (the same socket), kept to pass to a successor on SIGUSR2.
+fn keep_copy(name: &str, listener: &TcpListener, kept: &mut Vec<(String, TcpListener)>) -> Result<(), String> {
+    let copy = listener
+        .try_clone()
+        .map_err(|error| format!("cannot duplicate the listening socket: {error}"))?;
+    kept.push((name.to_string(), copy));
     Ok(())
 }
 
-fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
+fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> Result<(), String> {
     // First, so that a SIGHUP during start-up cannot kill the process.
     let events = signals::listen()?;
     let effective = roundhouse::config::load(flags, explicit).map_err(|problems| {
@@ -103,8 +144,16 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
         )
     })?;
     let args = &effective.args;
-    // Bind everything first, so a port in use is reported before anything starts.
-    let listener = bind(args.listen, "the balancer", "--listen")?;
+    // Bind everything first, so a port in use is reported before anything starts; a
+    // socket inherited under the same name is used instead of binding.
+    let listener = listeners::or_bind(inherited.take_listen().map_err(inherit_error)?, "the balancer", || {
+        bind(args.listen, "the balancer", "--listen")
+    })?;
+    // Copies of every listening socket, for a successor (SIGUSR2). Dropped before a
+    // plain stop, so that the sockets close and new connections are refused at once
+    // rather than left waiting in a queue nobody takes from.
+    let mut passable = Vec::new();
+    keep_copy(listeners::LISTEN, &listener, &mut passable)?;
     let mut simulated = Vec::new();
     let mut backends: Vec<BackendSpec> = args.backends.clone();
     if !effective.names_backends() {
@@ -118,7 +167,13 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
                     .ok_or("--sim-base-port is too high")?
             };
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            listeners.push(bind(addr, "a simulated backend", "--sim-base-port")?);
+            let name = format!("backend-{}", number + 1);
+            let taken = inherited.take(&name).map_err(inherit_error)?;
+            let listener = listeners::or_bind(taken, &name, || {
+                bind(addr, "a simulated backend", "--sim-base-port")
+            })?;
+            keep_copy(&name, &listener, &mut passable)?;
+            listeners.push(listener);
         }
         let apps = args.apps.settings()?;
         for (number, listener) in listeners.into_iter().enumerate() {
@@ -134,7 +189,13 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
     }
     let config = effective.balancer_config(backends.clone());
     let balancer = Balancer::start(listener, &config).map_err(|error| error.to_string())?;
+    inherited.close_unused();
     print_banner(&balancer, &config, &simulated, args);
+    match inherited.report_ready() {
+        Ok(true) => log::info!("reported ready to the process that started us"),
+        Ok(false) => {}
+        Err(error) => log::warn!("cannot report ready: {error}"),
+    }
     let simulated_specs = if simulated.is_empty() {
         Vec::new()
     } else {
@@ -146,17 +207,49 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
         effective.clone(),
         simulated_specs,
     );
-    while let Ok(Event::Reload) = events.recv() {
-        reloader.reload(&balancer);
+    let mut successor = None;
+    loop {
+        match events.recv() {
+            Ok(Event::Reload) => {
+                reloader.reload(&balancer);
+            }
+            Ok(Event::Upgrade) => match upgrade::start_successor(&passable, args.processes.upgrade_timeout) {
+                Ok(started) => {
+                    successor = Some(started);
+                    break;
+                }
+                Err(error) => eprintln!("roundhouse: upgrade failed, still serving: {error}"),
+            },
+            Ok(Event::Stop) | Err(_) => break,
+        }
     }
-    eprintln!(
-        "roundhouse: stopping; finishing accepted requests (up to {:?})",
-        args.drain_timeout
-    );
-    let summary = balancer.shutdown(args.drain_timeout);
-    for mut backend in simulated {
-        backend.shutdown(args.drain_timeout);
-    }
+    drop(passable);
+    let summary = match &successor {
+        Some(successor) => {
+            eprintln!(
+                "roundhouse: upgraded: PID {} ({}) accepts now; finishing accepted requests (up to {:?})",
+                successor.pid,
+                successor.program.display(),
+                args.drain_timeout
+            );
+            let summary = balancer.hand_over(args.drain_timeout);
+            for mut backend in simulated {
+                backend.hand_over(args.drain_timeout);
+            }
+            summary
+        }
+        None => {
+            eprintln!(
+                "roundhouse: stopping; finishing accepted requests (up to {:?})",
+                args.drain_timeout
+            );
+            let summary = balancer.shutdown(args.drain_timeout);
+            for mut backend in simulated {
+                backend.shutdown(args.drain_timeout);
+            }
+            summary
+        }
+    };
     let total: u64 = summary.per_worker.iter().sum();
     let per_worker: Vec<String> = summary
         .per_worker
@@ -223,9 +316,11 @@ fn print_banner(
     ));
 }
 
-fn run_backend(args: &BackendArgs) -> Result<(), String> {
+fn run_backend(args: &BackendArgs, inherited: &mut Inherited) -> Result<(), String> {
     let addr = SocketAddr::new(args.host, args.port);
-    let listener = bind(addr, "the backend", "--port")?;
+    // A supervisor (or systemd) may pass the socket: then --port only names the backend.
+    let taken = inherited.take_any().map_err(inherit_error)?;
+    let listener = listeners::or_bind(taken, "the backend", || bind(addr, "the backend", "--port"))?;
     let name = args
         .name
         .clone()

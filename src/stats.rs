@@ -111,6 +111,8 @@ impl Stats {
             })
             .collect();
         json!({
+            // Which process answers: it changes when an upgrade (SIGUSR2) hands over.
+            "pid": std::process::id(),
             "uptime_s": self.started.elapsed().as_secs_f64(),
             "strategy": self.strategy,
             "workers": workers,

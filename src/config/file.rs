@@ -61,6 +61,8 @@ pub struct Timeouts {
     pub keepalive: Option<Spanned<String>>,
     /// `--drain-timeout`
     pub drain: Option<Spanned<String>>,
+    /// `--upgrade-timeout`
+    pub upgrade: Option<Spanned<String>>,
 }
 
 /// `[limits]`
@@ -124,6 +126,8 @@ pub struct Simulated {
     pub static_max_age: Option<Spanned<i64>>,
     /// `--rates`
     pub rates: Option<Spanned<String>>,
+    /// `--sim-processes`
+    pub processes: Option<Spanned<bool>>,
 }
 
 /// `[[pools]]`

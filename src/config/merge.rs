@@ -71,6 +71,7 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("client_timeout", "timeouts.client"),
     ("keepalive_timeout", "timeouts.keepalive"),
     ("drain_timeout", "timeouts.drain"),
+    ("upgrade_timeout", "timeouts.upgrade"),
     ("max_connections", "limits.max_connections"),
     ("max_body", "limits.max_body"),
     ("health_path", "health.path"),
@@ -90,6 +91,7 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("static_dir", "simulated.static"),
     ("static_max_age", "simulated.static_max_age"),
     ("rates", "simulated.rates"),
+    ("sim_processes", "simulated.processes"),
 ];
 
 /// Collects problems, turning a value's byte span into its line.
@@ -279,6 +281,12 @@ pub fn settings(
         duration,
         &mut args.drain_timeout,
     );
+    layer.set(
+        "upgrade_timeout",
+        get(|t| t.upgrade.as_ref()),
+        duration,
+        &mut args.processes.upgrade_timeout,
+    );
     if let Some(limits) = &file.limits {
         layer.set(
             "max_connections",
@@ -407,6 +415,12 @@ pub fn settings(
             simulated.rates.as_ref(),
             |text: &String| text.parse::<Rates>(),
             &mut args.apps.rates,
+        );
+        layer.set(
+            "sim_processes",
+            simulated.processes.as_ref(),
+            |&on: &bool| Ok(on),
+            &mut args.processes.sim_processes,
         );
     }
     args

@@ -85,6 +85,7 @@ pub fn to_file(effective: &Effective) -> FileConfig {
             client: duration(args.client_timeout),
             keepalive: duration(args.keepalive_timeout),
             drain: duration(args.drain_timeout),
+            upgrade: duration(args.processes.upgrade_timeout),
         }),
         limits: Some(file::Limits {
             max_connections: int(args.max_connections),
@@ -119,6 +120,7 @@ pub fn to_file(effective: &Effective) -> FileConfig {
                 .and_then(|dir| value(dir.display().to_string())),
             static_max_age: int(i64::try_from(args.apps.static_max_age).unwrap_or(i64::MAX)),
             rates: value(args.apps.rates.to_string()),
+            processes: value(args.processes.sim_processes),
         }),
         pools: effective.pools.iter().map(pool).collect(),
         routes: effective.routes.iter().map(route).collect(),

@@ -23,7 +23,7 @@ use parking_lot::{Condvar, Mutex};
 use super::body::read_body_into;
 use super::direct::{DirectAnswer, Turn, keeps_connection};
 use super::error::RequestError;
-use super::listen::{accept_with_backoff, wake_acceptor};
+use super::listen::{accept_with_backoff, wake_acceptor, wake_periodically};
 use super::message::{Request, Response};
 use super::parse::{Framing, Limits, read_request_head, wants_keep_alive};
 use super::reader::HttpReader;
@@ -85,7 +85,11 @@ struct Shared {
     config: ServerConfig,
     handler: Arc<dyn Handler>,
     /// Shared with workers answering directly (`direct`), so they too close on drain.
+    /// Set: accept no more, and answer every request with `Connection: close`.
     stopping: Arc<AtomicBool>,
+    /// Set: a connection waiting for its next request closes instead. With `stopping`
+    /// at a Ctrl-C; later during a hand-over (`ServerHandle::hand_over`).
+    close_idle: AtomicBool,
     /// Protects the table of open connections: taken only to add or remove one, and by
     /// shutdown to wake the idle ones; never held while reading or writing a socket.
     connections: Mutex<ConnectionTable>,
@@ -114,10 +118,12 @@ pub fn start(
     handler: Arc<dyn Handler>,
 ) -> std::io::Result<ServerHandle> {
     let local_addr = listener.local_addr()?;
+    wake_periodically(&listener)?;
     let shared = Arc::new(Shared {
         config,
         handler,
         stopping: Arc::new(AtomicBool::new(false)),
+        close_idle: AtomicBool::new(false),
         connections: Mutex::new(ConnectionTable::default()),
         connection_closed: Condvar::new(),
     });
@@ -146,22 +152,49 @@ impl ServerHandle {
     /// for connections with a request in progress to finish it. Returns true when every
     /// connection closed in time.
     pub fn shutdown(&mut self, drain: Duration) -> bool {
+        self.finish(drain, Duration::ZERO)
+    }
+
+    /// Like `shutdown`, when another process now accepts on the same listening socket
+    /// (an upgrade). Nothing in the accept queue is ours to take any more, and idle
+    /// keep-alive connections are not closed under their clients: each stays until its
+    /// next request, which is answered with `Connection: close` (the client then
+    /// reconnects, to the new process), or until its own keep-alive timeout, within
+    /// `drain`. Closing it while the client may be sending is the race every server has
+    /// at shutdown (nginx closes idle connections at once); Envoy's drain and HAProxy's
+    /// `idle-close-on-response` wait for the next request the same way.
+    pub fn hand_over(&mut self, drain: Duration) -> bool {
+        self.finish(drain, drain)
+    }
+
+    /// Stops accepting and drains; idle connections are closed after `idle_grace`.
+    fn finish(&mut self, drain: Duration, idle_grace: Duration) -> bool {
+        let shared_listener = !idle_grace.is_zero();
         self.shared.stopping.store(true, Ordering::SeqCst);
-        // accept(2) has no timeout: see `wake_acceptor`.
-        wake_acceptor(self.local_addr);
+        if !shared_listener {
+            self.shared.close_idle.store(true, Ordering::SeqCst);
+            // accept(2) waits up to ACCEPT_WAKE; a connection to ourselves ends it now.
+            // Not on a shared socket: the other process could take that connection.
+            wake_acceptor(self.local_addr);
+        }
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
         }
-        let deadline = Instant::now() + drain;
+        let started = Instant::now();
+        let deadline = started + drain;
         let mut table = self.shared.connections.lock();
         loop {
+            if started.elapsed() >= idle_grace {
+                self.shared.close_idle.store(true, Ordering::SeqCst);
+            }
+            let closing_idle = self.shared.close_idle.load(Ordering::SeqCst);
             // A thread blocked reading an idle connection cannot see `stopping`;
             // shutting down the read side makes its read(2) return 0 at once. A thread
             // busy with a request keeps its write side and closes after answering.
             let idle: Vec<TcpStream> = table
                 .open
                 .values()
-                .filter(|(_, idle)| idle.load(Ordering::SeqCst))
+                .filter(|(_, idle)| closing_idle && idle.load(Ordering::SeqCst))
                 .filter_map(|(stream, _)| stream.try_clone().ok())
                 .collect();
             if table.open.is_empty() {
@@ -190,7 +223,12 @@ impl ServerHandle {
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     // Out of file descriptors or a similar passing shortage: `accept_with_backoff`
     // backs off like Go's net/http (5 ms doubling to 1 s) instead of spinning.
+    // A connection accepted as `stopping` was set is served all the same (one request,
+    // answered with `Connection: close`): it was taken from the queue, and the other
+    // process (during an upgrade) can no longer have it.
     while let Some((stream, peer)) = accept_with_backoff(&listener, &shared.stopping) {
+        // Accepted sockets inherit the listener's `SO_RCVTIMEO` (`wake_periodically`).
+        let _ = stream.set_read_timeout(None);
         let registered = register(&shared, &stream);
         let Some((id, idle)) = registered else {
             refuse_over_limit(stream);
@@ -275,7 +313,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
                 }
             }
         }
-        if shared.stopping.load(Ordering::SeqCst) && reader.buffered().is_empty() {
+        if shared.close_idle.load(Ordering::SeqCst) && reader.buffered().is_empty() {
             return;
         }
         let head = read_request_head(&mut reader, &config.limits, idle_deadline, config.client_timeout);

@@ -199,12 +199,18 @@ pub struct Running {
 
 /// Starts the binary and waits for its `listening on http://ADDR` line.
 // The child is handed to the caller, and `Running`'s Drop kills and waits for it.
-#[allow(clippy::zombie_processes)]
 pub fn run_binary(args: &[&str]) -> Running {
+    run_binary_with_env(args, &[])
+}
+
+/// `run_binary` with environment variables set for the process.
+#[allow(clippy::zombie_processes)]
+pub fn run_binary_with_env(args: &[&str], env: &[(&str, &str)]) -> Running {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_roundhouse"))
         .args(args)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -259,4 +265,54 @@ fn vm_rss_kib(status_file: &str) -> u64 {
         .and_then(|line| line.split_whitespace().nth(1))
         .and_then(|value| value.parse().ok())
         .unwrap_or(0)
+}
+
+/// A process this test did not start itself (it was started by one that did, and may
+/// have been reparented since): SIGTERM on drop, then SIGKILL if it lingers.
+pub struct ProcessGuard(pub u32);
+
+impl Drop for ProcessGuard {
+    fn drop(&mut self) {
+        let alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists() && state_of(pid) != Some('Z');
+        if !alive(self.0) {
+            return;
+        }
+        kill_pid(self.0, "TERM");
+        if !wait_until(Duration::from_secs(10), || !alive(self.0)) {
+            kill_pid(self.0, "KILL");
+        }
+    }
+}
+
+/// Sends a signal by name to a PID with kill(1).
+pub fn kill_pid(pid: u32, name: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status();
+}
+
+/// The state letter of a process (`R`, `S`, `Z` for a zombie...), from /proc/PID/stat.
+pub fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.trim_start().chars().next()
+}
+
+/// The children of `parent` (PID and state letter), by scanning /proc: field 4 of each
+/// /proc/PID/stat is the parent's PID.
+pub fn children_of(parent: u32) -> Vec<(u32, char)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (_, after_name) = stat.rsplit_once(')')?;
+            let mut fields = after_name.split_whitespace();
+            let state = fields.next()?.chars().next()?;
+            let ppid: u32 = fields.next()?.parse().ok()?;
+            (ppid == parent).then_some((pid, state))
+        })
+        .collect()
 }

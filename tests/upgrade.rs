@@ -1,0 +1,297 @@
+//! Upgrading in place (SIGUSR2) and socket activation: the real binary, real signals.
+//!
+//! - Under 64 keep-alive clients, SIGUSR2 starts a new process on the same listening
+//!   sockets; the old one drains and exits; no request fails and no connection is
+//!   refused.
+//! - An upgrade to a program that exits at once, or never reports ready, leaves the old
+//!   process serving, with the failed one reaped.
+//! - `systemd-socket-activate -l ADDR roundhouse` serves on the socket it was given.
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use common::{ProcessGuard, children_of, free_port, get, raw, read_reply, run_binary, run_binary_with_env, signal, wait_until};
+
+const ARGS: &[&str] = &[
+    "--listen",
+    "127.0.0.1:0",
+    "--sim-base-port",
+    "0",
+    "--sim-latency",
+    "2..10",
+    "--queue",
+    "256",
+    "--workers",
+    "8",
+    "--access-log",
+    "off",
+];
+
+/// What one client saw.
+#[derive(Debug, Default)]
+struct Tally {
+    answered: u64,
+    /// Connections refused by the kernel: nothing was listening.
+    refused: u64,
+    /// Every other failure: an error status, a reset, a connection closed before its
+    /// answer. Each with a description.
+    failed: Vec<String>,
+    /// New connections after an answer with `Connection: close`.
+    reconnects: u64,
+}
+
+/// `clients` closed-loop keep-alive clients, each on its own connection until an answer
+/// says `Connection: close`, then on a new one.
+struct Load {
+    stop: Arc<AtomicBool>,
+    answered: Arc<AtomicU64>,
+    clients: Vec<JoinHandle<Tally>>,
+}
+
+impl Load {
+    fn start(addr: SocketAddr, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicU64::new(0));
+        let clients = (0..clients)
+            .map(|_| {
+                let (stop, answered) = (Arc::clone(&stop), Arc::clone(&answered));
+                thread::spawn(move || client(addr, &stop, &answered))
+            })
+            .collect();
+        Load { stop, answered, clients }
+    }
+
+    fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    fn finish(mut self) -> Tally {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut total = Tally::default();
+        for client in std::mem::take(&mut self.clients) {
+            let tally = client.join().unwrap();
+            total.answered += tally.answered;
+            total.refused += tally.refused;
+            total.reconnects += tally.reconnects;
+            total.failed.extend(tally.failed);
+        }
+        total
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn client(addr: SocketAddr, stop: &AtomicBool, answered: &AtomicU64) -> Tally {
+    let mut tally = Tally::default();
+    let mut connection: Option<TcpStream> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let mut stream = match connection.take() {
+            Some(stream) => stream,
+            None => match TcpStream::connect(addr) {
+                Ok(stream) => stream,
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    tally.refused += 1;
+                    thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                Err(error) => {
+                    tally.failed.push(format!("connect: {error}"));
+                    continue;
+                }
+            },
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        if let Err(error) = stream.write_all(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n") {
+            tally.failed.push(format!("send: {error}"));
+            continue;
+        }
+        match read_reply(&mut stream, false) {
+            Ok(reply) if reply.status == 200 => {
+                tally.answered += 1;
+                answered.fetch_add(1, Ordering::Relaxed);
+                if reply.header("connection") == Some("close") {
+                    tally.reconnects += 1;
+                } else {
+                    connection = Some(stream);
+                }
+            }
+            Ok(reply) => tally.failed.push(format!("status {}: {}", reply.status, reply.text())),
+            Err(error) => tally.failed.push(format!("answer: {error}")),
+        }
+    }
+    tally
+}
+
+fn pid_serving(addr: SocketAddr) -> u32 {
+    get(addr, "/stats").json()["pid"].as_u64().unwrap() as u32
+}
+
+#[test]
+fn sigusr2_under_64_keepalive_clients_hands_over_with_nothing_failed_or_refused() {
+    let mut running = run_binary(ARGS);
+    let addr = running.addr;
+    let old = running.child.id();
+    assert_eq!(pid_serving(addr), old);
+    let load = Load::start(addr, 64);
+    assert!(wait_until(Duration::from_secs(20), || load.answered() >= 500));
+    signal(&running.child, "USR2");
+    // The new process is the old one's child until the old one exits: guard it at once,
+    // so a failing test does not leave it listening.
+    assert!(wait_until(Duration::from_secs(10), || !children_of(old).is_empty()));
+    let _guard = ProcessGuard(children_of(old)[0].0);
+    let mut new = None;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let pid = pid_serving(addr);
+            new = (pid != old).then_some(pid);
+            new.is_some()
+        }),
+        "a new process answers /stats"
+    );
+    let new = new.unwrap();
+    // The old one finishes what it accepted and exits 0, while the clients keep going.
+    assert!(
+        wait_until(Duration::from_secs(20), || matches!(running.child.try_wait(), Ok(Some(_)))),
+        "the old process exits"
+    );
+    let status = running.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let at_exit = load.answered();
+    assert!(wait_until(Duration::from_secs(20), || load.answered() >= at_exit + 500));
+    let tally = load.finish();
+    eprintln!(
+        "old PID {old}, new PID {new}: {} answered, {} reconnects after Connection: close, {} refused, {} failed",
+        tally.answered,
+        tally.reconnects,
+        tally.refused,
+        tally.failed.len()
+    );
+    assert_eq!(tally.refused, 0, "no connection refused");
+    assert!(tally.failed.is_empty(), "no request failed: {:?}", &tally.failed[..tally.failed.len().min(5)]);
+    assert!(tally.reconnects >= 1, "clients of the old process were asked to reconnect");
+    assert_eq!(pid_serving(addr), new);
+    // The new process runs the same program with the same arguments.
+    let cmdline = std::fs::read(format!("/proc/{new}/cmdline")).unwrap();
+    assert!(String::from_utf8_lossy(&cmdline).contains("--sim-latency"));
+}
+
+/// Reads the process's standard error on a thread, so a test can wait for a line.
+fn stderr_lines(child: &mut std::process::Child) -> Arc<parking_lot::Mutex<String>> {
+    use std::io::Read;
+    let mut stderr = child.stderr.take().unwrap();
+    let text = Arc::new(parking_lot::Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(read) = stderr.read(&mut chunk) {
+            if read == 0 {
+                break;
+            }
+            sink.lock().push_str(&String::from_utf8_lossy(&chunk[..read]));
+        }
+    });
+    text
+}
+
+#[test]
+fn an_upgrade_to_a_program_that_exits_at_once_leaves_the_old_one_serving() {
+    let mut running = run_binary_with_env(ARGS, &[("ROUNDHOUSE_UPGRADE_EXE", "/bin/false")]);
+    let addr = running.addr;
+    let old = running.child.id();
+    let stderr = stderr_lines(&mut running.child);
+    signal(&running.child, "USR2");
+    assert!(
+        wait_until(Duration::from_secs(10), || stderr.lock().contains("upgrade failed")),
+        "{}",
+        stderr.lock()
+    );
+    let log = stderr.lock().clone();
+    assert!(log.contains("still serving") && log.contains("exited with code 1"), "{log}");
+    assert_eq!(running.child.try_wait().unwrap(), None, "the old process runs on");
+    assert_eq!(pid_serving(addr), old);
+    let reply = raw(addr, b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(reply.status, 200);
+    // The failed process was reaped: no zombie child is left behind.
+    assert_eq!(children_of(old), Vec::new(), "no child, zombie or not");
+}
+
+#[test]
+fn an_upgrade_that_never_reports_ready_is_stopped_at_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = dir.path().join("silent");
+    // Starts, keeps the inherited sockets and the readiness pipe, never writes on it.
+    std::fs::write(&silent, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(&silent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let args: Vec<&str> = ARGS.iter().copied().chain(["--upgrade-timeout", "300ms"]).collect();
+    let mut running = run_binary_with_env(&args, &[("ROUNDHOUSE_UPGRADE_EXE", silent.to_str().unwrap())]);
+    let addr = running.addr;
+    let old = running.child.id();
+    let stderr = stderr_lines(&mut running.child);
+    signal(&running.child, "USR2");
+    assert!(
+        wait_until(Duration::from_secs(10), || stderr.lock().contains("upgrade failed")),
+        "{}",
+        stderr.lock()
+    );
+    let log = stderr.lock().clone();
+    assert!(
+        log.contains("did not report ready within 300ms") && log.contains("SIGTERM"),
+        "{log}"
+    );
+    assert_eq!(pid_serving(addr), old);
+    assert_eq!(children_of(old), Vec::new(), "the silent process was stopped and reaped");
+}
+
+#[test]
+fn systemd_socket_activate_hands_roundhouse_its_listening_socket() {
+    let Ok(tool) = which("systemd-socket-activate") else {
+        eprintln!("skipped: systemd-socket-activate is not installed (Debian's systemd package has it)");
+        return;
+    };
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    // `--listen` stays at its default (127.0.0.1:8080): the inherited socket wins.
+    let child = Command::new(tool)
+        .args(["-l", &listen, "-E", "RUST_LOG=warn", env!("CARGO_BIN_EXE_roundhouse")])
+        .args(["--sim-base-port", "0", "--access-log", "off"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // systemd-socket-activate executes roundhouse in its own place (same PID) on the
+    // first connection: this request waits in the accept queue meanwhile.
+    let _guard = ProcessGuard(child.id());
+    let addr: SocketAddr = listen.parse().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()));
+    let reply = raw(addr, b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(pid_serving(addr), child.id());
+    let mut child = child;
+    signal(&child, "TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+fn which(program: &str) -> Result<String, ()> {
+    let output = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .map_err(|_| ())?;
+    let path = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if output.status.success() && !path.is_empty() {
+        Ok(path)
+    } else {
+        Err(())
+    }
+}
