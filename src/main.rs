@@ -14,6 +14,7 @@
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{CommandFactory, FromArgMatches};
 
@@ -25,6 +26,7 @@ use roundhouse::config::signals::{self, Event};
 use roundhouse::config::{Explicit, reload::Reloader};
 use roundhouse::l4::{TcpArgs, TcpBalancer};
 use roundhouse::process::listeners::{self, Inherited};
+use roundhouse::process::supervisor::Supervisor;
 use roundhouse::process::upgrade;
 
 /// Prints one line to stdout. A closed stdout (`roundhouse | head -1`) must not stop
@@ -155,6 +157,8 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
     let mut passable = Vec::new();
     keep_copy(listeners::LISTEN, &listener, &mut passable)?;
     let mut simulated = Vec::new();
+    // Child processes to supervise: the simulated backends with --sim-processes.
+    let mut supervised = Vec::new();
     let mut backends: Vec<BackendSpec> = args.backends.clone();
     if !effective.names_backends() {
         let mut listeners = Vec::new();
@@ -178,8 +182,15 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
         let apps = args.apps.settings()?;
         for (number, listener) in listeners.into_iter().enumerate() {
             let port = listener.local_addr().map_err(|error| error.to_string())?.port();
-            let config = apps.sim_config(format!("backend-{}", number + 1), args.sim_latency.clone());
-            simulated.push(backend::start(listener, config).map_err(|error| error.to_string())?);
+            let name = format!("backend-{}", number + 1);
+            if args.processes.sim_processes {
+                let spec = roundhouse::process::sim::backend_process(&name, listener, &apps, &args.sim_latency)
+                    .map_err(|error| error.to_string())?;
+                supervised.push(spec);
+            } else {
+                let config = apps.sim_config(name, args.sim_latency.clone());
+                simulated.push(backend::start(listener, config).map_err(|error| error.to_string())?);
+            }
             backends.push(
                 format!("http://127.0.0.1:{port}")
                     .parse()
@@ -190,13 +201,22 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
     let config = effective.balancer_config(backends.clone());
     let balancer = Balancer::start(listener, &config).map_err(|error| error.to_string())?;
     inherited.close_unused();
-    print_banner(&balancer, &config, &simulated, args);
+    let sim_started = !simulated.is_empty() || !supervised.is_empty();
+    let supervisor = if supervised.is_empty() {
+        None
+    } else {
+        let health = roundhouse::process::sim::health_hook(Arc::clone(balancer.routing()));
+        let supervisor = Supervisor::start(supervised, Some(health))?;
+        let _ = balancer.stats().processes.set(supervisor.table());
+        Some(supervisor)
+    };
+    print_banner(&balancer, &config, sim_started, args);
     match inherited.report_ready() {
         Ok(true) => log::info!("reported ready to the process that started us"),
         Ok(false) => {}
         Err(error) => log::warn!("cannot report ready: {error}"),
     }
-    let simulated_specs = if simulated.is_empty() {
+    let simulated_specs = if !sim_started {
         Vec::new()
     } else {
         backends
@@ -233,6 +253,9 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
                 args.drain_timeout
             );
             let summary = balancer.hand_over(args.drain_timeout);
+            if let Some(supervisor) = supervisor {
+                supervisor.shutdown(args.drain_timeout);
+            }
             for mut backend in simulated {
                 backend.hand_over(args.drain_timeout);
             }
@@ -244,6 +267,9 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
                 args.drain_timeout
             );
             let summary = balancer.shutdown(args.drain_timeout);
+            if let Some(supervisor) = supervisor {
+                supervisor.shutdown(args.drain_timeout);
+            }
             for mut backend in simulated {
                 backend.shutdown(args.drain_timeout);
             }
@@ -270,12 +296,7 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
     Ok(())
 }
 
-fn print_banner(
-    balancer: &Balancer,
-    config: &BalancerConfig,
-    simulated: &[roundhouse::front::ServerHandle],
-    args: &ServeArgs,
-) {
+fn print_banner(balancer: &Balancer, config: &BalancerConfig, simulated: bool, args: &ServeArgs) {
     let addr = balancer.local_addr();
     say(format_args!("roundhouse listening on http://{addr}"));
     say(format_args!(
@@ -283,11 +304,16 @@ fn print_banner(
         config.workers, config.queue, config.strategy
     ));
     for backend in &config.backends {
-        let kind = if simulated.is_empty() {
+        let kind = if !simulated {
             String::new()
         } else {
             format!(
-                " (simulated, {}..{} ms)",
+                " (simulated{}, {}..{} ms)",
+                if args.processes.sim_processes {
+                    " in a child process"
+                } else {
+                    ""
+                },
                 args.sim_latency.start(),
                 args.sim_latency.end()
             )
@@ -320,6 +346,7 @@ fn run_backend(args: &BackendArgs, inherited: &mut Inherited) -> Result<(), Stri
     let addr = SocketAddr::new(args.host, args.port);
     // A supervisor (or systemd) may pass the socket: then --port only names the backend.
     let taken = inherited.take_any().map_err(inherit_error)?;
+    let shared_socket = taken.is_some();
     let listener = listeners::or_bind(taken, "the backend", || bind(addr, "the backend", "--port"))?;
     let name = args
         .name
@@ -350,7 +377,13 @@ fn run_backend(args: &BackendArgs, inherited: &mut Inherited) -> Result<(), Stri
         server.local_addr()
     ));
     wait_for_signal()?;
-    server.shutdown(std::time::Duration::from_secs(10));
+    // An inherited socket may be shared with a sibling (the same backend of an upgraded
+    // balancer): let it go as an upgrade does, without taking its connections.
+    if shared_socket {
+        server.hand_over(std::time::Duration::from_secs(10));
+    } else {
+        server.shutdown(std::time::Duration::from_secs(10));
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! may be counted in `total` and not yet in `ok`), which is fine for a dashboard.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use http::StatusCode;
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use crate::backends::BackendSet;
 use crate::cache::CacheStats;
 use crate::metrics::histogram::Histogram;
+use crate::process::supervisor::ProcessTable;
 use crate::strategy::BackendsView;
 
 /// What one worker thread has done.
@@ -45,6 +47,9 @@ pub struct Stats {
     /// Time from a request's head to its response, for requests a worker handled
     /// (`roundhouse_request_duration_seconds` in `/metrics`).
     pub durations: Histogram,
+    /// The supervised child processes, when there are any (`--sim-processes`,
+    /// `[[processes]]`); set once, after the supervisor starts.
+    pub processes: OnceLock<Arc<ProcessTable>>,
 }
 
 impl Stats {
@@ -62,6 +67,7 @@ impl Stats {
             retries_denied: AtomicU64::new(0),
             cache: CacheStats::default(),
             durations: Histogram::default(),
+            processes: OnceLock::new(),
         }
     }
 
@@ -110,7 +116,7 @@ impl Stats {
                 })
             })
             .collect();
-        json!({
+        let mut document = json!({
             // Which process answers: it changes when an upgrade (SIGUSR2) hands over.
             "pid": std::process::id(),
             "uptime_s": self.started.elapsed().as_secs_f64(),
@@ -131,6 +137,10 @@ impl Stats {
                 "server_errors": load(&self.server_errors),
             },
             "cache": self.cache.snapshot(),
-        })
+        });
+        if let Some(processes) = self.processes.get() {
+            document["processes"] = processes.snapshot();
+        }
+        document
     }
 }

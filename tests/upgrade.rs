@@ -9,15 +9,14 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
 
-use common::{ProcessGuard, children_of, free_port, get, raw, read_reply, run_binary, run_binary_with_env, signal, wait_until};
+use common::load::Load;
+use common::{ProcessGuard, children_of, free_port, get, raw, run_binary, run_binary_with_env, signal, wait_until};
 
 const ARGS: &[&str] = &[
     "--listen",
@@ -33,105 +32,6 @@ const ARGS: &[&str] = &[
     "--access-log",
     "off",
 ];
-
-/// What one client saw.
-#[derive(Debug, Default)]
-struct Tally {
-    answered: u64,
-    /// Connections refused by the kernel: nothing was listening.
-    refused: u64,
-    /// Every other failure: an error status, a reset, a connection closed before its
-    /// answer. Each with a description.
-    failed: Vec<String>,
-    /// New connections after an answer with `Connection: close`.
-    reconnects: u64,
-}
-
-/// `clients` closed-loop keep-alive clients, each on its own connection until an answer
-/// says `Connection: close`, then on a new one.
-struct Load {
-    stop: Arc<AtomicBool>,
-    answered: Arc<AtomicU64>,
-    clients: Vec<JoinHandle<Tally>>,
-}
-
-impl Load {
-    fn start(addr: SocketAddr, clients: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let answered = Arc::new(AtomicU64::new(0));
-        let clients = (0..clients)
-            .map(|_| {
-                let (stop, answered) = (Arc::clone(&stop), Arc::clone(&answered));
-                thread::spawn(move || client(addr, &stop, &answered))
-            })
-            .collect();
-        Load { stop, answered, clients }
-    }
-
-    fn answered(&self) -> u64 {
-        self.answered.load(Ordering::Relaxed)
-    }
-
-    fn finish(mut self) -> Tally {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut total = Tally::default();
-        for client in std::mem::take(&mut self.clients) {
-            let tally = client.join().unwrap();
-            total.answered += tally.answered;
-            total.refused += tally.refused;
-            total.reconnects += tally.reconnects;
-            total.failed.extend(tally.failed);
-        }
-        total
-    }
-}
-
-impl Drop for Load {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn client(addr: SocketAddr, stop: &AtomicBool, answered: &AtomicU64) -> Tally {
-    let mut tally = Tally::default();
-    let mut connection: Option<TcpStream> = None;
-    while !stop.load(Ordering::Relaxed) {
-        let mut stream = match connection.take() {
-            Some(stream) => stream,
-            None => match TcpStream::connect(addr) {
-                Ok(stream) => stream,
-                Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    tally.refused += 1;
-                    thread::sleep(Duration::from_millis(1));
-                    continue;
-                }
-                Err(error) => {
-                    tally.failed.push(format!("connect: {error}"));
-                    continue;
-                }
-            },
-        };
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        if let Err(error) = stream.write_all(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n") {
-            tally.failed.push(format!("send: {error}"));
-            continue;
-        }
-        match read_reply(&mut stream, false) {
-            Ok(reply) if reply.status == 200 => {
-                tally.answered += 1;
-                answered.fetch_add(1, Ordering::Relaxed);
-                if reply.header("connection") == Some("close") {
-                    tally.reconnects += 1;
-                } else {
-                    connection = Some(stream);
-                }
-            }
-            Ok(reply) => tally.failed.push(format!("status {}: {}", reply.status, reply.text())),
-            Err(error) => tally.failed.push(format!("answer: {error}")),
-        }
-    }
-    tally
-}
 
 fn pid_serving(addr: SocketAddr) -> u32 {
     get(addr, "/stats").json()["pid"].as_u64().unwrap() as u32

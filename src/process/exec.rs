@@ -42,6 +42,8 @@ pub const PROTOCOL_VARS: &[&str] = &["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES
 #[derive(Debug)]
 pub struct Launch {
     program: PathBuf,
+    /// `argv[0]`, what `ps` shows; the program as given when `None`.
+    arg0: Option<OsString>,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     /// Passed as `LISTEN_FDS`, from `FIRST_FD`, each with its name.
@@ -58,6 +60,7 @@ impl Launch {
     pub fn new(program: impl Into<PathBuf>) -> Self {
         Launch {
             program: program.into(),
+            arg0: None,
             args: Vec::new(),
             env: Vec::new(),
             listeners: Vec::new(),
@@ -66,6 +69,12 @@ impl Launch {
             process_group: None,
             stdout_to_stderr: false,
         }
+    }
+
+    /// The program's name as it sees it in `argv[0]` (and as `ps` shows it).
+    pub fn arg0(mut self, name: impl Into<OsString>) -> Self {
+        self.arg0 = Some(name.into());
+        self
     }
 
     /// Arguments after the program name.
@@ -129,7 +138,8 @@ impl Launch {
     pub fn spawn(self) -> io::Result<Child> {
         let program = resolve(&self.program)?;
         let program_c = c_string(program.as_os_str())?;
-        let args: Vec<CString> = std::iter::once(self.program.as_os_str())
+        let arg0 = self.arg0.as_deref().unwrap_or(self.program.as_os_str());
+        let args: Vec<CString> = std::iter::once(arg0)
             .chain(self.args.iter().map(OsString::as_os_str))
             .map(c_string)
             .collect::<io::Result<_>>()?;

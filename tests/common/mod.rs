@@ -2,6 +2,8 @@
 //! OS-chosen ports, speak raw HTTP, and wait for conditions with a deadline.
 #![allow(dead_code)]
 
+pub mod load;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::RangeInclusive;
