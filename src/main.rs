@@ -67,7 +67,7 @@ fn main() -> ExitCode {
             let explicit = Explicit::of(matches.subcommand_matches("check"));
             return roundhouse::config::check::run(&args.serve, &explicit);
         }
-        Some(Command::Backend(args)) if args.calc_tcp => calc_backend(&args),
+        Some(Command::Backend(args)) if args.calc_tcp => calc_backend(&args, &mut inherited),
         Some(Command::Backend(args)) => run_backend(&args, &mut inherited),
         Some(Command::Tcp(args)) => tcp(&args),
         Some(Command::Client(args)) => return roundhouse::client::run(&args),
@@ -197,6 +197,19 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
                     .map_err(|error| format!("{error}"))?,
             );
         }
+    }
+    for process in &effective.processes {
+        let socket = match process.listen {
+            Some(addr) => {
+                let taken = inherited.take(&process.name).map_err(inherit_error)?;
+                let what = format!("process {}", process.name);
+                let listener = listeners::or_bind(taken, &what, || bind(addr, &what, "processes.listen"))?;
+                keep_copy(&process.name, &listener, &mut passable)?;
+                Some(listener)
+            }
+            None => None,
+        };
+        supervised.push(roundhouse::process::supervisor::ProcessSpec::from_config(process, socket));
     }
     let config = effective.balancer_config(backends.clone());
     let balancer = Balancer::start(listener, &config).map_err(|error| error.to_string())?;
@@ -406,9 +419,12 @@ fn tcp(args: &TcpArgs) -> Result<(), String> {
 }
 
 /// `roundhouse backend --calc-tcp`: the first seed's calculator server.
-fn calc_backend(args: &BackendArgs) -> Result<(), String> {
+fn calc_backend(args: &BackendArgs, inherited: &mut Inherited) -> Result<(), String> {
     use roundhouse::l4::calc_server::{self, CalcServerConfig};
-    let service = bind(SocketAddr::new(args.host, args.port), "the calculator", "--port")?;
+    let taken = inherited.take_any().map_err(inherit_error)?;
+    let service = listeners::or_bind(taken, "the calculator", || {
+        bind(SocketAddr::new(args.host, args.port), "the calculator", "--port")
+    })?;
     let status = args
         .status_port
         .map(|port| {

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::load::Load;
-use common::{children_of, get, kill_pid, run_binary, signal, state_of, wait_until};
+use common::{children_of, free_port, get, kill_pid, run_binary, signal, state_of, wait_until};
 
 const ARGS: &[&str] = &[
     "--listen",
@@ -143,4 +143,95 @@ fn sigkill_of_the_balancer_takes_its_children_with_it() {
         "children still alive: {:?}",
         pids.iter().filter(|&&pid| alive(pid)).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn configured_processes_serve_and_one_that_keeps_crashing_is_given_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("supervised.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+listen = "127.0.0.1:0"
+access_log = "off"
+backends = ["http://127.0.0.1:{port}"]
+
+[[processes]]
+name = "web"
+command = ["{bin}", "backend", "--port", "{port}", "--latency", "1..2"]
+listen = "127.0.0.1:{port}"
+backend = "http://127.0.0.1:{port}"
+
+[[processes]]
+name = "crasher"
+command = ["sh", "-c", "exit 3"]
+restart_sec = "10ms"
+start_limit_burst = 3
+"#,
+            bin = env!("CARGO_BIN_EXE_roundhouse"),
+        ),
+    )
+    .unwrap();
+    let mut running = run_binary(&["--config", config.to_str().unwrap()]);
+    let addr = running.addr;
+    let reply = get(addr, "/hello");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["backend"], format!("backend-{port}"));
+    // 3 starts (the first and 2 restarts, 10 then 20 ms apart), then no more.
+    let mut crasher = serde_json::Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            crasher = processes(addr)[1].clone();
+            crasher["state"] == "failed"
+        }),
+        "{crasher}"
+    );
+    assert_eq!(crasher["restarts"], 2, "{crasher}");
+    assert_eq!(crasher["last_exit"], "code 3", "{crasher}");
+    assert_eq!(crasher["pid"], serde_json::Value::Null);
+    assert_eq!(processes(addr)[0]["state"], "running");
+    let web = processes(addr)[0]["pid"].as_u64().unwrap() as u32;
+    signal(&running.child, "TERM");
+    assert_eq!(running.child.wait().unwrap().code(), Some(0));
+    assert!(!alive(web), "the web process was stopped with the balancer");
+}
+
+#[test]
+fn check_reports_every_bad_processes_entry_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        r#"backends = ["http://127.0.0.1:9001"]
+
+[[processes]]
+name = "a"
+command = []
+restart_sec = "soon"
+
+[[processes]]
+name = "a"
+command = ["true"]
+listen = "localhost"
+start_limit_burst = 0
+"#,
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_roundhouse"))
+        .args(["check", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for expected in [
+        ":5: processes[0].command: a command needs at least a program",
+        ":6: processes[0].restart_sec:",
+        ":9: processes[1].name: process \"a\" is already defined (processes[0])",
+        ":11: processes[1].listen: \"localhost\" is not an address",
+        ":12: processes[1].start_limit_burst: must be from 1 to 1000 (got 0)",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
 }

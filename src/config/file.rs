@@ -45,6 +45,25 @@ pub struct FileConfig {
     pub pools: Vec<Pool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<Route>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<Process>,
+}
+
+/// `[[processes]]`: a command to start and supervise (checked in `processes.rs`).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Process {
+    pub name: Spanned<String>,
+    /// The program and its arguments, not a shell line.
+    pub command: Spanned<Vec<String>>,
+    /// Bound by the balancer and passed at descriptor 3 (socket activation).
+    pub listen: Option<Spanned<String>>,
+    /// The backend URL the process serves: marked down while it is not running.
+    pub backend: Option<Spanned<String>>,
+    pub restart_sec: Option<Spanned<String>>,
+    pub restart_max_delay: Option<Spanned<String>>,
+    pub start_limit_burst: Option<Spanned<i64>>,
+    pub start_limit_interval: Option<Spanned<String>>,
 }
 
 /// `[timeouts]`

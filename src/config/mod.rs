@@ -16,6 +16,7 @@
 pub mod check;
 pub mod file;
 pub mod merge;
+pub mod processes;
 pub mod reload;
 pub mod render;
 pub mod signals;
@@ -86,6 +87,8 @@ pub struct Effective {
     /// The named pools.
     pub pools: Vec<PoolSpec>,
     pub routes: Vec<RouteSpec>,
+    /// `[[processes]]`: commands to supervise.
+    pub processes: Vec<processes::ProcessConfig>,
 }
 
 impl Effective {

@@ -124,6 +124,7 @@ pub fn to_file(effective: &Effective) -> FileConfig {
         }),
         pools: effective.pools.iter().map(pool).collect(),
         routes: effective.routes.iter().map(route).collect(),
+        processes: effective.processes.iter().map(super::processes::render).collect(),
     }
 }
 
