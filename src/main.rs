@@ -124,7 +124,11 @@ fn inherit_error(error: listeners::InheritError) -> String {
 }
 
 /// A copy of `listener` (the same socket), kept to pass to a successor on SIGUSR2.
-fn keep_copy(name: &str, listener: &TcpListener, kept: &mut Vec<(String, TcpListener)>) -> Result<(), String> {
+fn keep_copy(
+    name: &str,
+    listener: &TcpListener,
+    kept: &mut Vec<(String, TcpListener)>,
+) -> Result<(), String> {
     let copy = listener
         .try_clone()
         .map_err(|error| format!("cannot duplicate the listening socket: {error}"))?;
@@ -148,9 +152,11 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
     let args = &effective.args;
     // Bind everything first, so a port in use is reported before anything starts; a
     // socket inherited under the same name is used instead of binding.
-    let listener = listeners::or_bind(inherited.take_listen().map_err(inherit_error)?, "the balancer", || {
-        bind(args.listen, "the balancer", "--listen")
-    })?;
+    let listener = listeners::or_bind(
+        inherited.take_listen().map_err(inherit_error)?,
+        "the balancer",
+        || bind(args.listen, "the balancer", "--listen"),
+    )?;
     // Copies of every listening socket, for a successor (SIGUSR2). Dropped before a
     // plain stop, so that the sockets close and new connections are refused at once
     // rather than left waiting in a queue nobody takes from.
@@ -184,8 +190,9 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
             let port = listener.local_addr().map_err(|error| error.to_string())?.port();
             let name = format!("backend-{}", number + 1);
             if args.processes.sim_processes {
-                let spec = roundhouse::process::sim::backend_process(&name, listener, &apps, &args.sim_latency)
-                    .map_err(|error| error.to_string())?;
+                let spec =
+                    roundhouse::process::sim::backend_process(&name, listener, &apps, &args.sim_latency)
+                        .map_err(|error| error.to_string())?;
                 supervised.push(spec);
             } else {
                 let config = apps.sim_config(name, args.sim_latency.clone());
@@ -209,7 +216,9 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
             }
             None => None,
         };
-        supervised.push(roundhouse::process::supervisor::ProcessSpec::from_config(process, socket));
+        supervised.push(roundhouse::process::supervisor::ProcessSpec::from_config(
+            process, socket,
+        ));
     }
     let config = effective.balancer_config(backends.clone());
     let balancer = Balancer::start(listener, &config).map_err(|error| error.to_string())?;
@@ -229,11 +238,7 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
         Ok(false) => {}
         Err(error) => log::warn!("cannot report ready: {error}"),
     }
-    let simulated_specs = if !sim_started {
-        Vec::new()
-    } else {
-        backends
-    };
+    let simulated_specs = if !sim_started { Vec::new() } else { backends };
     let mut reloader = Reloader::new(
         flags.clone(),
         explicit.clone(),

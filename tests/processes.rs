@@ -35,7 +35,10 @@ const ARGS: &[&str] = &[
 
 /// `/stats`' `processes` array.
 fn processes(addr: SocketAddr) -> Vec<serde_json::Value> {
-    get(addr, "/stats").json()["processes"].as_array().cloned().unwrap_or_default()
+    get(addr, "/stats").json()["processes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The PIDs of every supervised process, once all are running.
@@ -71,13 +74,26 @@ fn kill_9_of_a_supervised_backend_under_load_is_restarted_within_a_second_and_no
     // balancer's (so the terminal's Ctrl-C reaches the balancer alone).
     let children: Vec<u32> = children_of(balancer).iter().map(|(pid, _)| *pid).collect();
     for pid in &pids {
-        assert!(children.contains(pid), "{pid} is a child of {balancer}: {children:?}");
+        assert!(
+            children.contains(pid),
+            "{pid} is a child of {balancer}: {children:?}"
+        );
     }
     let group = |pid: u32| -> String {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        stat.rsplit_once(')').unwrap().1.split_whitespace().nth(2).unwrap().to_string()
+        stat.rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .to_string()
     };
-    assert_eq!(group(pids[1]), pids[0].to_string(), "the first child leads the group");
+    assert_eq!(
+        group(pids[1]),
+        pids[0].to_string(),
+        "the first child leads the group"
+    );
     assert_eq!(group(pids[2]), pids[0].to_string());
     assert_ne!(group(balancer), pids[0].to_string());
 
@@ -89,7 +105,8 @@ fn kill_9_of_a_supervised_backend_under_load_is_restarted_within_a_second_and_no
     let mut restarted = None;
     assert!(wait_until(Duration::from_secs(10), || {
         let first = processes(addr)[0].clone();
-        let replaced = first["state"] == "running" && first["pid"].as_u64().is_some_and(|pid| pid as u32 != victim);
+        let replaced =
+            first["state"] == "running" && first["pid"].as_u64().is_some_and(|pid| pid as u32 != victim);
         if replaced && restarted.is_none() {
             restarted = Some(killed.elapsed());
         }
@@ -108,13 +125,26 @@ fn kill_9_of_a_supervised_backend_under_load_is_restarted_within_a_second_and_no
         tally.refused,
         tally.failed.len()
     );
-    assert!(restarted < Duration::from_secs(1), "restarted after {restarted:?}");
+    assert!(
+        restarted < Duration::from_secs(1),
+        "restarted after {restarted:?}"
+    );
     assert_eq!(tally.refused, 0);
-    assert!(tally.failed.is_empty(), "{:?}", &tally.failed[..tally.failed.len().min(5)]);
+    assert!(
+        tally.failed.is_empty(),
+        "{:?}",
+        &tally.failed[..tally.failed.len().min(5)]
+    );
     // The killed child was reaped: no zombie among the balancer's children.
-    let zombies: Vec<_> = children_of(balancer).into_iter().filter(|(_, state)| *state == 'Z').collect();
+    let zombies: Vec<_> = children_of(balancer)
+        .into_iter()
+        .filter(|(_, state)| *state == 'Z')
+        .collect();
     assert!(zombies.is_empty(), "zombies: {zombies:?}");
-    assert!(!Path::new(&format!("/proc/{victim}")).exists(), "the killed child is gone, not a zombie");
+    assert!(
+        !Path::new(&format!("/proc/{victim}")).exists(),
+        "the killed child is gone, not a zombie"
+    );
 
     let now_running = running_pids(addr).unwrap();
     signal(&running.child, "INT");

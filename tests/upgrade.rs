@@ -16,7 +16,9 @@ use std::thread;
 use std::time::Duration;
 
 use common::load::Load;
-use common::{ProcessGuard, children_of, free_port, get, raw, run_binary, run_binary_with_env, signal, wait_until};
+use common::{
+    ProcessGuard, children_of, free_port, get, raw, run_binary, run_binary_with_env, signal, wait_until,
+};
 
 const ARGS: &[&str] = &[
     "--listen",
@@ -62,7 +64,10 @@ fn sigusr2_under_64_keepalive_clients_hands_over_with_nothing_failed_or_refused(
     let new = new.unwrap();
     // The old one finishes what it accepted and exits 0, while the clients keep going.
     assert!(
-        wait_until(Duration::from_secs(20), || matches!(running.child.try_wait(), Ok(Some(_)))),
+        wait_until(Duration::from_secs(20), || matches!(
+            running.child.try_wait(),
+            Ok(Some(_))
+        )),
         "the old process exits"
     );
     let status = running.child.wait().unwrap();
@@ -78,8 +83,15 @@ fn sigusr2_under_64_keepalive_clients_hands_over_with_nothing_failed_or_refused(
         tally.failed.len()
     );
     assert_eq!(tally.refused, 0, "no connection refused");
-    assert!(tally.failed.is_empty(), "no request failed: {:?}", &tally.failed[..tally.failed.len().min(5)]);
-    assert!(tally.reconnects >= 1, "clients of the old process were asked to reconnect");
+    assert!(
+        tally.failed.is_empty(),
+        "no request failed: {:?}",
+        &tally.failed[..tally.failed.len().min(5)]
+    );
+    assert!(
+        tally.reconnects >= 1,
+        "clients of the old process were asked to reconnect"
+    );
     assert_eq!(pid_serving(addr), new);
     // The new process runs the same program with the same arguments.
     let cmdline = std::fs::read(format!("/proc/{new}/cmdline")).unwrap();
@@ -112,15 +124,24 @@ fn an_upgrade_to_a_program_that_exits_at_once_leaves_the_old_one_serving() {
     let stderr = stderr_lines(&mut running.child);
     signal(&running.child, "USR2");
     assert!(
-        wait_until(Duration::from_secs(10), || stderr.lock().contains("upgrade failed")),
+        wait_until(Duration::from_secs(10), || stderr
+            .lock()
+            .contains("upgrade failed")),
         "{}",
         stderr.lock()
     );
     let log = stderr.lock().clone();
-    assert!(log.contains("still serving") && log.contains("exited with code 1"), "{log}");
+    assert!(
+        log.contains("still serving") && log.contains("exited with code 1"),
+        "{log}"
+    );
     assert_eq!(running.child.try_wait().unwrap(), None, "the old process runs on");
     assert_eq!(pid_serving(addr), old);
-    let reply = raw(addr, b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let reply = raw(
+        addr,
+        b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(reply.status, 200);
     // The failed process was reaped: no zombie child is left behind.
     assert_eq!(children_of(old), Vec::new(), "no child, zombie or not");
@@ -133,14 +154,20 @@ fn an_upgrade_that_never_reports_ready_is_stopped_at_the_deadline() {
     // Starts, keeps the inherited sockets and the readiness pipe, never writes on it.
     std::fs::write(&silent, "#!/bin/sh\nexec sleep 30\n").unwrap();
     std::fs::set_permissions(&silent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let args: Vec<&str> = ARGS.iter().copied().chain(["--upgrade-timeout", "300ms"]).collect();
+    let args: Vec<&str> = ARGS
+        .iter()
+        .copied()
+        .chain(["--upgrade-timeout", "300ms"])
+        .collect();
     let mut running = run_binary_with_env(&args, &[("ROUNDHOUSE_UPGRADE_EXE", silent.to_str().unwrap())]);
     let addr = running.addr;
     let old = running.child.id();
     let stderr = stderr_lines(&mut running.child);
     signal(&running.child, "USR2");
     assert!(
-        wait_until(Duration::from_secs(10), || stderr.lock().contains("upgrade failed")),
+        wait_until(Duration::from_secs(10), || stderr
+            .lock()
+            .contains("upgrade failed")),
         "{}",
         stderr.lock()
     );
@@ -150,7 +177,11 @@ fn an_upgrade_that_never_reports_ready_is_stopped_at_the_deadline() {
         "{log}"
     );
     assert_eq!(pid_serving(addr), old);
-    assert_eq!(children_of(old), Vec::new(), "the silent process was stopped and reaped");
+    assert_eq!(
+        children_of(old),
+        Vec::new(),
+        "the silent process was stopped and reaped"
+    );
 }
 
 #[test]
@@ -163,7 +194,13 @@ fn systemd_socket_activate_hands_roundhouse_its_listening_socket() {
     let listen = format!("127.0.0.1:{port}");
     // `--listen` stays at its default (127.0.0.1:8080): the inherited socket wins.
     let child = Command::new(tool)
-        .args(["-l", &listen, "-E", "RUST_LOG=warn", env!("CARGO_BIN_EXE_roundhouse")])
+        .args([
+            "-l",
+            &listen,
+            "-E",
+            "RUST_LOG=warn",
+            env!("CARGO_BIN_EXE_roundhouse"),
+        ])
         .args(["--sim-base-port", "0", "--access-log", "off"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -175,7 +212,11 @@ fn systemd_socket_activate_hands_roundhouse_its_listening_socket() {
     let _guard = ProcessGuard(child.id());
     let addr: SocketAddr = listen.parse().unwrap();
     assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()));
-    let reply = raw(addr, b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let reply = raw(
+        addr,
+        b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(pid_serving(addr), child.id());
     let mut child = child;

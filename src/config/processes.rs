@@ -68,7 +68,13 @@ pub fn processes(file: &FileConfig, collector: &mut Collector) -> Vec<ProcessCon
             listen
                 .get_ref()
                 .parse::<SocketAddr>()
-                .map_err(|_| collector.at(&key("listen"), listen, format!("{:?} is not an address like 127.0.0.1:9001", listen.get_ref())))
+                .map_err(|_| {
+                    collector.at(
+                        &key("listen"),
+                        listen,
+                        format!("{:?} is not an address like 127.0.0.1:9001", listen.get_ref()),
+                    )
+                })
                 .ok()
         });
         let backend = entry.backend.as_ref().and_then(|backend| {
@@ -103,8 +109,16 @@ fn restart_policy(entry: &Process, key: &dyn Fn(&str) -> String, collector: &mut
         }
     };
     duration("restart_sec", &entry.restart_sec, &mut policy.delay);
-    duration("restart_max_delay", &entry.restart_max_delay, &mut policy.max_delay);
-    duration("start_limit_interval", &entry.start_limit_interval, &mut policy.interval);
+    duration(
+        "restart_max_delay",
+        &entry.restart_max_delay,
+        &mut policy.max_delay,
+    );
+    duration(
+        "start_limit_interval",
+        &entry.start_limit_interval,
+        &mut policy.interval,
+    );
     if let Some(burst) = &entry.start_limit_burst {
         match u32::try_from(*burst.get_ref()) {
             Ok(burst) if (1..=1000).contains(&burst) => policy.burst = burst,

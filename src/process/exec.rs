@@ -36,7 +36,12 @@ pub const FIRST_FD: RawFd = 3;
 
 /// Environment variables of the socket-activation protocol, and roundhouse's own
 /// readiness pipe: never passed on to a child unless set for it here.
-pub const PROTOCOL_VARS: &[&str] = &["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", super::ready::READY_FD_VAR];
+pub const PROTOCOL_VARS: &[&str] = &[
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
+    super::ready::READY_FD_VAR,
+];
 
 /// A program to start, and what it inherits.
 #[derive(Debug)]
@@ -234,7 +239,10 @@ fn listen_pid(buffer: &mut [u8; 32]) -> &CStr {
             break;
         }
     }
-    for (slot, digit) in buffer[PREFIX.len()..].iter_mut().zip(digits[..count].iter().rev()) {
+    for (slot, digit) in buffer[PREFIX.len()..]
+        .iter_mut()
+        .zip(digits[..count].iter().rev())
+    {
         *slot = *digit;
     }
     buffer[PREFIX.len() + count] = 0;
@@ -242,8 +250,12 @@ fn listen_pid(buffer: &mut [u8; 32]) -> &CStr {
 }
 
 fn c_string(text: &OsStr) -> io::Result<CString> {
-    CString::new(text.as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{text:?} contains a NUL byte")))
+    CString::new(text.as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{text:?} contains a NUL byte"),
+        )
+    })
 }
 
 /// The file `program` names: itself when it has a `/`, else the first executable of

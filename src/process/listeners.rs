@@ -109,7 +109,8 @@ impl Inherited {
             .unwrap_or_default();
         for index in 0..count {
             let fd = FIRST_FD + index as RawFd;
-            let socket = sys::claim_inherited(fd).map_err(|source| InheritError::NotOpen { count, fd, source })?;
+            let socket =
+                sys::claim_inherited(fd).map_err(|source| InheritError::NotOpen { count, fd, source })?;
             let name = names
                 .get(index)
                 .filter(|name| !name.is_empty() && *name != "unknown")
@@ -170,7 +171,11 @@ impl Inherited {
                 log::warn!(
                     "inherited descriptor {} ({}) is not used by this configuration; closed",
                     slot.fd,
-                    if slot.name.is_empty() { "unnamed" } else { &slot.name }
+                    if slot.name.is_empty() {
+                        "unnamed"
+                    } else {
+                        &slot.name
+                    }
                 );
             }
         }
@@ -259,6 +264,9 @@ mod tests {
             ready: None,
         };
         let error = inherited.take_listen().unwrap_err();
-        assert_eq!(error.to_string(), "descriptor 7 (listen) is not a listening TCP socket");
+        assert_eq!(
+            error.to_string(),
+            "descriptor 7 (listen) is not a listening TCP socket"
+        );
     }
 }

@@ -28,7 +28,9 @@ const READY: &[u8] = b"READY=1\n";
 /// Why a new process did not report ready.
 #[derive(Debug, Error)]
 pub enum NotReady {
-    #[error("it closed its end of the readiness pipe without reporting ready (it exited, or does not report)")]
+    #[error(
+        "it closed its end of the readiness pipe without reporting ready (it exited, or does not report)"
+    )]
     Closed,
     #[error("it did not report ready within {0:?}")]
     TimedOut(Duration),
@@ -108,7 +110,10 @@ mod tests {
 
         let (pipe_end, child_end) = pipe().unwrap();
         drop(child_end);
-        assert!(matches!(pipe_end.wait(Duration::from_secs(1)), Err(NotReady::Closed)));
+        assert!(matches!(
+            pipe_end.wait(Duration::from_secs(1)),
+            Err(NotReady::Closed)
+        ));
 
         let (pipe_end, _child_end) = pipe().unwrap();
         let started = Instant::now();
@@ -120,6 +125,9 @@ mod tests {
 
         let (pipe_end, child_end) = pipe().unwrap();
         std::fs::File::from(child_end).write_all(b"hello\n").unwrap();
-        assert!(matches!(pipe_end.wait(Duration::from_secs(1)), Err(NotReady::Garbage(_))));
+        assert!(matches!(
+            pipe_end.wait(Duration::from_secs(1)),
+            Err(NotReady::Garbage(_))
+        ));
     }
 }

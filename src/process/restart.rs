@@ -149,7 +149,10 @@ mod tests {
         // Up for 60 s, then a crash: the first pause again.
         let later = now + Duration::from_secs(60);
         state.started(now + 302 * MS);
-        assert_eq!(state.failed(later, later - (now + 302 * MS)), Decision::RestartAfter(100 * MS));
+        assert_eq!(
+            state.failed(later, later - (now + 302 * MS)),
+            Decision::RestartAfter(100 * MS)
+        );
     }
 
     #[test]
@@ -183,7 +186,10 @@ mod tests {
         let mut state = RestartState::new(policy);
         let now = Instant::now();
         state.started(now);
-        assert_eq!(state.failed(now, Duration::ZERO), Decision::RestartAfter(100 * MS));
+        assert_eq!(
+            state.failed(now, Duration::ZERO),
+            Decision::RestartAfter(100 * MS)
+        );
         state.started(now + 100 * MS);
         // Two starts within the second: a third is refused...
         assert_eq!(state.failed(now + 150 * MS, 50 * MS), Decision::GiveUp);

@@ -28,7 +28,10 @@ pub fn backend_process(
         .iter()
         .map(OsString::from)
         .collect();
-    args.extend(["--latency".into(), format!("{}..{}", latency.start(), latency.end()).into()]);
+    args.extend([
+        "--latency".into(),
+        format!("{}..{}", latency.start(), latency.end()).into(),
+    ]);
     args.extend(["--rates".into(), apps.rates.to_string().into()]);
     args.extend(["--static-max-age".into(), apps.static_max_age.to_string().into()]);
     if let Some(dir) = &apps.static_dir {

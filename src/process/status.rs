@@ -63,7 +63,10 @@ mod tests {
     fn codes_and_signals_are_told_apart() {
         // The raw wait status: the code in the second byte, or the signal in the low bits.
         assert_eq!(describe(ExitStatus::from_raw(1 << 8)), "exited with code 1");
-        assert_eq!(describe(ExitStatus::from_raw(9)), "was killed by signal 9 (SIGKILL)");
+        assert_eq!(
+            describe(ExitStatus::from_raw(9)),
+            "was killed by signal 9 (SIGKILL)"
+        );
         assert_eq!(short(ExitStatus::from_raw(15)), "signal 15 (SIGTERM)");
         assert!(!is_failure(ExitStatus::from_raw(0)));
         assert!(is_failure(ExitStatus::from_raw(15)));

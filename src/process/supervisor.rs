@@ -63,14 +63,20 @@ pub struct ProcessSpec {
 
 impl ProcessSpec {
     /// A `[[processes]]` entry, with its `listen` socket if it has one.
-    pub fn from_config(config: &crate::config::processes::ProcessConfig, socket: Option<TcpListener>) -> Self {
+    pub fn from_config(
+        config: &crate::config::processes::ProcessConfig,
+        socket: Option<TcpListener>,
+    ) -> Self {
         let mut command = config.command.iter().map(OsString::from);
         ProcessSpec {
             name: config.name.clone(),
             program: command.next().unwrap_or_default().into(),
             arg0: None,
             args: command.collect(),
-            listeners: socket.map(|socket| (config.name.clone(), socket)).into_iter().collect(),
+            listeners: socket
+                .map(|socket| (config.name.clone(), socket))
+                .into_iter()
+                .collect(),
             backend: config.backend.clone(),
             restart: config.restart,
         }
@@ -334,7 +340,9 @@ impl Run {
                 .iter()
                 .filter_map(|slot| slot.restart_at)
                 .min()
-                .map_or(Duration::from_secs(1), |at| at.saturating_duration_since(Instant::now()))
+                .map_or(Duration::from_secs(1), |at| {
+                    at.saturating_duration_since(Instant::now())
+                })
                 .min(Duration::from_secs(1));
             crossbeam_channel::select! {
                 recv(exits) -> _ => {}
@@ -369,13 +377,19 @@ impl Run {
             let ended = status::describe(status);
             let reason = if !status::is_failure(status) {
                 slot.state = "exited";
-                format!("process {} (PID {pid}) {ended}; not restarted (on-failure)", slot.spec.name)
+                format!(
+                    "process {} (PID {pid}) {ended}; not restarted (on-failure)",
+                    slot.spec.name
+                )
             } else {
                 match slot.history.failed(now, now - slot.started_at) {
                     Decision::RestartAfter(pause) => {
                         slot.state = "restarting";
                         slot.restart_at = Some(now + pause);
-                        format!("process {} (PID {pid}) {ended}; restarting in {pause:?}", slot.spec.name)
+                        format!(
+                            "process {} (PID {pid}) {ended}; restarting in {pause:?}",
+                            slot.spec.name
+                        )
                     }
                     Decision::GiveUp => {
                         slot.state = "failed";
@@ -423,7 +437,11 @@ impl Run {
             let _ = rustix::process::kill_process_group(group, Signal::TERM);
         }
         for slot in &self.slots {
-            if let Some(pid) = slot.child.as_ref().and_then(|child| Pid::from_raw(child.id() as i32)) {
+            if let Some(pid) = slot
+                .child
+                .as_ref()
+                .and_then(|child| Pid::from_raw(child.id() as i32))
+            {
                 let _ = rustix::process::kill_process(pid, Signal::TERM);
             }
         }
@@ -443,7 +461,10 @@ impl Run {
         }
         for slot in &mut self.slots {
             if let Some(mut child) = slot.child.take() {
-                log::warn!("process {} did not stop within {grace:?}; killing it", slot.spec.name);
+                log::warn!(
+                    "process {} did not stop within {grace:?}; killing it",
+                    slot.spec.name
+                );
                 let _ = child.kill();
                 if let Ok(status) = child.wait() {
                     slot.last_exit = Some(status::short(status));

@@ -88,7 +88,11 @@ pub fn place_descriptors(sources: &[RawFd], first: RawFd) -> io::Result<()> {
 pub fn cloexec_from(first: RawFd) {
     // SAFETY: a system call on plain integers.
     unsafe {
-        libc::close_range(first as libc::c_uint, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int);
+        libc::close_range(
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+        );
     }
 }
 

@@ -73,12 +73,13 @@ pub enum UpgradeError {
     #[error("cannot tell which program file this process runs")]
     NoExecutable,
     #[error("cannot start {program}: {source}")]
-    Spawn {
-        program: String,
-        source: std::io::Error,
-    },
+    Spawn { program: String, source: std::io::Error },
     #[error("the new process (PID {pid}) {reason}{exit}")]
-    NotReady { pid: u32, reason: NotReady, exit: String },
+    NotReady {
+        pid: u32,
+        reason: NotReady,
+        exit: String,
+    },
 }
 
 /// A new process that reported ready: it accepts connections now.
@@ -92,7 +93,10 @@ pub struct Successor {
 
 /// Starts this program again with `listeners` (name, socket) and our arguments, and
 /// waits up to `timeout` for it to report ready.
-pub fn start_successor(listeners: &[(String, TcpListener)], timeout: Duration) -> Result<Successor, UpgradeError> {
+pub fn start_successor(
+    listeners: &[(String, TcpListener)],
+    timeout: Duration,
+) -> Result<Successor, UpgradeError> {
     let program = executable()?;
     let spawn_error = |source| UpgradeError::Spawn {
         program: program.display().to_string(),
@@ -110,7 +114,10 @@ pub fn start_successor(listeners: &[(String, TcpListener)], timeout: Duration) -
         .spawn()
         .map_err(spawn_error)?;
     let pid = child.id();
-    log::info!("upgrade: started {} as PID {pid}; waiting up to {timeout:?} for it to report ready", program.display());
+    log::info!(
+        "upgrade: started {} as PID {pid}; waiting up to {timeout:?} for it to report ready",
+        program.display()
+    );
     match pipe.wait(timeout) {
         Ok(()) => Ok(Successor {
             pid,

@@ -41,7 +41,11 @@ impl Load {
                 thread::spawn(move || client(addr, &stop, &answered))
             })
             .collect();
-        Load { stop, answered, clients }
+        Load {
+            stop,
+            answered,
+            clients,
+        }
     }
 
     pub fn answered(&self) -> u64 {
@@ -102,10 +106,11 @@ fn client(addr: SocketAddr, stop: &AtomicBool, answered: &AtomicU64) -> Tally {
                     connection = Some(stream);
                 }
             }
-            Ok(reply) => tally.failed.push(format!("status {}: {}", reply.status, reply.text())),
+            Ok(reply) => tally
+                .failed
+                .push(format!("status {}: {}", reply.status, reply.text())),
             Err(error) => tally.failed.push(format!("answer: {error}")),
         }
     }
     tally
 }
-

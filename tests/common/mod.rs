@@ -275,7 +275,8 @@ pub struct ProcessGuard(pub u32);
 
 impl Drop for ProcessGuard {
     fn drop(&mut self) {
-        let alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists() && state_of(pid) != Some('Z');
+        let alive =
+            |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists() && state_of(pid) != Some('Z');
         if !alive(self.0) {
             return;
         }
