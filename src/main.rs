@@ -262,38 +262,37 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
         }
     }
     drop(passable);
-    let summary = match &successor {
-        Some(successor) => {
-            eprintln!(
-                "roundhouse: upgraded: PID {} ({}) accepts now; finishing accepted requests (up to {:?})",
-                successor.pid,
-                successor.program.display(),
-                args.drain_timeout
-            );
-            let summary = balancer.hand_over(args.drain_timeout);
-            if let Some(supervisor) = supervisor {
-                supervisor.shutdown(args.drain_timeout);
-            }
-            for mut backend in simulated {
-                backend.hand_over(args.drain_timeout);
-            }
-            summary
-        }
-        None => {
-            eprintln!(
-                "roundhouse: stopping; finishing accepted requests (up to {:?})",
-                args.drain_timeout
-            );
-            let summary = balancer.shutdown(args.drain_timeout);
-            if let Some(supervisor) = supervisor {
-                supervisor.shutdown(args.drain_timeout);
-            }
-            for mut backend in simulated {
-                backend.shutdown(args.drain_timeout);
-            }
-            summary
-        }
+    match &successor {
+        Some(successor) => eprintln!(
+            "roundhouse: upgraded: PID {} ({}) accepts now; finishing accepted requests (up to {:?})",
+            successor.pid,
+            successor.program.display(),
+            args.drain_timeout
+        ),
+        None => eprintln!(
+            "roundhouse: stopping; finishing accepted requests (up to {:?})",
+            args.drain_timeout
+        ),
+    }
+    // After an upgrade the sockets are shared with the new process: hand over, do not
+    // take what is queued on them (see `ServerHandle::hand_over`).
+    let handing_over = successor.is_some();
+    let summary = if handing_over {
+        balancer.hand_over(args.drain_timeout)
+    } else {
+        balancer.shutdown(args.drain_timeout)
     };
+    // The backends last: the drain above still needed them.
+    if let Some(supervisor) = supervisor {
+        supervisor.shutdown(args.drain_timeout);
+    }
+    for mut backend in simulated {
+        if handing_over {
+            backend.hand_over(args.drain_timeout);
+        } else {
+            backend.shutdown(args.drain_timeout);
+        }
+    }
     let total: u64 = summary.per_worker.iter().sum();
     let per_worker: Vec<String> = summary
         .per_worker

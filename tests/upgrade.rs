@@ -116,35 +116,35 @@ fn stderr_lines(child: &mut std::process::Child) -> Arc<parking_lot::Mutex<Strin
     text
 }
 
-#[test]
-fn an_upgrade_to_a_program_that_exits_at_once_leaves_the_old_one_serving() {
-    let mut running = run_binary_with_env(ARGS, &[("ROUNDHOUSE_UPGRADE_EXE", "/bin/false")]);
-    let addr = running.addr;
-    let old = running.child.id();
+/// Starts the binary with `ROUNDHOUSE_UPGRADE_EXE=exe`, sends SIGUSR2, and waits for
+/// the upgrade to fail; returns the process, still running, and its log.
+fn failed_upgrade(args: &[&str], exe: &str) -> (common::Running, String) {
+    let mut running = run_binary_with_env(args, &[("ROUNDHOUSE_UPGRADE_EXE", exe)]);
     let stderr = stderr_lines(&mut running.child);
     signal(&running.child, "USR2");
-    assert!(
-        wait_until(Duration::from_secs(10), || stderr
-            .lock()
-            .contains("upgrade failed")),
-        "{}",
-        stderr.lock()
-    );
+    let failed = wait_until(Duration::from_secs(10), || {
+        stderr.lock().contains("upgrade failed")
+    });
     let log = stderr.lock().clone();
-    assert!(
-        log.contains("still serving") && log.contains("exited with code 1"),
-        "{log}"
-    );
+    assert!(failed, "{log}");
+    assert!(log.contains("still serving"), "{log}");
     assert_eq!(running.child.try_wait().unwrap(), None, "the old process runs on");
-    assert_eq!(pid_serving(addr), old);
-    let reply = raw(
-        addr,
-        b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-    )
-    .unwrap();
-    assert_eq!(reply.status, 200);
+    assert_eq!(pid_serving(running.addr), running.child.id());
+    (running, log)
+}
+
+#[test]
+fn an_upgrade_to_a_program_that_exits_at_once_leaves_the_old_one_serving() {
+    let (running, log) = failed_upgrade(ARGS, "/bin/false");
+    assert!(log.contains("exited with code 1"), "{log}");
+    let request = b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw(running.addr, request).unwrap().status, 200);
     // The failed process was reaped: no zombie child is left behind.
-    assert_eq!(children_of(old), Vec::new(), "no child, zombie or not");
+    assert_eq!(
+        children_of(running.child.id()),
+        Vec::new(),
+        "no child, zombie or not"
+    );
 }
 
 #[test]
@@ -159,26 +159,13 @@ fn an_upgrade_that_never_reports_ready_is_stopped_at_the_deadline() {
         .copied()
         .chain(["--upgrade-timeout", "300ms"])
         .collect();
-    let mut running = run_binary_with_env(&args, &[("ROUNDHOUSE_UPGRADE_EXE", silent.to_str().unwrap())]);
-    let addr = running.addr;
-    let old = running.child.id();
-    let stderr = stderr_lines(&mut running.child);
-    signal(&running.child, "USR2");
-    assert!(
-        wait_until(Duration::from_secs(10), || stderr
-            .lock()
-            .contains("upgrade failed")),
-        "{}",
-        stderr.lock()
-    );
-    let log = stderr.lock().clone();
+    let (running, log) = failed_upgrade(&args, silent.to_str().unwrap());
     assert!(
         log.contains("did not report ready within 300ms") && log.contains("SIGTERM"),
         "{log}"
     );
-    assert_eq!(pid_serving(addr), old);
     assert_eq!(
-        children_of(old),
+        children_of(running.child.id()),
         Vec::new(),
         "the silent process was stopped and reaped"
     );
