@@ -223,3 +223,70 @@ fn which(program: &str) -> Result<String, ()> {
         Err(())
     }
 }
+
+#[test]
+fn an_upgrade_starts_the_file_at_the_program_path_now_not_the_replaced_one() {
+    // Run a copy of the binary from a path of our own, then do what a rebuild does:
+    // put a new file at that path (a rename, so the running file lives on unlinked).
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("roundhouse");
+    std::fs::copy(env!("CARGO_BIN_EXE_roundhouse"), &program).unwrap();
+    let mut command = Command::new(&program);
+    command
+        .args(ARGS)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // ETXTBSY: another test thread may have forked while the copy was open for writing,
+    // and its child holds the descriptor until it executes its own program.
+    let mut child = loop {
+        match command.spawn() {
+            Err(error) if error.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                thread::sleep(Duration::from_millis(10))
+            }
+            other => break other.unwrap(),
+        }
+    };
+    let _old = ProcessGuard(child.id());
+    let addr = {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = lines
+            .find_map(|line| line.ok().filter(|line| line.contains("listening on http://")))
+            .unwrap();
+        let addr: SocketAddr = line.rsplit("http://").next().unwrap().trim().parse().unwrap();
+        // Keep reading, so neither process blocks on a full pipe.
+        thread::spawn(move || lines.for_each(drop));
+        addr
+    };
+    // The "new build": the same program behind a marker in its environment.
+    let rebuilt = dir.path().join("roundhouse.new");
+    std::fs::write(
+        &rebuilt,
+        format!(
+            "#!/bin/sh\nREBUILT=yes exec {} \"$@\"\n",
+            env!("CARGO_BIN_EXE_roundhouse")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&rebuilt, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::rename(&rebuilt, &program).unwrap();
+    let old = child.id();
+    let exe = std::fs::read_link(format!("/proc/{old}/exe")).unwrap();
+    assert!(exe.to_string_lossy().ends_with("(deleted)"), "{exe:?}");
+    signal(&child, "USR2");
+    assert!(wait_until(Duration::from_secs(10), || !children_of(old).is_empty()));
+    let _new = ProcessGuard(children_of(old)[0].0);
+    let mut new = 0;
+    assert!(wait_until(Duration::from_secs(20), || {
+        new = pid_serving(addr);
+        new != old
+    }));
+    let environ = std::fs::read(format!("/proc/{new}/environ")).unwrap();
+    assert!(
+        environ.split(|&byte| byte == 0).any(|var| var == b"REBUILT=yes"),
+        "the new process came from the file now at the path"
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
