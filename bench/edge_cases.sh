@@ -53,7 +53,8 @@ status() {
     local port=$1 request=$2 line
     exec 3<>/dev/tcp/127.0.0.1/"$port"
     printf "$request" >&3 2>/dev/null || true
-    line=$(timeout 5 head -c 200 <&3 | head -1 | tr -d '\r' | cut -d' ' -f2-3)
+    # A reset makes the read fail: that is an answer too, not a reason to stop.
+    line=$(timeout 5 head -c 200 <&3 2>/dev/null | head -1 | tr -d '\r' | cut -d' ' -f2-3) || line="resets the connection"
     exec 3>&-
     echo "${line:-(closed, no answer)}"
 }
@@ -74,9 +75,28 @@ cases=(
     "HTTP/1.1 without Host|GET / HTTP/1.1\r\n\r\n"
     "HTTP/1.0 without Host|GET / HTTP/1.0\r\n\r\n"
     "body over the 10 MiB limit|POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 20000000\r\n\r\n"
+    "two Host fields|GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\nConnection: close\r\n\r\n"
+    "Host: a, b (a list)|GET / HTTP/1.1\r\nHost: a.test, b.test\r\nConnection: close\r\n\r\n"
+    "Connection: close, host|GET / HTTP/1.1\r\nHost: t\r\nConnection: close, host\r\n\r\n"
+    "chunk size line ended by bare LF|POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\nhello\r\n0\r\n\r\n"
+    "chunk data ended by bare LF|POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\n0\r\n\r\n"
+    "HTTP/1.2|GET / HTTP/1.2\r\nHost: t\r\nConnection: close\r\n\r\n"
+    "Content-Length: 5, 5|POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5, 5\r\nConnection: close\r\n\r\nhello"
 )
 printf '| case | roundhouse | nginx | HAProxy |\n|---|---|---|---|\n'
 for case in "${cases[@]}"; do
     name=${case%%|*} request=${case#*|}
     printf '| %s | %s | %s | %s |\n' "$name" "$(status $RH "$request")" "$(status $NGINX "$request")" "$(status $HAPROXY "$request")"
 done
+
+# What the backend was told the Host is, when the client's Connection names Host: the
+# simulated backend echoes the headers it received.
+host_seen() {
+    local port=$1
+    exec 3<>/dev/tcp/127.0.0.1/"$port"
+    printf 'GET / HTTP/1.1\r\nHost: client.test\r\nConnection: close, host\r\n\r\n' >&3
+    timeout 5 cat <&3 | grep -o '"host": "[^"]*"' | head -1 | cut -d'"' -f4
+    exec 3>&-
+}
+printf '\n| Host the backend received for `Connection: close, host` | roundhouse | nginx | HAProxy |\n|---|---|---|---|\n'
+printf '| (the client sent client.test) | %s | %s | %s |\n' "$(host_seen $RH)" "$(host_seen $NGINX)" "$(host_seen $HAPROXY)"

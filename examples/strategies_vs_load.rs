@@ -7,8 +7,8 @@
 
 use std::process::ExitCode;
 
-use roundhouse::plot::{Chart, Scale, Series};
-use roundhouse::simulate::{Scenario, simulate, theory};
+use roundhouse::lab::plot::{Chart, Scale, Series};
+use roundhouse::lab::simulator::{Scenario, simulate, theory};
 
 const BACKENDS: usize = 1000;
 const SEED: u64 = 1;

@@ -1,30 +1,29 @@
 //! roundhouse: a thread-based HTTP load balancer written to be read.
 //!
-//! The modules, in the order a request visits them:
-//! `front` (accept, parse, dispatch) → `pool` (worker threads) → `strategy` (pick a
-//! backend) → `backends` (the set and its counters) → `forward` (send, answer) →
-//! `stats`. `backend` is the simulated backend; `balancer` wires it all together.
+//! The crate reads bottom-up; every arrow between modules points down this list
+//! (`tests/architecture.rs` fails on a cycle):
+//!
+//! 1. `http1`, `sys`, `units`: the HTTP/1 codec, thin wrappers over system calls, and
+//!    the parsers of durations and sizes. They import nothing else of the crate.
+//! 2. `process`: starting, supervising and replacing processes (fork/exec, waitpid,
+//!    inherited sockets); it uses only `sys` and `units`.
+//! 3. `proxy`: the HTTP load balancer (L7), itself layered (see its module comment).
+//! 4. `l4`: the TCP load balancer, which borrows the proxy's strategies and health.
+//! 5. `lab`: what a classroom runs against the balancer (simulated backends, client,
+//!    bench, simulator, plots).
+//! 6. `config` and `cli`: the program's settings, from a file and the command line.
+//!
+//! To follow one request: `proxy::front::server` accepts and parses it,
+//! `proxy::front::dispatch` queues it, a `proxy::pool` worker takes it,
+//! `proxy::strategy` picks a backend, `proxy::forward` sends it, and the worker writes
+//! the answer (`proxy::pool::direct`).
 
-pub mod access_log;
-pub mod backend;
-pub mod backends;
-pub mod balancer;
-pub mod bench;
-pub mod cache;
-pub mod calc;
 pub mod cli;
-pub mod client;
 pub mod config;
-pub mod cpu;
-pub mod forward;
-pub mod front;
+pub mod http1;
 pub mod l4;
-pub mod metrics;
-pub mod plot;
-pub mod pool;
+pub mod lab;
 pub mod process;
-pub mod routing;
-pub mod simulate;
-pub mod stats;
-pub mod strategy;
+pub mod proxy;
+pub mod sys;
 pub mod units;

@@ -2,7 +2,7 @@
 //!
 //! OS concept: signals. Ctrl-C (SIGINT), SIGTERM and SIGHUP arrive asynchronously on
 //! any thread; `signal-hook` turns them into messages on a channel (see
-//! `roundhouse::config::signals`, which also says why `ctrlc` is no longer used). The
+//! `roundhouse::sys::signals`, which also says why `ctrlc` is no longer used). The
 //! main thread waits on that channel and then runs the orderly shutdown, or a reload,
 //! so no real work happens inside a signal context.
 //!
@@ -18,16 +18,18 @@ use std::sync::Arc;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use roundhouse::backend;
-use roundhouse::backends::BackendSpec;
-use roundhouse::balancer::{Balancer, BalancerConfig};
-use roundhouse::cli::{BackendArgs, Cli, Command, ServeArgs};
-use roundhouse::config::signals::{self, Event};
+use roundhouse::cli::{BackendArgs, Cli, Command};
+use roundhouse::config::ServeArgs;
 use roundhouse::config::{Explicit, reload::Reloader};
 use roundhouse::l4::{TcpArgs, TcpBalancer};
+use roundhouse::lab::sim_backend;
 use roundhouse::process::listeners::{self, Inherited};
-use roundhouse::process::supervisor::Supervisor;
+use roundhouse::process::supervisor::{HealthHook, Supervisor};
 use roundhouse::process::upgrade;
+use roundhouse::proxy::backends::BackendSpec;
+use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
+use roundhouse::proxy::routing::RoutingTable;
+use roundhouse::sys::signals::{self, Event};
 
 /// Prints one line to stdout. A closed stdout (`roundhouse | head -1`) must not stop
 /// the balancer, so write errors are ignored instead of panicking like `println!`.
@@ -70,10 +72,10 @@ fn main() -> ExitCode {
         Some(Command::Backend(args)) if args.calc_tcp => calc_backend(&args, &mut inherited),
         Some(Command::Backend(args)) => run_backend(&args, &mut inherited),
         Some(Command::Tcp(args)) => tcp(&args),
-        Some(Command::Client(args)) => return roundhouse::client::run(&args),
-        Some(Command::Bench(args)) => roundhouse::bench::run(&args),
-        Some(Command::Experiment(args)) => roundhouse::bench::experiment::run(&args),
-        Some(Command::Simulate(args)) => roundhouse::simulate::command(&args),
+        Some(Command::Client(args)) => return roundhouse::lab::client::run(&args),
+        Some(Command::Bench(args)) => roundhouse::lab::bench::run(&args),
+        Some(Command::Experiment(args)) => roundhouse::lab::bench::experiment::run(&args),
+        Some(Command::Simulate(args)) => roundhouse::lab::simulator::command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -86,7 +88,7 @@ fn main() -> ExitCode {
 
 /// Binds `addr`, turning "address in use" into a sentence that names the flag to change.
 fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener, String> {
-    roundhouse::front::listen::bind(addr).map_err(|error| match error.kind() {
+    roundhouse::sys::listen::bind(addr).map_err(|error| match error.kind() {
         ErrorKind::AddrInUse => {
             format!(
                 "port {} ({what}) is already in use; choose another with {flag}",
@@ -103,8 +105,9 @@ fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener, String>
     })
 }
 
-/// Waits for Ctrl-C or SIGTERM; SIGHUP and SIGUSR2 are logged and ignored (`backend`
-/// and `tcp` have no configuration file to reload, and do not upgrade in place).
+/// Waits for Ctrl-C or SIGTERM; SIGHUP, SIGUSR1 and SIGUSR2 are logged and ignored
+/// (`backend` and `tcp` have no configuration file to reload, no log file, and do not
+/// upgrade in place).
 fn wait_for_signal() -> Result<(), String> {
     let events = signals::listen()?;
     loop {
@@ -112,6 +115,7 @@ fn wait_for_signal() -> Result<(), String> {
             Ok(Event::Reload) => {
                 log::warn!("SIGHUP ignored: only `serve --config` has a configuration to reload")
             }
+            Ok(Event::ReopenLogs) => log::warn!("SIGUSR1 ignored: there is no log file to reopen"),
             Ok(Event::Upgrade) => log::warn!("SIGUSR2 ignored: only `serve` upgrades in place"),
             Ok(Event::Stop) | Err(_) => return Ok(()),
         }
@@ -134,6 +138,17 @@ fn keep_copy(
         .map_err(|error| format!("cannot duplicate the listening socket: {error}"))?;
     kept.push((name.to_string(), copy));
     Ok(())
+}
+
+/// Marks the backend a supervised process serves down or up in the routing table in
+/// force (looked up at each call, so it follows reloads).
+fn process_health(routing: Arc<RoutingTable>) -> HealthHook {
+    Box::new(move |url, up, reason| {
+        let current = routing.current();
+        for backend in current.all_backends().iter().filter(|backend| backend.url == url) {
+            backend.health.set_check_up(up, reason);
+        }
+    })
 }
 
 fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> Result<(), String> {
@@ -162,9 +177,22 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
     // rather than left waiting in a queue nobody takes from.
     let mut passable = Vec::new();
     keep_copy(listeners::LISTEN, &listener, &mut passable)?;
+    let admin_listener = match args.admin_listen {
+        Some(addr) => {
+            let taken = inherited.take(listeners::ADMIN).map_err(inherit_error)?;
+            let admin = listeners::or_bind(taken, "the admin pages", || {
+                bind(addr, "the admin pages", "--admin-listen")
+            })?;
+            keep_copy(listeners::ADMIN, &admin, &mut passable)?;
+            Some(admin)
+        }
+        None => None,
+    };
     let mut simulated = Vec::new();
-    // Child processes to supervise: the simulated backends with --sim-processes.
+    // Child processes to supervise: the simulated backends with --sim-processes, and
+    // the configuration's [[processes]].
     let mut supervised = Vec::new();
+    let mut sim_started = false;
     let mut backends: Vec<BackendSpec> = args.backends.clone();
     if !effective.names_backends() {
         let mut listeners = Vec::new();
@@ -189,14 +217,14 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
         for (number, listener) in listeners.into_iter().enumerate() {
             let port = listener.local_addr().map_err(|error| error.to_string())?.port();
             let name = format!("backend-{}", number + 1);
+            sim_started = true;
             if args.processes.sim_processes {
-                let spec =
-                    roundhouse::process::sim::backend_process(&name, listener, &apps, &args.sim_latency)
-                        .map_err(|error| error.to_string())?;
+                let spec = sim_backend::process::backend_process(&name, listener, &apps, &args.sim_latency)
+                    .map_err(|error| error.to_string())?;
                 supervised.push(spec);
             } else {
                 let config = apps.sim_config(name, args.sim_latency.clone());
-                simulated.push(backend::start(listener, config).map_err(|error| error.to_string())?);
+                simulated.push(sim_backend::start(listener, config).map_err(|error| error.to_string())?);
             }
             backends.push(
                 format!("http://127.0.0.1:{port}")
@@ -216,18 +244,16 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
             }
             None => None,
         };
-        supervised.push(roundhouse::process::supervisor::ProcessSpec::from_config(
-            process, socket,
-        ));
+        supervised.push(process.spec(socket));
     }
     let config = effective.balancer_config(backends.clone());
-    let balancer = Balancer::start(listener, &config).map_err(|error| error.to_string())?;
+    let balancer =
+        Balancer::start_with_admin(listener, admin_listener, &config).map_err(|error| error.to_string())?;
     inherited.close_unused();
-    let sim_started = !simulated.is_empty() || !supervised.is_empty();
     let supervisor = if supervised.is_empty() {
         None
     } else {
-        let health = roundhouse::process::sim::health_hook(Arc::clone(balancer.routing()));
+        let health = process_health(Arc::clone(balancer.routing()));
         let supervisor = Supervisor::start(supervised, Some(health))?;
         let _ = balancer.stats().processes.set(supervisor.table());
         Some(supervisor)
@@ -251,6 +277,7 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
             Ok(Event::Reload) => {
                 reloader.reload(&balancer);
             }
+            Ok(Event::ReopenLogs) => balancer.reopen_logs(),
             Ok(Event::Upgrade) => match upgrade::start_successor(&passable, args.processes.upgrade_timeout) {
                 Ok(started) => {
                     successor = Some(started);
@@ -343,8 +370,19 @@ fn print_banner(balancer: &Balancer, config: &BalancerConfig, simulated: bool, a
     if let Some(cache) = &config.cache {
         say(format_args!("  {}", cache.summary()));
     }
+    let admin = balancer.admin_addr().unwrap_or(addr);
+    say(format_args!(
+        "  admin pages on http://{admin}/stats for {}",
+        config.clients.admin_allow
+    ));
+    if !config.clients.trust_proxy.is_empty() {
+        say(format_args!(
+            "  X-Forwarded-For believed from {}",
+            config.clients.trust_proxy
+        ));
+    }
     say(format_args!("try:  curl -i http://{addr}/hello"));
-    say(format_args!("      curl http://{addr}/stats"));
+    say(format_args!("      curl http://{admin}/stats"));
     say(format_args!(
         "      curl http://{addr}/calc?expr=3%2B4   curl http://{addr}/convertepradolareuro/15.0"
     ));
@@ -376,11 +414,11 @@ fn run_backend(args: &BackendArgs, inherited: &mut Inherited) -> Result<(), Stri
     // A backend in its own process reports its real CPU use, as the seed's servers did.
     config.process_cpu = true;
     config.cpu_work = std::time::Duration::from_millis(args.cpu_work);
-    let service = backend::service::ServiceOptions {
+    let service = sim_backend::service::ServiceOptions {
         latency: args.latency_dist.clone(),
         servers: args.servers as usize,
     };
-    let mut server = backend::start_with(listener, config, service).map_err(|error| error.to_string())?;
+    let mut server = sim_backend::start_with(listener, config, service).map_err(|error| error.to_string())?;
     let latency = match &args.latency_dist {
         Some(dist) => dist.to_string(),
         None => format!("{}..{} ms", args.latency.start(), args.latency.end()),
@@ -424,7 +462,7 @@ fn tcp(args: &TcpArgs) -> Result<(), String> {
 
 /// `roundhouse backend --calc-tcp`: the first seed's calculator server.
 fn calc_backend(args: &BackendArgs, inherited: &mut Inherited) -> Result<(), String> {
-    use roundhouse::l4::calc_server::{self, CalcServerConfig};
+    use roundhouse::lab::calc_tcp::server::{self as calc_server, CalcServerConfig};
     let taken = inherited.take_any().map_err(inherit_error)?;
     let service = listeners::or_bind(taken, "the calculator", || {
         bind(SocketAddr::new(args.host, args.port), "the calculator", "--port")

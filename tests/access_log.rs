@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use cache_support::*;
 use regex::Regex;
-use roundhouse::access_log::AccessLogTarget;
-use roundhouse::balancer::BalancerConfig;
-use roundhouse::cache::CacheConfig;
+use roundhouse::proxy::access_log::AccessLogTarget;
+use roundhouse::proxy::balancer::BalancerConfig;
+use roundhouse::proxy::cache::CacheConfig;
 
-/// nginx's combined format, then `upstream= worker= rt= urt= cache=`. Quoted fields may
+/// nginx's combined format, then `upstream= worker= rt= urt= cache= id=`. Quoted fields may
 /// hold any byte but `"` and `\`, which are written as `\xHH`.
 fn combined() -> Regex {
     let quoted = r#""(?:[^"\\]|\\x[0-9A-F]{2})*""#;
@@ -28,7 +28,8 @@ fn combined() -> Regex {
         &format!("{quoted} (?P<agent>{quoted}) "),
         r"upstream=(?P<upstream>\S+) worker=(?P<worker>\d+|-) ",
         r"rt=\d+\.\d{3} urt=(?P<urt>\d+\.\d{3}|-) ",
-        r"cache=(?P<cache>HIT|MISS|REVALIDATED|BYPASS|-)$",
+        r"cache=(?P<cache>HIT|MISS|REVALIDATED|BYPASS|-) ",
+        r"id=(?P<id>[!-~]+)$",
     ]
     .concat();
     Regex::new(&pattern).unwrap()

@@ -77,12 +77,12 @@ fn a_target_that_is_not_roundhouse_gets_numbers_but_no_bound() {
     // A simulated backend answers /stats with its echo document, not the balancer's.
     let listener = common::listener();
     let addr = listener.local_addr().unwrap();
-    let config = roundhouse::backend::SimConfig {
+    let config = roundhouse::lab::sim_backend::SimConfig {
         name: "plain".into(),
         latency_ms: 1..=1,
         ..Default::default()
     };
-    let _backend = roundhouse::backend::start(listener, config).unwrap();
+    let _backend = roundhouse::lab::sim_backend::start(listener, config).unwrap();
     let output = bench(&[&format!("http://{addr}/"), "-c", "2", "-n", "10", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["requests"], 10);

@@ -206,3 +206,31 @@ fn every_example_configuration_is_valid() {
         assert!(stdout.contains("configuration ok"), "{stdout}");
     }
 }
+
+#[test]
+fn trusted_proxies_and_the_admin_list_come_from_the_file_and_bad_networks_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_config(
+        dir.path(),
+        "network.toml",
+        "trust_proxy = [\"10.0.0.0/8\"]\n\n[admin]\nallow = [\"192.168.1.7\"]\nlisten = \"127.0.0.1:9900\"\n",
+    );
+    let effective = load(&["--config", good.to_str().unwrap()]).unwrap();
+    let rules = effective.args.client_rules();
+    assert!(rules.trust_proxy.contains("10.1.2.3".parse().unwrap()));
+    assert!(rules.is_admin("192.168.1.7".parse().unwrap()));
+    assert!(rules.is_admin("127.0.0.1".parse().unwrap()), "loopback always");
+    assert!(!rules.is_admin("192.168.1.8".parse().unwrap()));
+    assert_eq!(
+        effective.args.admin_listen,
+        Some("127.0.0.1:9900".parse().unwrap())
+    );
+    let bad = write_config(
+        dir.path(),
+        "bad.toml",
+        "[admin]\nallow = [\"10.0.0.0/8\", \"nonsense\"]\n",
+    );
+    let lines = load(&["--config", bad.to_str().unwrap()]).unwrap_err().lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains(":2: admin.allow[1]:"), "{}", lines[0]);
+}

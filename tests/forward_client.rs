@@ -10,10 +10,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Method, StatusCode};
-use roundhouse::forward::UpstreamError;
-use roundhouse::forward::UpstreamTimeouts;
-use roundhouse::forward::client::{ForwardClient, OutgoingRequest};
-use roundhouse::forward::conn_pool::with_worker_pool;
+use roundhouse::proxy::forward::UpstreamError;
+use roundhouse::proxy::forward::UpstreamTimeouts;
+use roundhouse::proxy::forward::conn_pool::with_worker_pool;
+use roundhouse::proxy::forward::upstream::{ForwardClient, OutgoingRequest};
 
 /// One request as a scripted backend saw it.
 struct Seen {
@@ -100,7 +100,7 @@ fn send(
     authority: &str,
     method: Method,
     body: &[u8],
-) -> Result<roundhouse::front::Response, UpstreamError> {
+) -> Result<roundhouse::http1::Response, UpstreamError> {
     let headers = HeaderMap::new();
     let request = OutgoingRequest {
         method: &method,
@@ -108,6 +108,7 @@ fn send(
         headers: &headers,
         body,
         spooled: None,
+        interim: None,
     };
     client.send(authority, &request)
 }
@@ -235,6 +236,7 @@ fn request_head_reaches_the_backend_as_written() {
         headers: &headers,
         body: b"abc",
         spooled: None,
+        interim: None,
     };
     client.send(&backend.authority, &request).unwrap();
     let (head, body) = received.recv_timeout(Duration::from_secs(5)).unwrap();
@@ -422,7 +424,7 @@ fn large_bodies_go_both_ways() {
 
 #[test]
 fn through_the_balancer_the_client_carries_requests_end_to_end() {
-    use roundhouse::balancer::{Balancer, BalancerConfig};
+    use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
     let backend = scripted_backend(|_, mut reader| {
         while let Some(seen) = read_request(&mut reader) {
             let forwarded = seen

@@ -11,8 +11,8 @@ use std::thread;
 use std::time::Duration;
 
 use http::StatusCode;
-use roundhouse::front::server::{self, Handler, ServerConfig};
-use roundhouse::front::{Request, Response};
+use roundhouse::http1::{Request, Response};
+use roundhouse::proxy::front::server::{self, Handler, ServerConfig};
 
 use common::{cluster, get, listener, raw, read_reply};
 

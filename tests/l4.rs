@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::wait_until;
 use l4_support::*;
-use roundhouse::strategy::BackendsView;
+use roundhouse::proxy::strategy::BackendsView;
 
 /// Counts of connections made to each backend.
 fn made(balancer: &roundhouse::l4::TcpBalancer) -> Vec<u64> {

@@ -11,8 +11,8 @@ use std::thread;
 use std::time::Duration;
 
 use l4_support::*;
-use roundhouse::l4::calc_client;
-use roundhouse::l4::calc_server::{self, CalcServer, CalcServerConfig};
+use roundhouse::lab::calc_tcp::client as calc_client;
+use roundhouse::lab::calc_tcp::server::{self as calc_server, CalcServer, CalcServerConfig};
 
 fn calc_servers(count: usize) -> Vec<CalcServer> {
     (0..count)
@@ -57,7 +57,7 @@ fn a_hundred_concurrent_sessions_get_right_answers_spread_round_robin() {
 
 /// The expected answer text for `value` (the server's formatting).
 fn calc_format(value: f64) -> String {
-    roundhouse::calc::format_number(value)
+    roundhouse::lab::calc::format_number(value)
 }
 
 #[test]

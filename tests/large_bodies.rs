@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use roundhouse::front::server::{self, Handler, ServerConfig};
-use roundhouse::front::spool::BodyStream;
-use roundhouse::front::{Request, Response};
+use roundhouse::http1::spool::BodyStream;
+use roundhouse::http1::{Request, Response};
+use roundhouse::proxy::front::server::{self, Handler, ServerConfig};
 
 use common::{listener, read_reply, rss_kib};
 
@@ -93,29 +93,37 @@ impl Handler for BigBackend {
     }
 }
 
-fn start() -> (roundhouse::balancer::Balancer, roundhouse::front::ServerHandle) {
+fn start() -> (
+    roundhouse::proxy::balancer::Balancer,
+    roundhouse::proxy::front::ServerHandle,
+) {
     start_with_workers(4)
 }
 
-fn start_with_workers(workers: usize) -> (roundhouse::balancer::Balancer, roundhouse::front::ServerHandle) {
+fn start_with_workers(
+    workers: usize,
+) -> (
+    roundhouse::proxy::balancer::Balancer,
+    roundhouse::proxy::front::ServerHandle,
+) {
     let backend_listener = listener();
     let port = backend_listener.local_addr().unwrap().port();
     let config = ServerConfig {
-        limits: roundhouse::front::parse::Limits {
+        limits: roundhouse::http1::head::Limits {
             max_body: 300 * MIB,
             ..Default::default()
         },
         ..ServerConfig::default()
     };
     let backend = server::start(backend_listener, config, Arc::new(BigBackend)).unwrap();
-    let mut balancer_config = roundhouse::balancer::BalancerConfig {
+    let mut balancer_config = roundhouse::proxy::balancer::BalancerConfig {
         backends: vec![format!("http://127.0.0.1:{port}").parse().unwrap()],
         ..Default::default()
     };
     balancer_config.server.limits.max_body = 200 * MIB;
     balancer_config.check.interval = Duration::ZERO;
     balancer_config.workers = workers;
-    let balancer = roundhouse::balancer::Balancer::start(listener(), &balancer_config).unwrap();
+    let balancer = roundhouse::proxy::balancer::Balancer::start(listener(), &balancer_config).unwrap();
     (balancer, backend)
 }
 

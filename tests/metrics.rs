@@ -8,8 +8,8 @@ mod config_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use roundhouse::balancer::{Balancer, BalancerConfig};
-use roundhouse::routing::{PoolSpec, RouteSpec};
+use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
+use roundhouse::proxy::routing::{PoolSpec, RouteSpec};
 
 use common::{get, listener};
 use config_support::sims;
@@ -312,11 +312,11 @@ fn the_metrics_page_parses_strictly_and_counts_the_traffic() {
         pools: vec![pool("api", &api), pool("dead", std::slice::from_ref(&dead))],
         routes: vec![route("/api", "api"), route("/dead", "dead")],
         retries: 0,
-        passive: roundhouse::backends::health::PassivePolicy {
+        passive: roundhouse::proxy::backends::health::PassivePolicy {
             max_fails: 1,
             fail_timeout: Duration::from_secs(60),
         },
-        check: roundhouse::backends::checker::CheckPolicy {
+        check: roundhouse::proxy::backends::checker::CheckPolicy {
             interval: Duration::ZERO,
             ..Default::default()
         },

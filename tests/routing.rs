@@ -7,8 +7,8 @@ mod config_support;
 
 use std::time::Duration;
 
-use roundhouse::balancer::{Balancer, BalancerConfig};
-use roundhouse::routing::{PoolSpec, RouteSpec};
+use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
+use roundhouse::proxy::routing::{PoolSpec, RouteSpec};
 
 use common::{get, listener, raw};
 use config_support::sims;
@@ -35,7 +35,7 @@ fn start(default: &[String], pools: Vec<PoolSpec>, routes: Vec<RouteSpec>) -> Ba
         backends: default.iter().map(|url| url.parse().unwrap()).collect(),
         pools,
         routes,
-        check: roundhouse::backends::checker::CheckPolicy {
+        check: roundhouse::proxy::backends::checker::CheckPolicy {
             interval: Duration::ZERO,
             ..Default::default()
         },
@@ -142,11 +142,11 @@ fn a_backend_in_two_pools_is_one_backend_and_a_reload_keeps_its_health() {
         backends: vec![dead.parse().unwrap(), shared[0].parse().unwrap()],
         pools: vec![pool("api", &shared)],
         routes: vec![route("/api", "api")],
-        passive: roundhouse::backends::health::PassivePolicy {
+        passive: roundhouse::proxy::backends::health::PassivePolicy {
             max_fails: 1,
             fail_timeout: Duration::from_secs(60),
         },
-        check: roundhouse::backends::checker::CheckPolicy {
+        check: roundhouse::proxy::backends::checker::CheckPolicy {
             interval: Duration::ZERO,
             ..Default::default()
         },
@@ -203,7 +203,7 @@ fn the_health_checker_follows_a_reload_to_new_backends() {
     let (_live, live) = sims("live", 1, 0..=0);
     let config = BalancerConfig {
         backends: vec![live[0].parse().unwrap()],
-        check: roundhouse::backends::checker::CheckPolicy {
+        check: roundhouse::proxy::backends::checker::CheckPolicy {
             interval: Duration::from_millis(50),
             fall: 1,
             ..Default::default()

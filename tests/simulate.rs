@@ -10,7 +10,7 @@
 
 use std::process::Command;
 
-use roundhouse::simulate::{Report, Scenario, simulate};
+use roundhouse::lab::simulator::{Report, Scenario, simulate};
 
 const BACKENDS: usize = 1000;
 

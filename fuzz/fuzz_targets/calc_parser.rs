@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use roundhouse::calc::{self, MAX_INPUT_BYTES};
+use roundhouse::lab::calc::{self, MAX_INPUT_BYTES};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(input) = std::str::from_utf8(data) else {

@@ -14,9 +14,9 @@ use http::HeaderValue;
 use super::file::FileConfig;
 use super::merge::{self, Collector, Explicit};
 use super::{Effective, Problem, load, render};
-use crate::cli::ServeArgs;
-use crate::routing::route::normalize_prefix;
-use crate::routing::{DEFAULT_POOL, PoolSpec, RouteSpec};
+use crate::config::args::ServeArgs;
+use crate::proxy::routing::route::normalize_prefix;
+use crate::proxy::routing::{DEFAULT_POOL, PoolSpec, RouteSpec};
 
 /// `roundhouse check`: the same options as `serve`, checked instead of run.
 #[derive(Debug, Clone, Args)]
@@ -124,7 +124,7 @@ fn pools(file: &FileConfig, args: &ServeArgs, collector: &mut Collector) -> Vec<
         seen.entry(name.clone()).or_insert(index);
         let strategy = match &pool.strategy {
             Some(strategy) => {
-                if let Err(error) = crate::strategy::by_name(strategy.get_ref()) {
+                if let Err(error) = crate::proxy::strategy::by_name(strategy.get_ref()) {
                     collector.at(&key("strategy"), strategy, error.to_string());
                 }
                 strategy.get_ref().clone()

@@ -36,6 +36,9 @@ pub struct FileConfig {
     pub load_interval: Option<Spanned<String>>,
     /// `--access-log`
     pub access_log: Option<Spanned<String>>,
+    /// `--trust-proxy`: networks whose X-Forwarded-For is believed.
+    pub trust_proxy: Option<Vec<Spanned<String>>>,
+    pub admin: Option<Admin>,
     pub timeouts: Option<Timeouts>,
     pub limits: Option<Limits>,
     pub health: Option<Health>,
@@ -64,6 +67,16 @@ pub struct Process {
     pub restart_max_delay: Option<Spanned<String>>,
     pub start_limit_burst: Option<Spanned<i64>>,
     pub start_limit_interval: Option<Spanned<String>>,
+}
+
+/// `[admin]`: who sees the admin pages, and where.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// `--admin-allow`: networks besides loopback.
+    pub allow: Option<Vec<Spanned<String>>>,
+    /// `--admin-listen`
+    pub listen: Option<Spanned<String>>,
 }
 
 /// `[timeouts]`

@@ -18,10 +18,11 @@ use toml::Spanned;
 
 use super::Problem;
 use super::file::{self, BackendEntry, FileConfig};
-use crate::access_log::AccessLogTarget;
-use crate::backend::apps::currency::Rates;
-use crate::backends::BackendSpec;
-use crate::cli::ServeArgs;
+use crate::config::args::ServeArgs;
+use crate::lab::sim_backend::apps::currency::Rates;
+use crate::proxy::access_log::AccessLogTarget;
+use crate::proxy::backends::BackendSpec;
+use crate::proxy::clients::parse_net;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 /// The flags given on the command line (clap's argument ids, which are `ServeArgs`'s
@@ -91,6 +92,9 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("static_dir", "simulated.static"),
     ("static_max_age", "simulated.static_max_age"),
     ("rates", "simulated.rates"),
+    ("admin_allow", "admin.allow"),
+    ("admin_listen", "admin.listen"),
+    ("trust_proxy", "trust_proxy"),
     ("sim_processes", "simulated.processes"),
 ];
 
@@ -152,6 +156,26 @@ impl Layer<'_, '_> {
                 let key = key_of(id);
                 self.collector.at(key, value, message);
             }
+        }
+    }
+}
+
+impl Layer<'_, '_> {
+    /// A list of networks (`trust_proxy`, `admin.allow`): every entry is checked, and
+    /// the list replaces the flag's only when the flag was not typed.
+    fn nets(&mut self, id: &str, entries: Option<&Vec<Spanned<String>>>, target: &mut Vec<ipnet::IpNet>) {
+        let Some(entries) = entries else { return };
+        let mut nets = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            match parse_net(entry.get_ref()) {
+                Ok(net) => nets.push(net),
+                Err(message) => self
+                    .collector
+                    .at(&format!("{}[{index}]", key_of(id)), entry, message),
+            }
+        }
+        if !self.explicit.contains(id) {
+            *target = nets;
         }
     }
 }
@@ -218,7 +242,7 @@ pub fn settings(
         "strategy",
         file.strategy.as_ref(),
         |name: &String| {
-            crate::strategy::by_name(name)
+            crate::proxy::strategy::by_name(name)
                 .map(|_| name.clone())
                 .map_err(|error| error.to_string())
         },
@@ -249,6 +273,20 @@ pub fn settings(
         |text: &String| text.parse::<AccessLogTarget>(),
         &mut args.access_log.access_log,
     );
+    layer.nets("trust_proxy", file.trust_proxy.as_ref(), &mut args.trust_proxy);
+    if let Some(admin) = &file.admin {
+        layer.nets("admin_allow", admin.allow.as_ref(), &mut args.admin_allow);
+        layer.set(
+            "admin_listen",
+            admin.listen.as_ref(),
+            |text: &String| {
+                text.parse::<SocketAddr>()
+                    .map(Some)
+                    .map_err(|_| format!("{text:?} is not an address like 127.0.0.1:9000"))
+            },
+            &mut args.admin_listen,
+        );
+    }
     let timeouts = file.timeouts.as_ref();
     let get = |pick: fn(&file::Timeouts) -> Option<&Spanned<String>>| timeouts.and_then(pick);
     layer.set(

@@ -1,7 +1,8 @@
 //! The configuration file (`--config FILE.toml`): reading it, layering the command
 //! line over it, checking it (`roundhouse check`), and reloading it on SIGHUP.
 //!
-//! - `file.rs`: the TOML schema.
+//! - `args.rs`: every setting with its flag, the one schema the command line fills.
+//! - `file.rs`: the TOML file's shape, with each value's place for error messages.
 //! - `merge.rs`: file + flags → the effective configuration (flags given on the
 //!   command line win; a flag's default never overrides the file).
 //! - `check.rs`: every problem collected, each naming its key and line; `check`.
@@ -13,21 +14,21 @@
 //! to tell a daemon "read your configuration again" (nginx, HAProxy, sshd all reload on
 //! SIGHUP).
 
+pub mod args;
 pub mod check;
 pub mod file;
 pub mod merge;
 pub mod processes;
 pub mod reload;
 pub mod render;
-pub mod signals;
 
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::backends::BackendSpec;
-use crate::balancer::BalancerConfig;
-use crate::cli::ServeArgs;
-use crate::routing::{PoolSpec, RouteSpec};
+use crate::proxy::backends::BackendSpec;
+use crate::proxy::balancer::BalancerConfig;
+use crate::proxy::routing::{PoolSpec, RouteSpec};
+pub use args::ServeArgs;
 pub use merge::Explicit;
 
 /// One thing wrong with a configuration.

@@ -18,7 +18,8 @@
 //! `PATH`. Processes start with the balancer and are a restart-only setting.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::ffi::OsString;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use toml::Spanned;
@@ -26,6 +27,7 @@ use toml::Spanned;
 use super::file::{FileConfig, Process};
 use super::merge::Collector;
 use crate::process::restart::RestartPolicy;
+use crate::process::supervisor::ProcessSpec;
 use crate::units::parse_duration;
 
 /// One checked `[[processes]]` entry.
@@ -37,6 +39,25 @@ pub struct ProcessConfig {
     pub listen: Option<SocketAddr>,
     pub backend: Option<String>,
     pub restart: RestartPolicy,
+}
+
+impl ProcessConfig {
+    /// What the supervisor runs for this entry, with its `listen` socket if it has one.
+    pub fn spec(&self, socket: Option<TcpListener>) -> ProcessSpec {
+        let mut command = self.command.iter().map(OsString::from);
+        ProcessSpec {
+            name: self.name.clone(),
+            program: command.next().unwrap_or_default().into(),
+            arg0: None,
+            args: command.collect(),
+            listeners: socket
+                .map(|socket| (self.name.clone(), socket))
+                .into_iter()
+                .collect(),
+            backend: self.backend.clone(),
+            restart: self.restart,
+        }
+    }
 }
 
 /// Every `[[processes]]` entry, checked.
@@ -130,20 +151,4 @@ fn restart_policy(entry: &Process, key: &dyn Fn(&str) -> String, collector: &mut
         }
     }
     policy
-}
-
-/// `config` in the file's schema, for `roundhouse check`.
-pub fn render(config: &ProcessConfig) -> Process {
-    let value = |text: String| Some(Spanned::new(0..0, text));
-    let duration = |duration: Duration| super::render::duration(duration);
-    Process {
-        name: Spanned::new(0..0, config.name.clone()),
-        command: Spanned::new(0..0, config.command.clone()),
-        listen: config.listen.map(|addr| addr.to_string()).and_then(value),
-        backend: config.backend.clone().and_then(value),
-        restart_sec: duration(config.restart.delay),
-        restart_max_delay: duration(config.restart.max_delay),
-        start_limit_burst: Some(Spanned::new(0..0, i64::from(config.restart.burst))),
-        start_limit_interval: duration(config.restart.interval),
-    }
 }

@@ -5,14 +5,14 @@
 //! logged (nginx and HAProxy behave the same). What changes live is the routing: the
 //! `default` pool's strategy and backends, the named pools and the routes. The new
 //! routing table is built beside the old one and swapped in at once (see
-//! `crate::routing::table`); requests in flight finish on the old table, and backends
+//! `crate::proxy::routing::table`); requests in flight finish on the old table, and backends
 //! in both keep their health. Every other setting (listen address, workers, queue,
 //! timeouts, health checks, cache, access log...) belongs to threads and sockets made
 //! at start-up: a change there is logged as needing a restart, and not applied.
 
-use crate::backends::BackendSpec;
-use crate::balancer::Balancer;
-use crate::cli::ServeArgs;
+use crate::config::args::ServeArgs;
+use crate::proxy::backends::BackendSpec;
+use crate::proxy::balancer::Balancer;
 
 use super::{Effective, Explicit, load, render};
 

@@ -11,9 +11,10 @@ use toml::Spanned;
 
 use super::Effective;
 use super::file::{self, BackendEntry, FileConfig};
-use crate::access_log::AccessLogTarget;
-use crate::backends::BackendSpec;
-use crate::routing::{PoolSpec, RouteSpec};
+use super::processes::ProcessConfig;
+use crate::proxy::access_log::AccessLogTarget;
+use crate::proxy::backends::BackendSpec;
+use crate::proxy::routing::{PoolSpec, RouteSpec};
 
 /// A value with no place in any file.
 fn value<T>(value: T) -> Option<Spanned<T>> {
@@ -58,6 +59,12 @@ fn backends(specs: &[BackendSpec]) -> Vec<Spanned<BackendEntry>> {
         .collect()
 }
 
+fn nets(list: &[ipnet::IpNet]) -> Vec<Spanned<String>> {
+    list.iter()
+        .map(|net| Spanned::new(0..0, net.to_string()))
+        .collect()
+}
+
 fn access_log(target: &AccessLogTarget) -> String {
     match target {
         AccessLogTarget::Off => "off".into(),
@@ -79,6 +86,11 @@ pub fn to_file(effective: &Effective) -> FileConfig {
         retries: int(args.retries),
         load_interval: duration(args.load_interval),
         access_log: value(access_log(&args.access_log.access_log)),
+        trust_proxy: Some(nets(&args.trust_proxy)),
+        admin: Some(file::Admin {
+            allow: Some(nets(&args.admin_allow)),
+            listen: args.admin_listen.and_then(|addr| value(addr.to_string())),
+        }),
         timeouts: Some(file::Timeouts {
             response: duration(args.timeout),
             connect: duration(args.connect_timeout),
@@ -124,7 +136,7 @@ pub fn to_file(effective: &Effective) -> FileConfig {
         }),
         pools: effective.pools.iter().map(pool).collect(),
         routes: effective.routes.iter().map(route).collect(),
-        processes: effective.processes.iter().map(super::processes::render).collect(),
+        processes: effective.processes.iter().map(process).collect(),
     }
 }
 
@@ -133,6 +145,21 @@ fn pool(spec: &PoolSpec) -> file::Pool {
         name: Spanned::new(0..0, spec.name.clone()),
         strategy: value(spec.strategy.clone()),
         backends: backends(&spec.backends),
+    }
+}
+
+/// `config` in the file's schema, for `roundhouse check`.
+fn process(config: &ProcessConfig) -> file::Process {
+    let value = |text: String| Some(Spanned::new(0..0, text));
+    file::Process {
+        name: Spanned::new(0..0, config.name.clone()),
+        command: Spanned::new(0..0, config.command.clone()),
+        listen: config.listen.map(|addr| addr.to_string()).and_then(value),
+        backend: config.backend.clone().and_then(value),
+        restart_sec: duration(config.restart.delay),
+        restart_max_delay: duration(config.restart.max_delay),
+        start_limit_burst: Some(Spanned::new(0..0, i64::from(config.restart.burst))),
+        start_limit_interval: duration(config.restart.interval),
     }
 }
 

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use http::{Method, StatusCode, header};
 
 use super::backends::TcpBackends;
-use super::stats::L4Stats;
-use crate::front::dashboard;
-use crate::front::server::{self, Handler, ServerConfig, ServerHandle};
-use crate::front::{Request, Response};
+use super::counters::L4Stats;
+use crate::http1::{Request, Response};
+use crate::proxy::admin::dashboard;
+use crate::proxy::front::server::{self, Handler, ServerConfig, ServerHandle};
 
 /// Answers `/stats` and `/dashboard` (the HTTP balancer's page, which reads this
 /// `/stats` just as well); everything else is 404 with a pointer to them.

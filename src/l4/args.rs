@@ -8,8 +8,8 @@ use clap::Args;
 use super::TcpConfig;
 use super::backends::TcpBackendSpec;
 use super::proxy::ProxySettings;
-use crate::backends::health::PassivePolicy;
-use crate::strategy;
+use crate::proxy::backends::health::PassivePolicy;
+use crate::proxy::strategy;
 use crate::units::parse_duration;
 
 #[derive(Debug, Clone, Args)]

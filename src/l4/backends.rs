@@ -2,7 +2,7 @@
 //!
 //! OS concept: shared counters without locks, as in the HTTP balancer. The counters,
 //! health and load report of each backend are the HTTP balancer's own
-//! (`crate::backends::Backend`), so every strategy works unchanged; at L4 "in flight"
+//! (`crate::proxy::backends::Backend`), so every strategy works unchanged; at L4 "in flight"
 //! means *connections open* to that backend, "requests" means connections made, and
 //! "errors" means connections that could not be made. This file adds what only L4
 //! needs: a resolved socket address, the optional status address of the seed's load
@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::backends::{Backend, BackendSet, BackendSpec};
-use crate::strategy::BackendsView;
+use crate::proxy::backends::{Backend, BackendSet, BackendSpec};
+use crate::proxy::strategy::BackendsView;
 
 /// A backend as written on the command line: `host:port[,status=host:port][,weight=N]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::backends::health::now_ms;
+use crate::proxy::backends::health::now_ms;
 
 /// Size of each direction's copy buffer, nginx's `proxy_buffer_size` default for
 /// streams: a bulk transfer costs one system call per 16 KiB each way, and 1024

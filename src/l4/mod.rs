@@ -1,5 +1,4 @@
-//! L4 mode: balance TCP connections, not HTTP requests (`roundhouse tcp`), and the
-//! first seed's calculator system that runs over it.
+//! L4 mode: balance TCP connections, not HTTP requests (`roundhouse tcp`).
 //!
 //! The HTTP balancer (L7) reads every request and may send each one to a different
 //! backend. An L4 balancer never looks inside the byte stream: it picks a backend when
@@ -9,20 +8,16 @@
 //!
 //! Read in this order: `backends` (where connections can go), `proxy` (accept, pick,
 //! connect), `copy` (one direction, half-close, idle timeout), `status` (the seed's
-//! `LOAD` probe for least-load), `stats` and `admin` (`/stats` on `--admin`). The seed
-//! calculator: `one_shot` (read once, answer, close), `calc_server` (`roundhouse
-//! backend --calc-tcp`) and `calc_client` (`roundhouse client calc --tcp`).
+//! `LOAD` probe for least-load), `counters` and `admin` (`/stats` on `--admin`). The first
+//! seed's calculator, which runs behind it, lives in the lab (`src/lab/calc_tcp/`).
 
 pub mod admin;
 pub mod args;
 pub mod backends;
-pub mod calc_client;
-pub mod calc_server;
 
 pub mod copy;
-pub mod one_shot;
+pub mod counters;
 pub mod proxy;
-pub mod stats;
 pub mod status;
 
 use std::fmt;
@@ -37,12 +32,12 @@ use thiserror::Error;
 
 pub use args::TcpArgs;
 use backends::{TcpBackendError, TcpBackendSpec, TcpBackends};
+use counters::L4Stats;
 use proxy::{Acceptor, Proxy, ProxySettings};
-use stats::L4Stats;
 
-use crate::backends::health::PassivePolicy;
-use crate::front::ServerHandle;
-use crate::strategy::{self, UnknownStrategy};
+use crate::proxy::backends::health::PassivePolicy;
+use crate::proxy::front::ServerHandle;
+use crate::proxy::strategy::{self, UnknownStrategy};
 
 /// Everything a TCP balancer needs to start.
 #[derive(Debug, Clone)]

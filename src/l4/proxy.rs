@@ -26,10 +26,10 @@ use parking_lot::{Condvar, Mutex};
 
 use super::backends::TcpBackends;
 use super::copy::{Activity, Direction, Ended};
-use super::stats::L4Stats;
-use crate::backends::health::{PassivePolicy, Transition, now_ms};
-use crate::front::listen::{accept_with_backoff, wake_acceptor};
-use crate::strategy::{BackendsView, PickContext, Strategy};
+use super::counters::L4Stats;
+use crate::proxy::backends::health::{PassivePolicy, Transition, now_ms};
+use crate::proxy::strategy::{BackendsView, PickContext, Strategy};
+use crate::sys::listen::{accept_with_backoff, wake_acceptor};
 
 /// Stack of each connection thread: the copy buffers live on the heap, so little is
 /// needed, and 2048 threads at the default 2 MiB would reserve 4 GiB of address space.

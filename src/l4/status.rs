@@ -9,7 +9,7 @@
 //! A status port that cannot be reached, answers late, or answers something that is not
 //! a number counts as *busiest* (+infinity; the seed did the same), so `least-load`
 //! sends new connections elsewhere at once instead of trusting an old, low number.
-//! HTTP backends are still asked `GET /load` by `crate::backends::load`.
+//! HTTP backends are still asked `GET /load` by `crate::proxy::backends::load`.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -21,8 +21,8 @@ use crossbeam_channel::Receiver;
 use thiserror::Error;
 
 use super::backends::TcpBackends;
-use crate::backends::health::now_ms;
-use crate::backends::poller;
+use crate::proxy::backends::health::now_ms;
+use crate::proxy::backends::poller;
 
 /// Longest answer read from a status port; a number needs a few bytes.
 const MAX_ANSWER: u64 = 64;

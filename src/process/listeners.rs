@@ -14,8 +14,9 @@
 //!
 //! Any front (the threaded one today, an event loop later) asks for its listener by
 //! name and gets a plain `std::net::TcpListener`: it need not know how it got here.
-//! Names roundhouse uses: `listen` for the balancer's `--listen` socket, `backend-N`
-//! for a simulated backend's. An unnamed socket (systemd-socket-activate without
+//! Names roundhouse uses: `listen` for the balancer's `--listen` socket, `admin` for
+//! `--admin-listen`, `backend-N` for a simulated backend's, a `[[processes]]` entry's
+//! name for its `listen` socket. An unnamed socket (systemd-socket-activate without
 //! `--fdname`) is the balancer's.
 
 use std::net::TcpListener;
@@ -31,6 +32,9 @@ use super::sys;
 
 /// The name of the balancer's own listening socket.
 pub const LISTEN: &str = "listen";
+
+/// The name of the admin pages' socket (`--admin-listen`).
+pub const ADMIN: &str = "admin";
 
 /// What was wrong with the descriptors we were given.
 #[derive(Debug, Error)]

@@ -20,7 +20,6 @@ pub mod exec;
 pub mod listeners;
 pub mod ready;
 pub mod restart;
-pub mod sim;
 pub mod status;
 pub mod supervisor;
 pub mod sys;

@@ -61,28 +61,6 @@ pub struct ProcessSpec {
     pub restart: RestartPolicy,
 }
 
-impl ProcessSpec {
-    /// A `[[processes]]` entry, with its `listen` socket if it has one.
-    pub fn from_config(
-        config: &crate::config::processes::ProcessConfig,
-        socket: Option<TcpListener>,
-    ) -> Self {
-        let mut command = config.command.iter().map(OsString::from);
-        ProcessSpec {
-            name: config.name.clone(),
-            program: command.next().unwrap_or_default().into(),
-            arg0: None,
-            args: command.collect(),
-            listeners: socket
-                .map(|socket| (config.name.clone(), socket))
-                .into_iter()
-                .collect(),
-            backend: config.backend.clone(),
-            restart: config.restart,
-        }
-    }
-}
-
 /// Tells the balancer a supervised backend went down (`false`) or came up (`true`).
 pub type HealthHook = Box<dyn Fn(&str, bool, &str) + Send>;
 
@@ -150,7 +128,7 @@ impl Supervisor {
     /// Starts every process in `specs` on the supervisor thread; returns once each has
     /// been started (or with the first that could not be).
     pub fn start(specs: Vec<ProcessSpec>, health: Option<HealthHook>) -> Result<Supervisor, String> {
-        let (exits, exits_handle) = crate::config::signals::child_exits()?;
+        let (exits, exits_handle) = crate::sys::signals::child_exits()?;
         let table = Arc::new(ProcessTable {
             statuses: Mutex::new(
                 specs

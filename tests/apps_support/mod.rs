@@ -8,9 +8,9 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
-use roundhouse::backend::{self, SimConfig};
-use roundhouse::balancer::{Balancer, BalancerConfig};
-use roundhouse::front::ServerHandle;
+use roundhouse::lab::sim_backend::{self, SimConfig};
+use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
+use roundhouse::proxy::front::ServerHandle;
 
 pub use super::common::Reply;
 use super::common::raw;
@@ -39,7 +39,7 @@ impl Stack {
                 static_dir: static_dir.clone(),
                 ..SimConfig::default()
             };
-            let server = backend::start(listener, config).unwrap();
+            let server = sim_backend::start(listener, config).unwrap();
             specs.push(format!("http://{}", server.local_addr()).parse().unwrap());
             backends.push(server);
         }

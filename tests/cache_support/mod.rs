@@ -2,6 +2,8 @@
 //! front's own server, a balancer in front of it, and a small HTTP client.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, StatusCode};
 use parking_lot::Mutex;
-use roundhouse::balancer::{Balancer, BalancerConfig};
-use roundhouse::front::server::{self, Handler, ServerConfig, ServerHandle};
-use roundhouse::front::{Request, Response};
+use roundhouse::http1::{Request, Response};
+use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
+use roundhouse::proxy::front::server::{self, Handler, ServerConfig, ServerHandle};
 
 type Respond = dyn Fn(&Request) -> Response + Send + Sync;
 
@@ -71,9 +73,14 @@ impl TestBackend {
 
 /// A balancer with one worker pool in front of `backend`, with `config`'s cache and log.
 pub fn balancer(backend: &TestBackend, config: BalancerConfig) -> Balancer {
+    balancer_at(&backend.url(), config)
+}
+
+/// A balancer in front of the backend at `url` (a raw backend, or one that is gone).
+pub fn balancer_at(url: &str, config: BalancerConfig) -> Balancer {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut config = BalancerConfig {
-        backends: vec![backend.url().parse().unwrap()],
+        backends: vec![url.parse().unwrap()],
         ..config
     };
     // These tests count the backend's requests exactly: no health checks among them.
@@ -116,6 +123,8 @@ impl Answer {
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        // A 3xx is an answer to look at, not a hop to follow.
+        .max_redirects(0)
         .timeout_recv_response(Some(Duration::from_secs(20)))
         .build()
         .new_agent()

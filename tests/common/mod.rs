@@ -9,9 +9,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
-use roundhouse::backend::{self, SimConfig};
-use roundhouse::balancer::{Balancer, BalancerConfig};
-use roundhouse::front::ServerHandle;
+use roundhouse::lab::sim_backend::{self, SimConfig};
+use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
+use roundhouse::proxy::front::ServerHandle;
 
 /// A balancer and the simulated backends behind it.
 pub struct Cluster {
@@ -31,7 +31,7 @@ pub fn free_port() -> u16 {
 }
 
 pub fn listener() -> TcpListener {
-    roundhouse::front::listen::bind("127.0.0.1:0".parse().unwrap()).expect("bind port 0")
+    roundhouse::sys::listen::bind("127.0.0.1:0".parse().unwrap()).expect("bind port 0")
 }
 
 /// Starts `count` simulated backends with `latency` ms, then a balancer over them;
@@ -51,7 +51,7 @@ pub fn cluster(
             latency_ms: latency.clone(),
             ..SimConfig::default()
         };
-        backends.push(backend::start(listener, sim).unwrap());
+        backends.push(sim_backend::start(listener, sim).unwrap());
         config
             .backends
             .push(format!("http://127.0.0.1:{port}").parse().unwrap());

@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use roundhouse::backend::{self, SimConfig};
-use roundhouse::front::ServerHandle;
+use roundhouse::lab::sim_backend::{self, SimConfig};
+use roundhouse::proxy::front::ServerHandle;
 
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -27,14 +27,14 @@ pub fn sims(prefix: &str, count: usize, latency: RangeInclusive<u64>) -> (Vec<Se
     let mut handles = Vec::new();
     let mut urls = Vec::new();
     for number in 1..=count {
-        let listener = roundhouse::front::listen::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = roundhouse::sys::listen::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         urls.push(format!("http://{}", listener.local_addr().unwrap()));
         let config = SimConfig {
             name: format!("{prefix}-{number}"),
             latency_ms: latency.clone(),
             ..SimConfig::default()
         };
-        handles.push(backend::start(listener, config).unwrap());
+        handles.push(sim_backend::start(listener, config).unwrap());
     }
     (handles, urls)
 }

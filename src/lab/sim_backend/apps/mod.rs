@@ -1,0 +1,19 @@
+//! The services a simulated backend hosts, one file per app, each a seed project of
+//! roundhouse: `calc` (a distributed calculator), `currency` (a currency-conversion
+//! API), `static_site` (a static web server). `percent` decodes URLs for all three.
+
+pub mod args;
+pub mod calc;
+pub mod currency;
+pub mod percent;
+pub mod static_site;
+
+use http::StatusCode;
+use serde_json::json;
+
+use crate::http1::Response;
+
+/// The apps' error shape: `{"error": "..."}` with the status.
+pub fn error_response(status: StatusCode, message: &str) -> Response {
+    Response::json(status, &json!({ "error": message }))
+}

@@ -1,0 +1,354 @@
+//! Wiring: the front, the bounded queue, the worker pool and the backends, started and
+//! stopped together.
+//!
+//! Follow one request: `front::server` accepts and parses it, `front::dispatch` puts it
+//! in the bounded channel, a `pool` worker takes it, `strategy` picks a backend,
+//! `forward` sends it there, and the response travels back the same way.
+//!
+//! OS concept: graceful shutdown. Stopping is ordered so nothing accepted is lost:
+//! stop accepting, let every connection with a request finish it (workers keep
+//! serving the queue meanwhile), then close the channel so the workers exit, and
+//! finally let the access logger write its last lines.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+
+use crate::proxy::access_log::{AccessLog, AccessLogTarget};
+use crate::proxy::admin::AdminPages;
+use crate::proxy::backends::BackendSpec;
+use crate::proxy::backends::checker::{self, CheckPolicy};
+use crate::proxy::backends::health::PassivePolicy;
+use crate::proxy::backends::load;
+use crate::proxy::cache::{Cache, CacheConfig};
+use crate::proxy::clients::ClientRules;
+use crate::proxy::forward::UpstreamTimeouts;
+use crate::proxy::forward::{ForwardPolicy, Proxy};
+use crate::proxy::front::admin_listener::AdminHandler;
+use crate::proxy::front::dispatch::Dispatcher;
+use crate::proxy::front::server::{self, ServerConfig, ServerHandle};
+use crate::proxy::pool::WorkerPool;
+use crate::proxy::routing::{DEFAULT_POOL, PoolSpec, RouteSpec, RoutingError, RoutingTable};
+use crate::proxy::stats::Stats;
+use crate::proxy::strategy::{self, UnknownStrategy};
+
+/// Everything a balancer needs to start.
+#[derive(Debug, Clone)]
+pub struct BalancerConfig {
+    pub workers: usize,
+    pub queue: usize,
+    pub strategy: String,
+    pub backends: Vec<BackendSpec>,
+    pub server: ServerConfig,
+    pub upstream: UpstreamTimeouts,
+    /// Extra attempts on other backends after a retryable failure.
+    pub retries: u32,
+    /// Passive health: live failures that take a backend out, and for how long.
+    pub passive: PassivePolicy,
+    /// Active health checks (interval zero: off).
+    pub check: CheckPolicy,
+    /// How often `least-load` asks backends for their load.
+    pub load_interval: Duration,
+    /// The response cache; `None` (the default) turns it off.
+    pub cache: Option<CacheConfig>,
+    /// Where the access log goes. The library default is `Off`; the command line's is `-`.
+    pub access_log: AccessLogTarget,
+    /// Named pools besides the `default` one that `strategy` and `backends` make.
+    pub pools: Vec<PoolSpec>,
+    /// Path prefixes sent to pools; requests matching none go to the `default` pool.
+    pub routes: Vec<RouteSpec>,
+    /// Trusted proxies and the admin allow-list.
+    pub clients: ClientRules,
+}
+
+impl BalancerConfig {
+    /// Every pool: `default` from `strategy` and `backends` (when there are any
+    /// backends), then the named ones.
+    pub fn all_pools(&self) -> Vec<PoolSpec> {
+        let default = (!self.backends.is_empty()).then(|| PoolSpec {
+            name: DEFAULT_POOL.to_string(),
+            strategy: self.strategy.clone(),
+            backends: self.backends.clone(),
+        });
+        default.into_iter().chain(self.pools.iter().cloned()).collect()
+    }
+}
+
+impl Default for BalancerConfig {
+    fn default() -> Self {
+        BalancerConfig {
+            workers: 4,
+            queue: 64,
+            strategy: "round-robin".into(),
+            backends: Vec::new(),
+            server: ServerConfig::default(),
+            upstream: UpstreamTimeouts {
+                connect: Duration::from_secs(2),
+                response: Duration::from_secs(10),
+            },
+            retries: 2,
+            passive: PassivePolicy::default(),
+            check: CheckPolicy::default(),
+            load_interval: Duration::from_secs(1),
+            cache: None,
+            access_log: AccessLogTarget::Off,
+            pools: Vec::new(),
+            routes: Vec::new(),
+            clients: ClientRules::default(),
+        }
+    }
+}
+
+/// Why a balancer could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Strategy(#[from] UnknownStrategy),
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+    #[error("no backends: give at least one --backend URL, or leave --sim-backends above 0")]
+    NoBackends,
+    #[error("--workers must be at least 1")]
+    NoWorkers,
+    #[error("--queue must be at least 1")]
+    NoQueue,
+    #[error("cannot start threads: {0}")]
+    Threads(#[from] std::io::Error),
+    #[error("cannot use the cache directory: {0}")]
+    CacheDir(std::io::Error),
+    #[error("cannot open the access log {0}")]
+    AccessLog(std::io::Error),
+}
+
+/// A running balancer.
+pub struct Balancer {
+    server: ServerHandle,
+    /// The admin pages' own listener, with `--admin-listen`.
+    admin_server: Option<ServerHandle>,
+    pool: WorkerPool,
+    stats: Arc<Stats>,
+    routing: Arc<RoutingTable>,
+    /// Background threads (health checker, load poller) and the channel whose closing
+    /// tells them to stop.
+    monitors: Vec<JoinHandle<()>>,
+    stop_monitors: Sender<()>,
+    access_log: Option<AccessLog>,
+}
+
+/// What a finished balancer reports.
+#[derive(Debug)]
+pub struct Summary {
+    /// Requests each worker handled.
+    pub per_worker: Vec<u64>,
+    pub rejected: u64,
+    /// False when connections were still busy at the end of the drain timeout.
+    pub drained: bool,
+}
+
+impl Balancer {
+    /// Starts serving on `listener` with `config`, the admin pages on the same port.
+    pub fn start(listener: TcpListener, config: &BalancerConfig) -> Result<Self, StartError> {
+        Balancer::start_with_admin(listener, None, config)
+    }
+
+    /// Starts serving on `listener`; with `admin`, the admin pages are served there
+    /// instead of on `listener` (`--admin-listen`).
+    pub fn start_with_admin(
+        listener: TcpListener,
+        admin: Option<TcpListener>,
+        config: &BalancerConfig,
+    ) -> Result<Self, StartError> {
+        if config.workers == 0 {
+            return Err(StartError::NoWorkers);
+        }
+        if config.queue == 0 {
+            return Err(StartError::NoQueue);
+        }
+        let pools = config.all_pools();
+        if pools.is_empty() {
+            return Err(StartError::NoBackends);
+        }
+        let strategy = strategy::by_name(&config.strategy)?;
+        let stats = Arc::new(Stats::new(strategy.name(), config.workers));
+        let routing = Arc::new(RoutingTable::new(&pools, &config.routes, config.load_interval)?);
+        // Both monitors ask the routing table for its backends every round, so they
+        // follow reloads. The load poller idles while no pool uses least-load.
+        let (stop_monitors, stop) = crossbeam_channel::bounded(0);
+        let mut monitors = Vec::new();
+        if !config.check.interval.is_zero() {
+            monitors.push(checker::start(
+                Arc::clone(&routing) as _,
+                config.check.clone(),
+                stop.clone(),
+            )?);
+        }
+        monitors.push(load::start(
+            Arc::clone(&routing) as _,
+            config.load_interval,
+            stop,
+        )?);
+        let policy = ForwardPolicy {
+            timeouts: config.upstream,
+            retries: config.retries,
+            passive: config.passive,
+        };
+        let proxy = Arc::new(Proxy::new(
+            Arc::clone(&routing),
+            policy,
+            config.workers,
+            Arc::clone(&stats),
+        ));
+        let access_log = AccessLog::start(&config.access_log).map_err(StartError::AccessLog)?;
+        let cache = match &config.cache {
+            // A follower waits for its leader at most as long as a fetch may take.
+            Some(cache) => Some(Arc::new(
+                Cache::new(
+                    cache.clone(),
+                    config.upstream.connect + config.upstream.response,
+                    Arc::clone(&stats),
+                )
+                .map_err(StartError::CacheDir)?,
+            )),
+            None => None,
+        };
+        let (jobs, queue) = crossbeam_channel::bounded(config.queue);
+        let rules = Arc::new(config.clients.clone());
+        let admin_server = match admin {
+            Some(admin) => {
+                let handler = AdminHandler {
+                    pages: AdminPages {
+                        stats: Arc::clone(&stats),
+                        routing: Arc::clone(&routing),
+                        cache: cache.clone(),
+                        jobs: queue.clone(),
+                        capacity: config.queue,
+                    },
+                    rules: Arc::clone(&rules),
+                };
+                let settings = ServerConfig {
+                    thread_name: "admin".into(),
+                    ..config.server.clone()
+                };
+                Some(server::start(admin, settings, Arc::new(handler))?)
+            }
+            None => None,
+        };
+        let dispatcher = Dispatcher::new(
+            jobs,
+            queue.clone(),
+            config.queue,
+            Arc::clone(&stats),
+            Arc::clone(&routing),
+        )
+        .with_cache(cache)
+        .with_access_log(access_log.as_ref().map(AccessLog::sender))
+        .with_clients(rules, admin_server.is_none());
+        let pool = WorkerPool::start(config.workers, queue, proxy)?;
+        let server = server::start(listener, config.server.clone(), Arc::new(dispatcher))?;
+        Ok(Balancer {
+            admin_server,
+            server,
+            pool,
+            stats,
+            routing,
+            monitors,
+            stop_monitors,
+            access_log,
+        })
+    }
+
+    /// Swaps in the pools and routes of `config` (everything else in it is ignored:
+    /// it needs a restart). Requests in flight finish on the old table; backends that
+    /// stay keep their health. On error the old table stays.
+    pub fn reload(&self, config: &BalancerConfig) -> Result<(), RoutingError> {
+        self.routing.replace(&config.all_pools(), &config.routes)
+    }
+
+    /// The pools and routes in force.
+    pub fn routing(&self) -> &Arc<RoutingTable> {
+        &self.routing
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Reopens the access log file (SIGUSR1), for log rotation.
+    pub fn reopen_logs(&self) {
+        if let Some(access_log) = &self.access_log {
+            access_log.reopen();
+        }
+    }
+
+    /// Where the admin pages are served, when they have their own listener.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin_server.as_ref().map(ServerHandle::local_addr)
+    }
+
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// Client connections open right now.
+    pub fn open_connections(&self) -> usize {
+        self.server.open_connections()
+    }
+
+    /// Stops accepting, finishes every accepted request (up to `drain`), stops the
+    /// workers, and reports what was done.
+    pub fn shutdown(self, drain: Duration) -> Summary {
+        self.finish(|server| server.shutdown(drain))
+    }
+
+    /// The same, once a new process accepts on the listening socket (an upgrade): see
+    /// `ServerHandle::hand_over` for how idle keep-alive connections are let go.
+    pub fn hand_over(self, drain: Duration) -> Summary {
+        self.finish(|server| server.hand_over(drain))
+    }
+
+    fn finish(self, drain: impl FnOnce(&mut ServerHandle) -> bool) -> Summary {
+        let Balancer {
+            mut server,
+            admin_server,
+            pool,
+            stats,
+            monitors,
+            stop_monitors,
+            access_log,
+            ..
+        } = self;
+        drop(stop_monitors);
+        if let Some(mut admin_server) = admin_server {
+            admin_server.shutdown(Duration::ZERO);
+        }
+        for monitor in monitors {
+            let _ = monitor.join();
+        }
+        let drained = drain(&mut server);
+        // Dropping the server drops the dispatcher and with it the channel's sender;
+        // the workers' `recv` then fails and they exit. If connections are still busy
+        // after the drain timeout they hold the sender, so we do not wait for workers.
+        drop(server);
+        if drained {
+            pool.join();
+        }
+        // Last: every connection has sent its record by now (or the drain timed out),
+        // and `finish` writes each queued line before it returns.
+        if let Some(access_log) = access_log {
+            access_log.finish();
+        }
+        let load =
+            |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+        Summary {
+            per_worker: stats.workers.iter().map(|worker| load(&worker.handled)).collect(),
+            rejected: load(&stats.rejected),
+            drained,
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The balancer's request handler: answer `/stats` and `/metrics` here, queue
+//! everything else.
+//!
+//! OS concept: the producer side of a bounded buffer, and admission control. The
+//! connection thread `try_send`s the request into the bounded channel. If the channel
+//! is full it does not wait: it answers `503 Retry-After: 1` at once, so the queue (and
+//! the time a request can spend in it) never grows without bound. Otherwise the worker
+//! answers the client itself (`pool::direct`), or, with the cache on, hands the
+//! response back through a one-shot reply slot (`pool::reply`).
+//!
+//! With `--cache`, the cache is asked first (`crate::proxy::cache`): a fresh hit is answered
+//! here on the connection thread and never takes a queue slot. With an access log, the
+//! record of each request is sent to the logger thread once its response is known.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use http::{StatusCode, header};
+
+use super::server::Handler;
+use crate::http1::message::{Request, Response};
+use crate::proxy::access_log::{AccessLogSender, Pending, Record};
+use crate::proxy::admin::{self, AdminPages};
+use crate::proxy::cache::{Cache, Upstream};
+use crate::proxy::clients::{self, ClientRules, X_REQUEST_ID};
+use crate::proxy::forward::headers::{X_ROUNDHOUSE_BACKEND, X_ROUNDHOUSE_WORKER};
+use crate::proxy::pool::direct::DirectAnswer;
+use crate::proxy::pool::reply::reply_slot;
+use crate::proxy::pool::{Answer, Job};
+use crate::proxy::routing::RoutingTable;
+use crate::proxy::stats::Stats;
+
+pub struct Dispatcher {
+    jobs: Sender<Job>,
+    stats: Arc<Stats>,
+    cache: Option<Arc<Cache>>,
+    access_log: Option<AccessLogSender>,
+    admin: AdminPages,
+    /// The queue as the cache's way to a backend: for public clients, then for admins.
+    upstreams: [Arc<dyn Upstream>; 2],
+    /// Whom to believe about client addresses, and whom to show the admin pages.
+    rules: Arc<ClientRules>,
+    /// False with `--admin-listen`: the admin pages live on their own listener, and
+    /// their paths are forwarded here like any other.
+    admin_here: bool,
+}
+
+impl Dispatcher {
+    /// `queue` is the workers' end of `jobs`, read for its length on `/stats`.
+    pub fn new(
+        jobs: Sender<Job>,
+        queue: Receiver<Job>,
+        capacity: usize,
+        stats: Arc<Stats>,
+        routing: Arc<RoutingTable>,
+    ) -> Self {
+        let upstream = |details| -> Arc<dyn Upstream> {
+            Arc::new(Queue {
+                jobs: jobs.clone(),
+                stats: Arc::clone(&stats),
+                details,
+            })
+        };
+        let upstreams = [upstream(false), upstream(true)];
+        Dispatcher {
+            jobs,
+            upstreams,
+            admin: AdminPages {
+                stats: Arc::clone(&stats),
+                routing,
+                cache: None,
+                jobs: queue,
+                capacity,
+            },
+            stats,
+            cache: None,
+            access_log: None,
+            rules: Arc::new(ClientRules::default()),
+            admin_here: true,
+        }
+    }
+
+    /// Answers cacheable requests from `cache` when it can.
+    pub fn with_cache(mut self, cache: Option<Arc<Cache>>) -> Self {
+        self.admin.cache.clone_from(&cache);
+        self.cache = cache;
+        self
+    }
+
+    /// Sends a record of every request to the access log.
+    pub fn with_access_log(mut self, access_log: Option<AccessLogSender>) -> Self {
+        self.access_log = access_log;
+        self
+    }
+
+    /// Applies `rules`; `admin_here` false when the admin pages have their own listener.
+    pub fn with_clients(mut self, rules: Arc<ClientRules>, admin_here: bool) -> Self {
+        self.rules = rules;
+        self.admin_here = admin_here;
+        self
+    }
+
+    /// Settles who the client is and gives the request its ID, before anything else
+    /// (the access log, the admin check, the cache) looks at it. Returns whether the
+    /// client may see the admin pages and debugging details.
+    fn prepare(&self, request: &mut Request) -> bool {
+        request.client = self.rules.client_of(request.peer.ip(), &request.headers);
+        let id = clients::request_id(&request.headers);
+        request.headers.insert(X_REQUEST_ID, id);
+        self.rules.is_admin(request.client)
+    }
+
+    fn is_admin_page(&self, request: &Request) -> bool {
+        self.admin_here && AdminPages::is_admin_path(request.path())
+    }
+}
+
+impl Handler for Dispatcher {
+    fn handle(&self, mut request: Request) -> Response {
+        let details = self.prepare(&mut request);
+        let request_id = request.headers.get(&X_REQUEST_ID).cloned();
+        let pending = self.access_log.as_ref().map(|_| Pending::of(&request));
+        let mut response = self.respond(request, details);
+        if !details {
+            // A cached answer may carry headers stored for an admin client.
+            response.headers.remove(X_ROUNDHOUSE_BACKEND);
+            response.headers.remove(X_ROUNDHOUSE_WORKER);
+        }
+        if let Some(request_id) = request_id {
+            response.headers.insert(X_REQUEST_ID, request_id);
+        }
+        if let (Some(access_log), Some(pending)) = (&self.access_log, pending) {
+            access_log.send(pending.finish(&response));
+        }
+        response
+    }
+
+    /// Forwarded requests are answered by their worker; the admin pages are answered
+    /// here, and so is everything when the cache is on, since the cache must see each
+    /// response on this thread to store it.
+    fn can_hand_off(&self, request: &Request) -> bool {
+        self.cache.is_none() && !self.is_admin_page(request)
+    }
+
+    fn hand_off(&self, mut request: Request, mut direct: DirectAnswer) -> Option<Response> {
+        let details = self.prepare(&mut request);
+        let request_id = request.headers.get(&X_REQUEST_ID).cloned();
+        if let Some(access_log) = &self.access_log {
+            let (access_log, pending) = (access_log.clone(), Pending::of(&request));
+            direct.before_write(Box::new(move |response| {
+                access_log.send(pending.finish(response))
+            }));
+        }
+        let job = Job {
+            request,
+            answer: Answer::Direct(direct),
+            details,
+        };
+        let error = match self.jobs.try_send(job) {
+            Ok(()) => return None,
+            Err(error) => error,
+        };
+        let mut response = self.refusal(&error);
+        if let Some(request_id) = request_id {
+            response.headers.insert(X_REQUEST_ID, request_id);
+        }
+        if let Answer::Direct(direct) = error.into_inner().answer {
+            direct.take_back(&response);
+        }
+        Some(response)
+    }
+
+    fn rejected(&self, peer: SocketAddr, status: StatusCode) {
+        self.stats.record_status(status);
+        if let Some(access_log) = &self.access_log {
+            access_log.send(Record::rejected(peer, status));
+        }
+    }
+}
+
+impl Dispatcher {
+    fn respond(&self, request: Request, details: bool) -> Response {
+        if self.is_admin_page(&request) {
+            if !details {
+                self.stats.record_status(StatusCode::FORBIDDEN);
+                return admin::forbidden();
+            }
+            if let Some(page) = self.admin.respond(&request) {
+                return page;
+            }
+        }
+        match &self.cache {
+            Some(cache) => cache.serve(request, self.upstream(details)),
+            None => self.queue(request, details),
+        }
+    }
+
+    /// Hands the request to a worker through the bounded queue and waits for the answer.
+    fn queue(&self, request: Request, details: bool) -> Response {
+        self.upstream(details).fetch(request)
+    }
+
+    /// The queue as the cache's way to a backend; one for each disclosure, so a
+    /// background revalidation keeps the one its request came with.
+    fn upstream(&self, details: bool) -> &Arc<dyn Upstream> {
+        if details {
+            &self.upstreams[1]
+        } else {
+            &self.upstreams[0]
+        }
+    }
+
+    fn refusal(&self, error: &TrySendError<Job>) -> Response {
+        refusal(&self.stats, error)
+    }
+}
+
+/// The bounded queue as a way to a backend that owns what it needs, so the cache can
+/// keep one for a background revalidation.
+struct Queue {
+    jobs: Sender<Job>,
+    stats: Arc<Stats>,
+    /// What the worker may show the client (`Job::details`).
+    details: bool,
+}
+
+impl Upstream for Queue {
+    /// Hands the request to a worker through the bounded queue and waits for the answer.
+    fn fetch(&self, request: Request) -> Response {
+        let (reply, answer) = reply_slot();
+        let job = Job {
+            request,
+            answer: Answer::Slot(reply),
+            details: self.details,
+        };
+        if let Err(error) = self.jobs.try_send(job) {
+            return refusal(&self.stats, &error);
+        }
+        // A worker always replies; if it died instead, its end of the slot is dropped
+        // and we say so rather than hang.
+        answer.recv().unwrap_or_else(|_| {
+            Response::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "worker failed while serving this request",
+            )
+        })
+    }
+}
+
+/// The answer when the queue does not take a job: full (503 now, try again in a
+/// second) or closed because the balancer is shutting down.
+fn refusal(stats: &Stats, error: &TrySendError<Job>) -> Response {
+    stats.record_status(StatusCode::SERVICE_UNAVAILABLE);
+    match error {
+        TrySendError::Full(_) => {
+            stats.rejected.fetch_add(1, Ordering::Relaxed);
+            Response::text(StatusCode::SERVICE_UNAVAILABLE, "queue full, try again")
+                .with_header(header::RETRY_AFTER, "1")
+        }
+        TrySendError::Disconnected(_) => Response::text(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+            .with_header(header::CONNECTION, "close"),
+    }
+}

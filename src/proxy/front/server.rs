@@ -1,0 +1,483 @@
+//! The HTTP/1.1 server: an acceptor thread and one thread per connection.
+//!
+//! OS concept: threads and blocking sockets, the classic server model. The acceptor
+//! blocks in `accept(2)`; each connection gets its own thread that blocks in `read(2)`.
+//! The model is simple and, bounded by `--max-connections` and socket timeouts, safe:
+//! a connection over the limit gets a 503 at once, a stalled client is closed after the
+//! client timeout, an idle keep-alive connection after the keep-alive timeout.
+//!
+//! The balancer's front and every simulated backend run this same server; only the
+//! `Handler` differs.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode, Version, header};
+use parking_lot::{Condvar, Mutex};
+
+use crate::http1::body::read_body_into;
+use crate::http1::error::RequestError;
+use crate::http1::fields::wants_keep_alive;
+use crate::http1::head::{Framing, Limits, read_request_head};
+use crate::http1::interim::Interim;
+use crate::http1::message::{Request, Response};
+use crate::http1::reader::HttpReader;
+use crate::http1::spool::{SPOOL_THRESHOLD, Spool};
+use crate::http1::writer::write_response;
+use crate::proxy::pool::direct::{DirectAnswer, Turn, keeps_connection};
+use crate::sys::listen::{accept_with_backoff, wake_acceptor, wake_periodically};
+
+/// What a server does with each request. Called on the connection's own thread, so a
+/// slow handler delays only its own client.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, request: Request) -> Response;
+
+    /// Whether this request may be answered by another thread that writes to the client
+    /// itself (`hand_off`).
+    fn can_hand_off(&self, _request: &Request) -> bool {
+        false
+    }
+
+    /// Hands the request to a thread that answers through `direct` and returns `None`;
+    /// or, when it cannot, returns the answer for the connection thread to write.
+    fn hand_off(&self, request: Request, direct: DirectAnswer) -> Option<Response> {
+        let response = self.handle(request);
+        direct.take_back(&response);
+        Some(response)
+    }
+
+    /// A request that could not be read was answered with `status` by the server itself
+    /// (400, 413, 414, 431...). Handlers that count or log requests override this.
+    fn rejected(&self, _peer: SocketAddr, _status: StatusCode) {}
+}
+
+/// Settings of one server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub limits: Limits,
+    /// Open connections allowed at once; one more gets a 503 and is closed.
+    pub max_connections: usize,
+    /// Longest wait for a client's bytes or for it to take ours.
+    pub client_timeout: Duration,
+    /// Longest wait for the next request on an idle keep-alive connection.
+    pub keepalive_timeout: Duration,
+    /// Prefix of thread names, so `top -H` shows which server a thread belongs to.
+    pub thread_name: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            max_connections: 1024,
+            client_timeout: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(15),
+            thread_name: "conn".into(),
+        }
+    }
+}
+
+/// State shared by the acceptor, every connection thread and the handle.
+struct Shared {
+    config: ServerConfig,
+    handler: Arc<dyn Handler>,
+    /// Shared with workers answering directly (`direct`), so they too close on drain.
+    /// Set: accept no more, and answer every request with `Connection: close`.
+    stopping: Arc<AtomicBool>,
+    /// Set: a connection waiting for its next request closes instead. With `stopping`
+    /// at a Ctrl-C; later during a hand-over (`ServerHandle::hand_over`).
+    close_idle: AtomicBool,
+    /// Protects the table of open connections: taken only to add or remove one, and by
+    /// shutdown to wake the idle ones; never held while reading or writing a socket.
+    connections: Mutex<ConnectionTable>,
+    /// Signalled when a connection closes, so a draining shutdown can wait for zero.
+    connection_closed: Condvar,
+}
+
+#[derive(Default)]
+struct ConnectionTable {
+    next_id: u64,
+    /// A clone of each open socket and whether its thread is waiting for a new request.
+    open: HashMap<u64, (TcpStream, Arc<AtomicBool>)>,
+}
+
+/// A running server: its address, and the way to stop it.
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+/// Starts serving `listener` on a new acceptor thread.
+pub fn start(
+    listener: TcpListener,
+    config: ServerConfig,
+    handler: Arc<dyn Handler>,
+) -> std::io::Result<ServerHandle> {
+    let local_addr = listener.local_addr()?;
+    wake_periodically(&listener)?;
+    let shared = Arc::new(Shared {
+        config,
+        handler,
+        stopping: Arc::new(AtomicBool::new(false)),
+        close_idle: AtomicBool::new(false),
+        connections: Mutex::new(ConnectionTable::default()),
+        connection_closed: Condvar::new(),
+    });
+    let acceptor_shared = Arc::clone(&shared);
+    let acceptor = thread::Builder::new()
+        .name(format!("{}-accept", shared.config.thread_name))
+        .spawn(move || accept_loop(listener, acceptor_shared))?;
+    Ok(ServerHandle {
+        local_addr,
+        shared,
+        acceptor: Some(acceptor),
+    })
+}
+
+impl ServerHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Number of client connections open right now.
+    pub fn open_connections(&self) -> usize {
+        self.shared.connections.lock().open.len()
+    }
+
+    /// Stops accepting, closes idle keep-alive connections, and waits up to `drain`
+    /// for connections with a request in progress to finish it. Returns true when every
+    /// connection closed in time.
+    pub fn shutdown(&mut self, drain: Duration) -> bool {
+        self.finish(drain, Duration::ZERO)
+    }
+
+    /// Like `shutdown`, when another process now accepts on the same listening socket
+    /// (an upgrade). Nothing in the accept queue is ours to take any more, and idle
+    /// keep-alive connections are not closed under their clients: each stays until its
+    /// next request, which is answered with `Connection: close` (the client then
+    /// reconnects, to the new process), or until its own keep-alive timeout, within
+    /// `drain`. Closing it while the client may be sending is the race every server has
+    /// at shutdown (nginx closes idle connections at once); Envoy's drain and HAProxy's
+    /// `idle-close-on-response` wait for the next request the same way.
+    pub fn hand_over(&mut self, drain: Duration) -> bool {
+        self.finish(drain, drain)
+    }
+
+    /// Stops accepting and drains; idle connections are closed after `idle_grace`.
+    fn finish(&mut self, drain: Duration, idle_grace: Duration) -> bool {
+        let shared_listener = !idle_grace.is_zero();
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        if !shared_listener {
+            self.shared.close_idle.store(true, Ordering::SeqCst);
+            // accept(2) waits up to ACCEPT_WAKE; a connection to ourselves ends it now.
+            // Not on a shared socket: the other process could take that connection.
+            wake_acceptor(self.local_addr);
+        }
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+        let started = Instant::now();
+        let deadline = started + drain;
+        let mut table = self.shared.connections.lock();
+        loop {
+            if started.elapsed() >= idle_grace {
+                self.shared.close_idle.store(true, Ordering::SeqCst);
+            }
+            let closing_idle = self.shared.close_idle.load(Ordering::SeqCst);
+            // A thread blocked reading an idle connection cannot see `stopping`;
+            // shutting down the read side makes its read(2) return 0 at once. A thread
+            // busy with a request keeps its write side and closes after answering.
+            let idle: Vec<TcpStream> = table
+                .open
+                .values()
+                .filter(|(_, idle)| closing_idle && idle.load(Ordering::SeqCst))
+                .filter_map(|(stream, _)| stream.try_clone().ok())
+                .collect();
+            if table.open.is_empty() {
+                return true;
+            }
+            drop(table);
+            for stream in idle {
+                let _ = stream.shutdown(Shutdown::Read);
+            }
+            table = self.shared.connections.lock();
+            if table.open.is_empty() {
+                return true;
+            }
+            let wait = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(100));
+            if wait.is_zero() {
+                return false;
+            }
+            // Wake at least every 100 ms to catch connections that turned idle.
+            self.shared.connection_closed.wait_for(&mut table, wait);
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    // Out of file descriptors or a similar passing shortage: `accept_with_backoff`
+    // backs off like Go's net/http (5 ms doubling to 1 s) instead of spinning.
+    // A connection accepted as `stopping` was set is served all the same (one request,
+    // answered with `Connection: close`): it was taken from the queue, and the other
+    // process (during an upgrade) can no longer have it.
+    while let Some((stream, peer)) = accept_with_backoff(&listener, &shared.stopping) {
+        // Accepted sockets inherit the listener's `SO_RCVTIMEO` (`wake_periodically`).
+        let _ = stream.set_read_timeout(None);
+        let registered = register(&shared, &stream);
+        let Some((id, idle)) = registered else {
+            refuse_over_limit(stream);
+            continue;
+        };
+        let thread_shared = Arc::clone(&shared);
+        let spawned = thread::Builder::new()
+            .name(format!("{}-{id}", shared.config.thread_name))
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                // Connection threads wake up once per request: as SCHED_BATCH they do
+                // not preempt the worker that woke them (see sys::sched).
+                crate::sys::sched::batch_current_thread();
+                serve_connection(&thread_shared, stream, peer, &idle);
+                unregister(&thread_shared, id);
+            });
+        if let Err(error) = spawned {
+            log::warn!("cannot start a connection thread: {error}");
+            unregister(&shared, id);
+        }
+    }
+}
+
+/// Adds a connection to the table unless the table is full.
+fn register(shared: &Shared, stream: &TcpStream) -> Option<(u64, Arc<AtomicBool>)> {
+    let clone = stream.try_clone().ok()?;
+    let mut table = shared.connections.lock();
+    if table.open.len() >= shared.config.max_connections {
+        return None;
+    }
+    table.next_id += 1;
+    let id = table.next_id;
+    let idle = Arc::new(AtomicBool::new(true));
+    table.open.insert(id, (clone, Arc::clone(&idle)));
+    Some((id, idle))
+}
+
+fn unregister(shared: &Shared, id: u64) {
+    shared.connections.lock().open.remove(&id);
+    shared.connection_closed.notify_all();
+}
+
+/// Over `--max-connections`: answer 503 without reading the request, and close.
+/// (HAProxy's `maxconn` queues instead; a bounded, visible refusal is the lesson here.)
+fn refuse_over_limit(mut stream: TcpStream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let response = Response::text(StatusCode::SERVICE_UNAVAILABLE, "too many connections, try again")
+        .with_header(header::RETRY_AFTER, "1");
+    let _ = write_response(&mut stream, &response, &Method::GET, Version::HTTP_11, false);
+}
+
+/// The keep-alive loop of one connection.
+fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: &AtomicBool) {
+    let config = &shared.config;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(config.client_timeout));
+    let mut writer = match stream.try_clone() {
+        Ok(writer) => writer,
+        Err(_) => return,
+    };
+    // The workers' handle on the socket, for answering it directly: one per connection.
+    let shared_writer = match writer.try_clone() {
+        Ok(clone) => Arc::new(clone),
+        Err(_) => return,
+    };
+    let mut reader = HttpReader::new(stream);
+    // The first request may take the client timeout to begin; later ones the keep-alive.
+    let mut idle_wait = config.client_timeout;
+    // The answer a worker is writing for the previous request, if any.
+    let mut pending: Option<Arc<Turn>> = None;
+    loop {
+        idle.store(true, Ordering::SeqCst);
+        let mut idle_deadline = Instant::now() + idle_wait;
+        if let Some(turn) = &pending {
+            match read_ahead(&mut reader, turn, config.keepalive_timeout) {
+                Some(deadline) => idle_deadline = deadline,
+                None => {
+                    // The client closed, the server is draining, or the answer closed
+                    // the connection: let the answer finish, then end.
+                    turn.wait();
+                    return;
+                }
+            }
+        }
+        if shared.close_idle.load(Ordering::SeqCst) && reader.buffered().is_empty() {
+            return;
+        }
+        let head = read_request_head(&mut reader, &config.limits, idle_deadline, config.client_timeout);
+        idle.store(false, Ordering::SeqCst);
+        // HTTP/1.1 answers in order: nothing more is written before the previous answer.
+        if let Some(turn) = pending.take()
+            && !turn.wait()
+        {
+            return;
+        }
+        idle_wait = config.keepalive_timeout;
+        let head = match head {
+            Ok(head) => head,
+            Err(error) => return answer_error(shared, &mut writer, &mut reader, peer, &error),
+        };
+        let keep_alive = wants_keep_alive(head.version, &head.headers);
+        if let Some(expect) = head.headers.get(header::EXPECT) {
+            if !expect.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+                let error = RequestError::Malformed("unsupported Expect".into());
+                let response = Response::text(StatusCode::EXPECTATION_FAILED, error.to_string());
+                shared.handler.rejected(peer, StatusCode::EXPECTATION_FAILED);
+                let _ = write_response(&mut writer, &response, &head.method, head.version, false);
+                return;
+            }
+            if let Framing::ContentLength(length) = head.framing
+                && length > config.limits.max_body
+            {
+                let error = RequestError::BodyTooLarge(config.limits.max_body);
+                return answer_error(shared, &mut writer, &mut reader, peer, &error);
+            }
+            // The client waits for this interim answer before sending its body.
+            if head.version == Version::HTTP_11
+                && head.framing != Framing::None
+                && writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
+            {
+                return;
+            }
+        }
+        let mut spool = Spool::new(SPOOL_THRESHOLD);
+        let read = read_body_into(
+            &mut reader,
+            head.framing,
+            config.limits.max_body,
+            config.client_timeout,
+            &mut spool,
+        )
+        .and_then(|()| spool.finish().map_err(RequestError::Io));
+        let (body, spooled) = match read {
+            Ok(parts) => parts,
+            Err(error) => return answer_error(shared, &mut writer, &mut reader, peer, &error),
+        };
+        let method = head.method.clone();
+        let version = head.version;
+        // A server must not send 1xx to an HTTP/1.0 client (RFC 9110 section 15.2).
+        let interim = (version == Version::HTTP_11).then(|| Interim::new(Arc::clone(&shared_writer)));
+        let request = Request {
+            method: head.method,
+            target: head.target,
+            version,
+            headers: head.headers,
+            body,
+            spooled,
+            peer,
+            client: peer.ip(),
+            received_at: Instant::now(),
+            interim: interim.clone(),
+        };
+        let keep_alive = keep_alive && !shared.stopping.load(Ordering::SeqCst);
+        let response = if shared.handler.can_hand_off(&request) {
+            let direct = DirectAnswer::new(
+                Arc::clone(&shared_writer),
+                method.clone(),
+                version,
+                keep_alive,
+                Arc::clone(&shared.stopping),
+            )
+            .with_interim(interim.clone());
+            let turn = direct.turn();
+            match shared.handler.hand_off(request, direct) {
+                None => {
+                    pending = Some(turn);
+                    continue;
+                }
+                Some(response) => response,
+            }
+        } else {
+            shared.handler.handle(request)
+        };
+        let keep_alive =
+            keep_alive && keeps_connection(&response, version) && !shared.stopping.load(Ordering::SeqCst);
+        // Interim responses the client's socket had no room for go first (`interim`).
+        let early = interim.map(|interim| interim.finish()).unwrap_or_default();
+        if !early.is_empty() && writer.write_all(&early).is_err() {
+            return;
+        }
+        if write_response(&mut writer, &response, &method, version, keep_alive).is_err() || !keep_alive {
+            return;
+        }
+    }
+}
+
+/// While a worker answers the previous request, waits for the first byte of the next
+/// one. The keep-alive clock starts only once the answer is out (as nginx's
+/// `keepalive_timeout` does), and the answer's time is not known while waiting here, so
+/// after a quiet `keepalive_timeout` this asks the turn. Returns the deadline for the
+/// rest of the wait, or `None` when the connection is over (closed by the client, shut
+/// down for a drain, or closed by the answer).
+fn read_ahead(reader: &mut HttpReader, turn: &Turn, keepalive_timeout: Duration) -> Option<Instant> {
+    let deadline = Instant::now() + keepalive_timeout;
+    while reader.buffered().is_empty() {
+        match reader.fill(deadline) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(RequestError::Timeout) => {
+                let written = turn.wait_written();
+                if !written.keep_open {
+                    return None;
+                }
+                // Answered and still open: the client has the rest of its keep-alive
+                // time, counted from the answer.
+                return Some(written.at + keepalive_timeout);
+            }
+            Err(_) => return None,
+        }
+    }
+    Some(deadline)
+}
+
+/// Answers a request that could not be read, if the client can still hear it, and
+/// closes: after a framing error the connection's byte stream cannot be trusted.
+fn answer_error(
+    shared: &Shared,
+    writer: &mut TcpStream,
+    reader: &mut HttpReader,
+    peer: SocketAddr,
+    error: &RequestError,
+) {
+    let Some(status) = error.status() else { return };
+    // Counted before the answer is written, so a client that reads the answer and then
+    // asks /stats always sees its request counted.
+    shared.handler.rejected(peer, status);
+    let response = Response::text(status, error.to_string());
+    let _ = write_response(writer, &response, &Method::GET, Version::HTTP_11, false);
+    linger(writer, reader);
+}
+
+/// Closing a socket that still has unread bytes makes the kernel send a reset, which can
+/// destroy our error response before the client reads it. Like nginx's
+/// `lingering_close`, half-close and discard what the client still sends, for a while.
+fn linger(writer: &TcpStream, reader: &mut HttpReader) {
+    const LINGER_TIME: Duration = Duration::from_secs(2);
+    const LINGER_BYTES: usize = 64 * 1024 * 1024;
+    let _ = writer.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut discarded = 0;
+    while discarded < LINGER_BYTES {
+        let pending = reader.buffered().len();
+        reader.consume(pending);
+        discarded += pending;
+        match reader.fill(deadline) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The worker pool: a fixed number of threads taking jobs from one bounded channel.
+//!
+//! OS concept: producer–consumer over a bounded buffer, and a thread pool. Connection
+//! threads produce jobs (`front::dispatch`), workers consume them. The channel's
+//! capacity is the buffer's size: when it is full the producer does not wait, it
+//! answers 503 (admission control). The number of workers bounds how many requests are
+//! forwarded at once, whatever the number of clients.
+//!
+//! A panic while one request is handled is caught around that request (the client gets
+//! 500 and the worker goes on, as a Go `net/http` server recovers a handler's panic);
+//! a worker whose thread dies anyway is replaced by a new thread under the same id, so
+//! the pool never shrinks.
+
+pub mod direct;
+pub mod reply;
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::{self, JoinHandle};
+
+use crossbeam_channel::Receiver;
+use http::StatusCode;
+use parking_lot::Mutex;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::http1::{Request, Response};
+use crate::proxy::clients::X_REQUEST_ID;
+use crate::proxy::forward::Proxy;
+use crate::proxy::pool::direct::DirectAnswer;
+use reply::ReplySender;
+
+/// One request waiting for a worker, with the way back to its connection thread.
+pub struct Job {
+    pub request: Request,
+    pub answer: Answer,
+    /// Whether the client may see which worker and backend answered, and why a backend
+    /// failed (clients allowed to see the admin pages only).
+    pub details: bool,
+}
+
+/// Where the response goes.
+pub enum Answer {
+    /// The reply slot the connection thread is waiting on.
+    Slot(ReplySender),
+    /// Straight to the client: the connection thread is reading the next request.
+    Direct(DirectAnswer),
+}
+
+/// The running worker threads.
+pub struct WorkerPool {
+    /// Protects the join handles of the live worker threads; a replacement adds its own.
+    /// Held only to push or pop a handle, never while joining.
+    workers: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+/// What a worker thread needs, kept so that a replacement can be started with it.
+#[derive(Clone)]
+struct Worker {
+    id: usize,
+    jobs: Receiver<Job>,
+    proxy: Arc<Proxy>,
+    handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl WorkerPool {
+    /// Starts `count` workers consuming `jobs`. They run until every sender of the
+    /// channel is dropped and the queue is empty: that is how shutdown drains it.
+    pub fn start(count: usize, jobs: Receiver<Job>, proxy: Arc<Proxy>) -> std::io::Result<Self> {
+        let workers = Arc::new(Mutex::new(Vec::with_capacity(count)));
+        for id in 0..count {
+            Worker {
+                id,
+                jobs: jobs.clone(),
+                proxy: Arc::clone(&proxy),
+                handles: Arc::clone(&workers),
+            }
+            .spawn()?;
+        }
+        Ok(WorkerPool { workers })
+    }
+
+    /// Waits for every worker (and every replacement) to finish the queue and exit.
+    pub fn join(self) {
+        // A dying worker pushes its replacement's handle before its own thread ends, so
+        // the list is never empty while a worker still runs.
+        loop {
+            let next = self.workers.lock().pop();
+            match next {
+                Some(worker) => {
+                    let _ = worker.join();
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+impl Worker {
+    fn spawn(self) -> std::io::Result<()> {
+        let handles = Arc::clone(&self.handles);
+        let worker = thread::Builder::new()
+            .name(format!("worker-{}", self.id))
+            .spawn(move || {
+                let _replace_on_death = ReplaceOnDeath(Some(self.clone()));
+                work(self.id, &self.jobs, &self.proxy);
+            })?;
+        handles.lock().push(worker);
+        Ok(())
+    }
+}
+
+/// Starts a new worker under the same id if this one's thread unwinds: the pool keeps
+/// its size whatever happens to one thread (Erlang's supervisors restart a crashed
+/// worker the same way). A normal exit (the queue closed) starts nothing.
+struct ReplaceOnDeath(Option<Worker>);
+
+impl Drop for ReplaceOnDeath {
+    fn drop(&mut self) {
+        let Some(worker) = self.0.take() else { return };
+        if !thread::panicking() {
+            return;
+        }
+        worker
+            .proxy
+            .stats()
+            .worker_restarts
+            .fetch_add(1, Ordering::Relaxed);
+        worker.proxy.stats().workers[worker.id]
+            .busy
+            .store(false, Ordering::Relaxed);
+        log::error!("worker {} died; starting a new one in its place", worker.id);
+        if let Err(error) = worker.spawn() {
+            log::error!("cannot start a replacement worker: {error}");
+        }
+    }
+}
+
+/// A worker's whole life: take a job, forward it, answer (or hand the answer back), repeat.
+fn work(id: usize, jobs: &Receiver<Job>, proxy: &Proxy) {
+    crate::sys::sched::batch_current_thread();
+    // Each worker owns its random number generator, so random strategies take no lock.
+    let mut rng = StdRng::from_rng(&mut rand::rng());
+    let stats = &proxy.stats().workers[id];
+    // `recv` blocks while the queue is empty and fails once all senders are gone.
+    while let Ok(job) = jobs.recv() {
+        #[cfg(feature = "fault-injection")]
+        if job
+            .request
+            .headers
+            .get("x-roundhouse-fault")
+            .is_some_and(|fault| fault == "kill-worker")
+        {
+            panic!("fault injected by a test: this worker thread dies");
+        }
+        stats.busy.store(true, Ordering::Relaxed);
+        let response = handle_isolated(proxy, job.request, id, job.details, &mut rng);
+        stats.handled.fetch_add(1, Ordering::Relaxed);
+        stats.busy.store(false, Ordering::Relaxed);
+        // Counted before the answer is written, so a client that reads it and then asks
+        // /stats sees it. If the client has gone, the answer is simply dropped.
+        match job.answer {
+            Answer::Slot(reply) => reply.send(response),
+            Answer::Direct(direct) => direct.answer(response),
+        }
+    }
+}
+
+/// Handles one request with a panic caught around it: the client gets 500 and the
+/// worker lives on. The request line is kept aside (one small copy) so the log can say
+/// which request it was.
+fn handle_isolated(proxy: &Proxy, request: Request, id: usize, details: bool, rng: &mut StdRng) -> Response {
+    let line = format!("{} {}", request.method, request.target);
+    let request_id = request.headers.get(&X_REQUEST_ID).cloned();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| proxy.handle(request, id, details, rng)));
+    outcome.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|text| text.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        log::error!("worker {id} panicked serving \"{line}\": {message}");
+        proxy.stats().panics.fetch_add(1, Ordering::Relaxed);
+        proxy.stats().record_status(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = Response::text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error while serving this request",
+        );
+        if let Some(request_id) = request_id {
+            response.headers.insert(X_REQUEST_ID, request_id);
+        }
+        response
+    })
+}
