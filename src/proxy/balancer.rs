@@ -303,16 +303,16 @@ impl Balancer {
     /// Stops accepting, finishes every accepted request (up to `drain`), stops the
     /// workers, and reports what was done.
     pub fn shutdown(self, drain: Duration) -> Summary {
-        self.finish(|server| server.shutdown(drain))
+        self.finish(drain, false)
     }
 
     /// The same, once a new process accepts on the listening socket (an upgrade): see
     /// `ServerHandle::hand_over` for how idle keep-alive connections are let go.
     pub fn hand_over(self, drain: Duration) -> Summary {
-        self.finish(|server| server.hand_over(drain))
+        self.finish(drain, true)
     }
 
-    fn finish(self, drain: impl FnOnce(&mut ServerHandle) -> bool) -> Summary {
+    fn finish(self, drain: Duration, handing_over: bool) -> Summary {
         let Balancer {
             mut server,
             admin_server,
@@ -325,12 +325,20 @@ impl Balancer {
         } = self;
         drop(stop_monitors);
         if let Some(mut admin_server) = admin_server {
-            admin_server.shutdown(Duration::ZERO);
+            if handing_over {
+                admin_server.hand_over(Duration::ZERO);
+            } else {
+                admin_server.shutdown(Duration::ZERO);
+            }
         }
         for monitor in monitors {
             let _ = monitor.join();
         }
-        let drained = drain(&mut server);
+        let drained = if handing_over {
+            server.hand_over(drain)
+        } else {
+            server.shutdown(drain)
+        };
         // Dropping the server drops the dispatcher and with it the channel's sender;
         // the workers' `recv` then fails and they exit. If connections are still busy
         // after the drain timeout they hold the sender, so we do not wait for workers.

@@ -103,20 +103,37 @@ pub fn read_reply(stream: &mut TcpStream, head_request: bool) -> std::io::Result
             }
         }
     }
+    // Nothing past this response is consumed, so pipelined answers can be read one by
+    // one: the head is peeked at and only its own bytes are taken, the body is read to
+    // its length and no further.
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
-        if let Some(position) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
-            break position + 4;
-        }
-        let read = read_some(stream, &mut chunk)?;
-        if read == 0 {
+        let peeked = loop {
+            match stream.peek(&mut chunk) {
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        if peeked == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "closed before a response",
             ));
         }
-        buffer.extend_from_slice(&chunk[..read]);
+        let mut seen = buffer.clone();
+        seen.extend_from_slice(&chunk[..peeked]);
+        let end = seen
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+            .map(|position| position + 4);
+        let take = end.map_or(peeked, |end| end - buffer.len());
+        let mut taken = vec![0u8; take];
+        stream.read_exact(&mut taken)?;
+        buffer.extend_from_slice(&taken);
+        if let Some(end) = end {
+            break end;
+        }
     };
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
@@ -141,13 +158,13 @@ pub fn read_reply(stream: &mut TcpStream, head_request: bool) -> std::io::Result
         _ if no_body => body.clear(),
         Some(length) => {
             while body.len() < length {
-                let read = read_some(stream, &mut chunk)?;
+                let want = (length - body.len()).min(chunk.len());
+                let read = read_some(stream, &mut chunk[..want])?;
                 if read == 0 {
                     break;
                 }
                 body.extend_from_slice(&chunk[..read]);
             }
-            body.truncate(length);
         }
         None => {
             stream.read_to_end(&mut body)?;

@@ -154,7 +154,7 @@ impl ServerHandle {
     /// for connections with a request in progress to finish it. Returns true when every
     /// connection closed in time.
     pub fn shutdown(&mut self, drain: Duration) -> bool {
-        self.finish(drain, Duration::ZERO)
+        self.finish(drain, Duration::ZERO, false)
     }
 
     /// Like `shutdown`, when another process now accepts on the same listening socket
@@ -166,12 +166,12 @@ impl ServerHandle {
     /// at shutdown (nginx closes idle connections at once); Envoy's drain and HAProxy's
     /// `idle-close-on-response` wait for the next request the same way.
     pub fn hand_over(&mut self, drain: Duration) -> bool {
-        self.finish(drain, drain)
+        self.finish(drain, drain, true)
     }
 
     /// Stops accepting and drains; idle connections are closed after `idle_grace`.
-    fn finish(&mut self, drain: Duration, idle_grace: Duration) -> bool {
-        let shared_listener = !idle_grace.is_zero();
+    /// `shared_listener`: another process accepts on the socket too.
+    fn finish(&mut self, drain: Duration, idle_grace: Duration, shared_listener: bool) -> bool {
         self.shared.stopping.store(true, Ordering::SeqCst);
         if !shared_listener {
             self.shared.close_idle.store(true, Ordering::SeqCst);
