@@ -17,21 +17,14 @@ use std::time::{Duration, Instant};
 use common::load::Load;
 use common::{children_of, free_port, get, kill_pid, run_binary, signal, state_of, wait_until};
 
-const ARGS: &[&str] = &[
-    "--listen",
-    "127.0.0.1:0",
-    "--sim-base-port",
-    "0",
-    "--sim-latency",
-    "2..10",
-    "--sim-processes",
-    "--queue",
-    "256",
-    "--workers",
-    "8",
-    "--access-log",
-    "off",
-];
+/// The balancer of `common::load`, with its simulated backends as child processes.
+fn args() -> Vec<&'static str> {
+    common::load::BALANCER
+        .iter()
+        .copied()
+        .chain(["--sim-processes"])
+        .collect()
+}
 
 /// `/stats`' `processes` array.
 fn processes(addr: SocketAddr) -> Vec<serde_json::Value> {
@@ -60,7 +53,7 @@ fn alive(pid: u32) -> bool {
 
 #[test]
 fn kill_9_of_a_supervised_backend_under_load_is_restarted_within_a_second_and_nothing_fails() {
-    let mut running = run_binary(ARGS);
+    let mut running = run_binary(&args());
     let addr = running.addr;
     let balancer = running.child.id();
     let mut pids = None;
@@ -156,7 +149,7 @@ fn kill_9_of_a_supervised_backend_under_load_is_restarted_within_a_second_and_no
 
 #[test]
 fn sigkill_of_the_balancer_takes_its_children_with_it() {
-    let mut running = run_binary(ARGS);
+    let mut running = run_binary(&args());
     let addr = running.addr;
     let mut pids = None;
     assert!(wait_until(Duration::from_secs(10), || {

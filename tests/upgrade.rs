@@ -20,20 +20,7 @@ use common::{
     ProcessGuard, children_of, free_port, get, raw, run_binary, run_binary_with_env, signal, wait_until,
 };
 
-const ARGS: &[&str] = &[
-    "--listen",
-    "127.0.0.1:0",
-    "--sim-base-port",
-    "0",
-    "--sim-latency",
-    "2..10",
-    "--queue",
-    "256",
-    "--workers",
-    "8",
-    "--access-log",
-    "off",
-];
+use common::load::BALANCER as ARGS;
 
 fn pid_serving(addr: SocketAddr) -> u32 {
     get(addr, "/stats").json()["pid"].as_u64().unwrap() as u32

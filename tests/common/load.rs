@@ -10,6 +10,23 @@ use std::time::Duration;
 
 use super::read_reply;
 
+/// A balancer for load through process changes: OS-chosen ports, fast simulated
+/// backends, room in the queue for every client, no access log.
+pub const BALANCER: &[&str] = &[
+    "--listen",
+    "127.0.0.1:0",
+    "--sim-base-port",
+    "0",
+    "--sim-latency",
+    "2..10",
+    "--queue",
+    "256",
+    "--workers",
+    "8",
+    "--access-log",
+    "off",
+];
+
 /// What one client saw.
 #[derive(Debug, Default)]
 pub struct Tally {
