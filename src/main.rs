@@ -364,6 +364,21 @@ fn print_banner(balancer: &Balancer, config: &BalancerConfig, simulated: bool, a
         };
         say(format_args!("  backend {backend}{kind}"));
     }
+    if let Some(target) = &config.discovery {
+        let routing = balancer.routing().current();
+        let found: Vec<String> = routing
+            .default_pool()
+            .map(|pool| pool.backends.iter().map(|backend| backend.url.clone()).collect())
+            .unwrap_or_default();
+        say(format_args!(
+            "  backends from {target}: {}",
+            if found.is_empty() {
+                "none yet".to_string()
+            } else {
+                found.join(" ")
+            }
+        ));
+    }
     for line in roundhouse::config::describe_routing(config) {
         say(format_args!("  {line}"));
     }
@@ -431,7 +446,16 @@ fn run_backend(args: &BackendArgs, inherited: &mut Inherited) -> Result<(), Stri
         "{name} listening on http://{} (answers after {latency}, {servers})",
         server.local_addr()
     ));
+    let registration = match (&args.register, &args.advertise) {
+        (Some(target), Some(advertise)) => Some(register(target, advertise, args.register_ttl)?),
+        _ => None,
+    };
     wait_for_signal()?;
+    // Leave the pool first, so balancers stop sending requests, then finish the
+    // requests already here.
+    if let Some(registration) = registration {
+        registration.stop();
+    }
     // An inherited socket may be shared with a sibling (the same backend of an upgraded
     // balancer): let it go as an upgrade does, without taking its connections.
     if shared_socket {
@@ -440,6 +464,32 @@ fn run_backend(args: &BackendArgs, inherited: &mut Inherited) -> Result<(), Stri
         server.shutdown(std::time::Duration::from_secs(10));
     }
     Ok(())
+}
+
+/// `backend --register`: lists this backend in etcd under a lease kept alive until
+/// `stop`. etcd out of reach at the start is not fatal: the keeper keeps trying.
+fn register(
+    target: &roundhouse::proxy::discovery::EtcdTarget,
+    advertise: &BackendSpec,
+    ttl: std::time::Duration,
+) -> Result<roundhouse::proxy::discovery::register::Registration, String> {
+    let (registration, first) = roundhouse::proxy::discovery::register::start(target, advertise, ttl)
+        .map_err(|error| error.to_string())?;
+    let etcd = format!("etcd://{}", target.endpoints.join(","));
+    match first {
+        Ok(()) => say(format_args!(
+            "  registered {} as {etcd}{} (lease of {}s, renewed every {}ms)",
+            advertise.url(),
+            registration.key,
+            registration.ttl.as_secs(),
+            (registration.ttl / 3).as_millis()
+        )),
+        Err(error) => log::warn!(
+            "cannot register {} yet ({error}); retrying in the background",
+            advertise.url()
+        ),
+    }
+    Ok(registration)
 }
 
 /// `roundhouse tcp`: the L4 balancer, stopped by Ctrl-C or SIGTERM like `serve`.

@@ -109,6 +109,7 @@ fn admin_pages_and_debug_details_are_for_allowed_clients_only() {
             name: "dead".into(),
             strategy: "round-robin".into(),
             backends: vec![format!("http://127.0.0.1:{refused}").parse().unwrap()],
+            discovery: None,
         }];
         config.routes = vec![roundhouse::proxy::routing::RouteSpec {
             prefix: "/dead".into(),

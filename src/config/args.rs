@@ -19,6 +19,7 @@ use crate::proxy::backends::health::PassivePolicy;
 use crate::proxy::balancer::BalancerConfig;
 use crate::proxy::cache::CacheArgs;
 use crate::proxy::clients::{ClientRules, NetList, parse_net};
+use crate::proxy::discovery::EtcdTarget;
 use crate::proxy::forward::UpstreamTimeouts;
 use crate::proxy::front::ServerConfig;
 use crate::proxy::strategy;
@@ -53,6 +54,16 @@ pub struct ServeArgs {
     /// given, no simulated backends start.
     #[arg(long = "backend", value_name = "URL")]
     pub backends: Vec<BackendSpec>,
+
+    /// Take the backends from etcd instead of --backend: every key under PREFIX is one
+    /// backend (`roundhouse backend --register` writes them), followed as keys come and
+    /// go; list several members to fail over between them (docs/discovery.md).
+    #[arg(
+        long,
+        value_name = "etcd://HOST:PORT[,HOST:PORT...]/PREFIX",
+        conflicts_with = "backends"
+    )]
+    pub discovery: Option<EtcdTarget>,
 
     /// Number of simulated backends to start in this process when no --backend is given.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(0..=256), value_name = "N")]
@@ -178,6 +189,7 @@ impl ServeArgs {
             queue: self.queue as usize,
             strategy: self.strategy.clone(),
             backends,
+            discovery: self.discovery.clone(),
             server: ServerConfig {
                 limits: Limits {
                     max_body: self.max_body,

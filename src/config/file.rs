@@ -30,6 +30,8 @@ pub struct FileConfig {
     pub strategy: Option<Spanned<String>>,
     /// `--backend`: the `default` pool's backends.
     pub backends: Option<Vec<Spanned<BackendEntry>>>,
+    /// `--discovery`: where the `default` pool finds its backends instead (etcd).
+    pub discovery: Option<Spanned<String>>,
     /// `--retries`
     pub retries: Option<Spanned<i64>>,
     /// `--load-interval`
@@ -169,7 +171,11 @@ pub struct Pool {
     pub name: Spanned<String>,
     /// Defaults to the top-level `strategy`.
     pub strategy: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<Spanned<BackendEntry>>,
+    /// `etcd://HOST:PORT/PREFIX`: the pool's backends come from etcd instead of
+    /// `backends` (see src/proxy/discovery/).
+    pub discovery: Option<Spanned<String>>,
 }
 
 /// `[[routes]]`

@@ -64,6 +64,7 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("queue", "queue"),
     ("strategy", "strategy"),
     ("backends", "backends"),
+    ("discovery", "discovery"),
     ("retries", "retries"),
     ("load_interval", "load_interval"),
     ("access_log", "access_log"),
@@ -256,9 +257,28 @@ pub fn settings(
                 Err(message) => layer.collector.at(&format!("backends[{index}]"), entry, message),
             }
         }
-        if !explicit.contains("backends") {
+        // `--backend` and `--discovery` both say where the `default` pool's backends
+        // come from, so either one typed replaces the file's answer.
+        if !explicit.contains("backends") && !explicit.contains("discovery") {
             args.backends = specs;
         }
+    }
+    let discovery = |text: &String| {
+        text.parse::<crate::proxy::discovery::EtcdTarget>()
+            .map(Some)
+            .map_err(|error| error.to_string())
+    };
+    if explicit.contains("backends") {
+        // Checked, not applied: the typed --backend wins.
+        let mut ignored = None;
+        layer.set("discovery", file.discovery.as_ref(), discovery, &mut ignored);
+    } else {
+        layer.set(
+            "discovery",
+            file.discovery.as_ref(),
+            discovery,
+            &mut args.discovery,
+        );
     }
     layer.set("retries", file.retries.as_ref(), int(0, 16), &mut args.retries);
     layer.set(

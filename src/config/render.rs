@@ -82,7 +82,11 @@ pub fn to_file(effective: &Effective) -> FileConfig {
         workers: int(args.workers),
         queue: int(args.queue),
         strategy: value(args.strategy.clone()),
-        backends: Some(backends(&args.backends)),
+        backends: args.discovery.is_none().then(|| backends(&args.backends)),
+        discovery: args
+            .discovery
+            .as_ref()
+            .and_then(|target| value(target.to_string())),
         retries: int(args.retries),
         load_interval: duration(args.load_interval),
         access_log: value(access_log(&args.access_log.access_log)),
@@ -144,7 +148,16 @@ fn pool(spec: &PoolSpec) -> file::Pool {
     file::Pool {
         name: Spanned::new(0..0, spec.name.clone()),
         strategy: value(spec.strategy.clone()),
-        backends: backends(&spec.backends),
+        // A discovery pool's members are etcd's to say, not the file's.
+        backends: if spec.discovery.is_some() {
+            Vec::new()
+        } else {
+            backends(&spec.backends)
+        },
+        discovery: spec
+            .discovery
+            .as_ref()
+            .and_then(|target| value(target.to_string())),
     }
 }
 

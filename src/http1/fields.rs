@@ -13,7 +13,9 @@ use super::error::RequestError;
 /// valid HTTP is reported as a sentence. Shared with the forwarding client, which reads
 /// response heads the same way.
 pub fn parsed_headers(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, String> {
-    let mut headers = HeaderMap::with_capacity(fields.len());
+    // Room for the fields a proxy adds (X-Forwarded-*, Forwarded, Via, X-Request-Id,
+    // x-roundhouse-*): adding them then never makes the map grow and rehash.
+    let mut headers = HeaderMap::with_capacity(fields.len() + 8);
     for field in fields {
         let name = HeaderName::from_bytes(field.name.as_bytes())
             .map_err(|_| format!("bad header name {:?}", field.name))?;

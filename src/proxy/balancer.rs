@@ -28,6 +28,7 @@ use crate::proxy::backends::health::PassivePolicy;
 use crate::proxy::backends::load;
 use crate::proxy::cache::{Cache, CacheConfig};
 use crate::proxy::clients::ClientRules;
+use crate::proxy::discovery::{Discovery, EtcdTarget};
 use crate::proxy::forward::UpstreamTimeouts;
 use crate::proxy::forward::{ForwardPolicy, Proxy};
 use crate::proxy::front::admin_listener::AdminHandler;
@@ -45,6 +46,8 @@ pub struct BalancerConfig {
     pub queue: usize,
     pub strategy: String,
     pub backends: Vec<BackendSpec>,
+    /// Where the `default` pool finds its backends instead of `backends` (etcd).
+    pub discovery: Option<EtcdTarget>,
     pub server: ServerConfig,
     pub upstream: UpstreamTimeouts,
     /// Extra attempts on other backends after a retryable failure.
@@ -68,13 +71,14 @@ pub struct BalancerConfig {
 }
 
 impl BalancerConfig {
-    /// Every pool: `default` from `strategy` and `backends` (when there are any
-    /// backends), then the named ones.
+    /// Every pool: `default` from `strategy` and `backends` or `discovery` (when
+    /// either names backends), then the named ones.
     pub fn all_pools(&self) -> Vec<PoolSpec> {
-        let default = (!self.backends.is_empty()).then(|| PoolSpec {
+        let default = (!self.backends.is_empty() || self.discovery.is_some()).then(|| PoolSpec {
             name: DEFAULT_POOL.to_string(),
             strategy: self.strategy.clone(),
             backends: self.backends.clone(),
+            discovery: self.discovery.clone(),
         });
         default.into_iter().chain(self.pools.iter().cloned()).collect()
     }
@@ -87,6 +91,7 @@ impl Default for BalancerConfig {
             queue: 64,
             strategy: "round-robin".into(),
             backends: Vec::new(),
+            discovery: None,
             server: ServerConfig::default(),
             upstream: UpstreamTimeouts {
                 connect: Duration::from_secs(2),
@@ -134,6 +139,8 @@ pub struct Balancer {
     pool: WorkerPool,
     stats: Arc<Stats>,
     routing: Arc<RoutingTable>,
+    /// The etcd watchers of discovery pools (none without `discovery`).
+    discovery: Arc<Discovery>,
     /// Background threads (health checker, load poller) and the channel whose closing
     /// tells them to stop.
     monitors: Vec<JoinHandle<()>>,
@@ -177,6 +184,9 @@ impl Balancer {
         let strategy = strategy::by_name(&config.strategy)?;
         let stats = Arc::new(Stats::new(strategy.name(), config.workers));
         let routing = Arc::new(RoutingTable::new(&pools, &config.routes, config.load_interval)?);
+        // Before the monitors and the front, so discovery pools are filled (if etcd
+        // answers) when the first check and the first request come.
+        let discovery = Arc::new(Discovery::start(Arc::clone(&routing), &pools)?);
         // Both monitors ask the routing table for its backends every round, so they
         // follow reloads. The load poller idles while no pool uses least-load.
         let (stop_monitors, stop) = crossbeam_channel::bounded(0);
@@ -228,6 +238,7 @@ impl Balancer {
                         cache: cache.clone(),
                         jobs: queue.clone(),
                         capacity: config.queue,
+                        discovery: Some(Arc::clone(&discovery)),
                     },
                     rules: Arc::clone(&rules),
                 };
@@ -248,6 +259,7 @@ impl Balancer {
         )
         .with_cache(cache)
         .with_access_log(access_log.as_ref().map(AccessLog::sender))
+        .with_discovery(Arc::clone(&discovery))
         .with_clients(rules, admin_server.is_none());
         let pool = WorkerPool::start(config.workers, queue, proxy)?;
         let server = server::start(listener, config.server.clone(), Arc::new(dispatcher))?;
@@ -257,6 +269,7 @@ impl Balancer {
             pool,
             stats,
             routing,
+            discovery,
             monitors,
             stop_monitors,
             access_log,
@@ -265,9 +278,21 @@ impl Balancer {
 
     /// Swaps in the pools and routes of `config` (everything else in it is ignored:
     /// it needs a restart). Requests in flight finish on the old table; backends that
-    /// stay keep their health. On error the old table stays.
+    /// stay keep their health, and discovery pools keep what etcd said. On error the
+    /// old table stays.
     pub fn reload(&self, config: &BalancerConfig) -> Result<(), RoutingError> {
-        self.routing.replace(&config.all_pools(), &config.routes)
+        let pools = config.all_pools();
+        self.routing.replace(&pools, &config.routes)?;
+        // The new table is in force; now start and stop watchers to match it.
+        if let Err(error) = self.discovery.sync(&pools) {
+            log::error!("reload: cannot start a discovery watcher: {error}");
+        }
+        Ok(())
+    }
+
+    /// The etcd watchers of the discovery pools.
+    pub fn discovery(&self) -> &Arc<Discovery> {
+        &self.discovery
     }
 
     /// The pools and routes in force.
@@ -318,11 +343,13 @@ impl Balancer {
             admin_server,
             pool,
             stats,
+            discovery,
             monitors,
             stop_monitors,
             access_log,
             ..
         } = self;
+        discovery.stop();
         drop(stop_monitors);
         if let Some(mut admin_server) = admin_server {
             if handing_over {

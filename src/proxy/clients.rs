@@ -147,42 +147,68 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
             return given.clone();
         }
     }
+    // 32 hex digits written by hand: `format!` costs more than the random number.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let id: u128 = rand::random();
-    HeaderValue::try_from(format!("{id:032x}")).expect("hex is a valid header value")
+    let mut text = [0u8; 32];
+    for (index, digit) in text.iter_mut().enumerate() {
+        *digit = HEX[((id >> (124 - 4 * index)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&text).expect("hex is a valid header value")
 }
 
-/// The `Forwarded` element (RFC 7239) for this hop: `for=...;host=...;proto=...`.
-/// IPv6 addresses are bracketed and quoted (`for="[2001:db8::1]"`); a host with a
-/// port, or anything that is not a plain token, is quoted.
+/// Appends the `Forwarded` element (RFC 7239) for this hop to `out`:
+/// `for=...;host=...;proto=...`. `client_text` is the client's address as text (the
+/// caller has it already, for X-Forwarded-For); IPv6 addresses are bracketed and quoted
+/// (`for="[2001:db8::1]"`); a host with a port, or anything that is not a plain token,
+/// is quoted. Written into one buffer: this runs for every request.
+pub fn push_forwarded_element(
+    out: &mut String,
+    client: IpAddr,
+    client_text: &str,
+    host: Option<&HeaderValue>,
+    proto: &str,
+) {
+    out.push_str("for=");
+    match client {
+        IpAddr::V4(_) => out.push_str(client_text),
+        IpAddr::V6(_) => {
+            out.push_str("\"[");
+            out.push_str(client_text);
+            out.push_str("]\"");
+        }
+    }
+    if let Some(host) = host.and_then(|host| host.to_str().ok()) {
+        out.push_str(";host=");
+        push_quoted_if_needed(out, host);
+    }
+    out.push_str(";proto=");
+    out.push_str(proto);
+}
+
+/// The `Forwarded` element alone, as a string (for tests and one-off callers).
 pub fn forwarded_element(client: IpAddr, host: Option<&HeaderValue>, proto: &str) -> String {
     let client = client.to_canonical();
-    let mut element = match client {
-        IpAddr::V4(v4) => format!("for={v4}"),
-        IpAddr::V6(v6) => format!("for=\"[{v6}]\""),
-    };
-    if let Some(host) = host.and_then(|host| host.to_str().ok()) {
-        element.push_str(";host=");
-        element.push_str(&quoted_if_needed(host));
-    }
-    element.push_str(";proto=");
-    element.push_str(proto);
+    let mut element = String::new();
+    push_forwarded_element(&mut element, client, &client.to_string(), host, proto);
     element
 }
 
 /// A token as it is, anything else as a quoted-string (RFC 9110 section 5.6.4).
-fn quoted_if_needed(value: &str) -> String {
-    let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if !value.is_empty() && value.chars().all(is_tchar) {
-        return value.to_string();
+fn push_quoted_if_needed(out: &mut String, value: &str) {
+    let is_tchar = |byte: u8| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte);
+    if !value.is_empty() && value.bytes().all(is_tchar) {
+        out.push_str(value);
+        return;
     }
-    let escaped: String = value
-        .chars()
-        .flat_map(|c| match c {
-            '"' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
-    format!("\"{escaped}\"")
+    out.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub struct Page<'a> {
     pub stats: &'a Stats,
     pub cache: &'a CacheStats,
     pub routing: &'a RoutingTable,
+    /// The etcd watchers of discovery pools (empty without discovery).
+    pub discovery: &'a [std::sync::Arc<crate::proxy::discovery::Status>],
     pub queue: Queue,
 }
 
@@ -45,6 +47,7 @@ impl Page<'_> {
         self.backends(&mut page);
         self.cache(&mut page);
         self.reloads(&mut page);
+        super::discovery::render(self.discovery, &mut page);
         page.finish()
     }
 

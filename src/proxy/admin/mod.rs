@@ -5,6 +5,7 @@
 //! a running system without stopping it, by reading atomics the workers keep updating.
 
 pub mod dashboard;
+pub mod discovery;
 pub mod metrics;
 pub mod prometheus;
 pub mod stats_page;
@@ -16,6 +17,7 @@ use http::{Method, StatusCode, header};
 
 use crate::http1::{Request, Response};
 use crate::proxy::cache::{Cache, CacheStats};
+use crate::proxy::discovery::Discovery;
 use crate::proxy::pool::Job;
 use crate::proxy::routing::RoutingTable;
 use crate::proxy::stats::Stats;
@@ -30,6 +32,8 @@ pub struct AdminPages {
     /// not a sender, so the admin listener never keeps the queue open at shutdown).
     pub jobs: Receiver<Job>,
     pub capacity: usize,
+    /// The etcd watchers of discovery pools, shown under `discovery`.
+    pub discovery: Option<Arc<Discovery>>,
 }
 
 impl AdminPages {
@@ -48,6 +52,10 @@ impl AdminPages {
             depth: self.jobs.len(),
             capacity: self.capacity,
         };
+        let statuses = self
+            .discovery
+            .as_ref()
+            .map_or_else(Vec::new, |discovery| discovery.statuses());
         let empty = CacheStats::default();
         let cache = self.cache.as_deref().map_or(&empty, Cache::counters);
         match request.path() {
@@ -55,6 +63,7 @@ impl AdminPages {
                 let routing = self.routing.current();
                 let mut document = stats_page::document(&self.stats, cache, routing.all_backends(), queue);
                 crate::proxy::routing::report::extend_stats(&self.routing, &routing, &mut document);
+                document["discovery"] = crate::proxy::discovery::stats_json(&statuses);
                 Some(Response::json(StatusCode::OK, &document).with_header(header::CACHE_CONTROL, "no-store"))
             }
             "/dashboard" => Some(dashboard::response()),
@@ -63,6 +72,7 @@ impl AdminPages {
                     stats: &self.stats,
                     cache,
                     routing: &self.routing,
+                    discovery: &statuses,
                     queue,
                 };
                 Some(page.response())

@@ -59,7 +59,7 @@ pub fn start(
     let agent = poller::agent(interval.min(Duration::from_secs(1)));
     poller::spawn("load-poller", interval, stop, move || {
         for backend in source.load_polled() {
-            let url = format!("{}/load", backend.url);
+            let url = backend.load_url();
             let report = agent
                 .get(&url)
                 .call()

@@ -25,6 +25,9 @@ pub struct BackendSpec {
     /// `host:port`, what the proxy connects to.
     pub authority: String,
     pub weight: u32,
+    /// Where `least-load` asks for this backend's load; `None` means `URL/load`. Only
+    /// discovery sets it (an etcd entry's `load`, see src/proxy/discovery/entry.rs).
+    pub load: Option<String>,
 }
 
 impl BackendSpec {
@@ -99,6 +102,7 @@ impl std::str::FromStr for BackendSpec {
         Ok(BackendSpec {
             authority: format!("{host}:{port}"),
             weight,
+            load: None,
         })
     }
 }
@@ -136,6 +140,14 @@ impl Backend {
             load: LoadReport::default(),
             busy_us: AtomicU64::new(0),
         }
+    }
+
+    /// The URL the load poller asks (`least-load`).
+    pub fn load_url(&self) -> String {
+        self.spec
+            .load
+            .clone()
+            .unwrap_or_else(|| format!("{}/load", self.url))
     }
 
     /// Counts a request as in flight until the returned guard is dropped, so every

@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use super::Hop;
 use crate::http1::fields::list_items;
-use crate::proxy::clients::forwarded_element;
+use crate::proxy::clients::push_forwarded_element;
 
 /// Headers that never cross a proxy, besides those the Connection header names.
 const HOP_BY_HOP: &[&str] = &[
@@ -76,13 +76,14 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// appended to `X-Forwarded-For`, the scheme, the host, an RFC 7239 `Forwarded` element
 /// for the client, and our `Via` hop.
 pub fn add_forwarding_headers(headers: &mut HeaderMap, hop: &Hop) {
-    let peer = hop.peer;
+    // The peer's address as text once: X-Forwarded-For and (usually) Forwarded use it.
+    let peer_text = hop.peer.to_string();
     let forwarded_for = match headers
         .get(&X_FORWARDED_FOR)
         .and_then(|value| value.to_str().ok())
     {
-        Some(earlier) => format!("{earlier}, {peer}"),
-        None => peer.to_string(),
+        Some(earlier) => format!("{earlier}, {peer_text}"),
+        None => peer_text.clone(),
     };
     // From a `String` the value takes the text's buffer over: no second copy.
     if let Ok(value) = HeaderValue::try_from(forwarded_for) {
@@ -95,14 +96,27 @@ pub fn add_forwarding_headers(headers: &mut HeaderMap, hop: &Hop) {
     // `Forwarded` names the client as far as trusted proxies say (`--trust-proxy`),
     // appended to any earlier elements, like X-Forwarded-For (HAProxy's `option
     // forwarded` writes the same three parameters).
-    let element = forwarded_element(hop.client, headers.get(header::HOST), PROTO);
-    let forwarded = match headers
+    let mut forwarded = String::with_capacity(64);
+    if let Some(earlier) = headers
         .get(header::FORWARDED)
         .and_then(|value| value.to_str().ok())
     {
-        Some(earlier) => format!("{earlier}, {element}"),
-        None => element,
+        forwarded.push_str(earlier);
+        forwarded.push_str(", ");
+    }
+    let client = hop.client.to_canonical();
+    let client_text = if client == hop.peer {
+        peer_text
+    } else {
+        client.to_string()
     };
+    push_forwarded_element(
+        &mut forwarded,
+        client,
+        &client_text,
+        headers.get(header::HOST),
+        PROTO,
+    );
     if let Ok(value) = HeaderValue::try_from(forwarded) {
         headers.insert(header::FORWARDED, value);
     }

@@ -22,7 +22,6 @@ use thiserror::Error;
 use crate::http1::{Request, Response};
 use crate::proxy::backends::health::{PassivePolicy, Transition, now_ms};
 use crate::proxy::backends::{Backend, BackendSet};
-use crate::proxy::clients::X_REQUEST_ID;
 use crate::proxy::routing::{RoutingTable, Selection};
 use crate::proxy::stats::Stats;
 use crate::proxy::strategy::PickContext;
@@ -124,7 +123,6 @@ impl Proxy {
             panic!("fault injected by a test while handling {}", request.target);
         }
         let received_at = request.received_at;
-        let request_id = request.headers.get(&X_REQUEST_ID).cloned();
         // This request keeps this routing to the end, even if a reload swaps it now.
         let routing = self.routing.current();
         let mut response = match routing.select(request.path()) {
@@ -144,9 +142,6 @@ impl Proxy {
                 .insert(headers::X_ROUNDHOUSE_WORKER, self.worker_header(worker));
         } else {
             response.headers.remove(headers::X_ROUNDHOUSE_BACKEND);
-        }
-        if let Some(request_id) = request_id {
-            response.headers.insert(X_REQUEST_ID, request_id);
         }
         response.meta.worker = Some(worker);
         self.stats.record_status(response.status);
@@ -315,6 +310,13 @@ fn failure_response(
 ) -> Response {
     if failures.is_empty() {
         let count = backends.len();
+        if count == 0 {
+            // Only a discovery pool can be empty: nothing registered, or all left.
+            return Response::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no backend is available: the pool has none (none is registered under its etcd prefix)",
+            );
+        }
         let text = if details {
             format!("no backend is available: all {count} are marked down by health checks")
         } else {

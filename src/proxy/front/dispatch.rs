@@ -25,6 +25,7 @@ use crate::proxy::access_log::{AccessLogSender, Pending, Record};
 use crate::proxy::admin::{self, AdminPages};
 use crate::proxy::cache::{Cache, Upstream};
 use crate::proxy::clients::{self, ClientRules, X_REQUEST_ID};
+use crate::proxy::discovery::Discovery;
 use crate::proxy::forward::headers::{X_ROUNDHOUSE_BACKEND, X_ROUNDHOUSE_WORKER};
 use crate::proxy::pool::direct::DirectAnswer;
 use crate::proxy::pool::reply::reply_slot;
@@ -73,6 +74,7 @@ impl Dispatcher {
                 cache: None,
                 jobs: queue,
                 capacity,
+                discovery: None,
             },
             stats,
             cache: None,
@@ -92,6 +94,12 @@ impl Dispatcher {
     /// Sends a record of every request to the access log.
     pub fn with_access_log(mut self, access_log: Option<AccessLogSender>) -> Self {
         self.access_log = access_log;
+        self
+    }
+
+    /// Shows what the etcd watchers are doing in `/stats` and `/metrics`.
+    pub fn with_discovery(mut self, discovery: Arc<Discovery>) -> Self {
+        self.admin.discovery = Some(discovery);
         self
     }
 
@@ -146,7 +154,6 @@ impl Handler for Dispatcher {
 
     fn hand_off(&self, mut request: Request, mut direct: DirectAnswer) -> Option<Response> {
         let details = self.prepare(&mut request);
-        let request_id = request.headers.get(&X_REQUEST_ID).cloned();
         if let Some(access_log) = &self.access_log {
             let (access_log, pending) = (access_log.clone(), Pending::of(&request));
             direct.before_write(Box::new(move |response| {
@@ -163,10 +170,11 @@ impl Handler for Dispatcher {
             Err(error) => error,
         };
         let mut response = self.refusal(&error);
-        if let Some(request_id) = request_id {
-            response.headers.insert(X_REQUEST_ID, request_id);
+        let job = error.into_inner();
+        if let Some(request_id) = job.request.headers.get(&X_REQUEST_ID) {
+            response.headers.insert(X_REQUEST_ID, request_id.clone());
         }
-        if let Answer::Direct(direct) = error.into_inner().answer {
+        if let Answer::Direct(direct) = job.answer {
             direct.take_back(&response);
         }
         Some(response)

@@ -169,27 +169,28 @@ fn work(id: usize, jobs: &Receiver<Job>, proxy: &Proxy) {
 
 /// Handles one request with a panic caught around it: the client gets 500 and the
 /// worker lives on. The request line is kept aside (one small copy) so the log can say
-/// which request it was.
+/// which request it was. The answer carries the request's `X-Request-Id` either way.
 fn handle_isolated(proxy: &Proxy, request: Request, id: usize, details: bool, rng: &mut StdRng) -> Response {
-    let line = format!("{} {}", request.method, request.target);
+    let method = request.method.clone();
+    let target = request.target.clone();
     let request_id = request.headers.get(&X_REQUEST_ID).cloned();
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| proxy.handle(request, id, details, rng)));
-    outcome.unwrap_or_else(|payload| {
+    let mut response = outcome.unwrap_or_else(|payload| {
         let message = payload
             .downcast_ref::<&str>()
             .map(|text| text.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(no message)".into());
-        log::error!("worker {id} panicked serving \"{line}\": {message}");
+        log::error!("worker {id} panicked serving \"{method} {target}\": {message}");
         proxy.stats().panics.fetch_add(1, Ordering::Relaxed);
         proxy.stats().record_status(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = Response::text(
+        Response::text(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal error while serving this request",
-        );
-        if let Some(request_id) = request_id {
-            response.headers.insert(X_REQUEST_ID, request_id);
-        }
-        response
-    })
+        )
+    });
+    if let Some(request_id) = request_id {
+        response.headers.insert(X_REQUEST_ID, request_id);
+    }
+    response
 }
