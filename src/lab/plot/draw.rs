@@ -59,33 +59,16 @@ pub fn render(chart: &Chart) -> Result<String, PlotError> {
     {
         let root = SVGBackend::with_string(&mut svg, (chart.width, chart.height)).into_drawing_area();
         root.fill(&WHITE)?;
-        let header = if chart.subtitle.is_empty() { 52 } else { 84 };
         let footer = if chart.footnote.is_empty() { 8 } else { 30 };
-        let (top, rest) = root.split_vertically(header);
-        let (body, bottom) = rest.split_vertically(chart.height.saturating_sub(header + footer));
-        let centre = chart.width as i32 / 2;
-        let centred =
-            |size: u32| TextStyle::from((FONT, size).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
-        top.draw(&Text::new(
-            chart.title.as_str(),
-            (centre, 12),
-            TextStyle::from((FONT, TITLE, FontStyle::Bold).into_font())
-                .pos(Pos::new(HPos::Center, VPos::Top)),
-        ))?;
+        let (upper, bottom) = root.split_vertically(chart.height.saturating_sub(footer));
+        let mut body = upper
+            .margin(8, 0, 0, 0)
+            .titled(&chart.title, (FONT, TITLE, FontStyle::Bold))?;
         if !chart.subtitle.is_empty() {
-            top.draw(&Text::new(
-                chart.subtitle.as_str(),
-                (centre, 52),
-                centred(SUBTITLE),
-            ))?;
+            body = body.titled(&chart.subtitle, (FONT, SUBTITLE))?;
         }
-        if !chart.footnote.is_empty() {
-            bottom.draw(&Text::new(
-                chart.footnote.as_str(),
-                (16, 6),
-                TextStyle::from((FONT, FOOTNOTE).into_font()).color(&okabe_ito::GREY),
-            ))?;
-        }
+        let small_print = TextStyle::from((FONT, FOOTNOTE).into_font()).color(&okabe_ito::GREY);
+        bottom.draw_text(&chart.footnote, &small_print, (16, 6))?;
         with_y_axis(&body, chart)?;
         root.present()?;
     }
