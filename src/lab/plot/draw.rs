@@ -330,13 +330,6 @@ impl<C, DB: DrawingBackend> Drawable<DB> for Glyph<C> {
     }
 }
 
-/// plotters' own mapping of a linear axis, for the tests below: where a value lands.
-#[cfg(test)]
-fn linear_pixel(low: f64, high: f64, value: f64) -> i32 {
-    let coord: plotters::coord::types::RangedCoordf64 = (low..high).into();
-    coord.map(&value, (0, 1000))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,12 +415,55 @@ mod tests {
         assert!(!svg.contains(">\n3\n</text>") && !svg.contains(">\n10\n</text>"));
     }
 
+    /// The x pixels of every polyline drawn in `colour`.
+    fn line_xs(svg: &str, colour: &str) -> Vec<i32> {
+        let stroke = format!("stroke=\"{colour}\"");
+        svg.lines()
+            .filter(|line| line.starts_with("<polyline") && line.contains(&stroke))
+            .filter_map(|line| line.split("points=\"").nth(1)?.split('"').next())
+            .flat_map(|points| points.split_whitespace())
+            .filter_map(|point| point.split(',').next()?.parse().ok())
+            .collect()
+    }
+
     #[test]
-    fn a_curve_leaving_the_range_is_cut_not_drawn_along_the_frame() {
-        // plotters maps 0.5 on an axis from 0 to 1 into the middle; a value past the
-        // range maps past the frame, which is why `clip` cuts lines first.
-        assert_eq!(linear_pixel(0.0, 1.0, 0.5), 500);
-        let svg = sample().to_svg().unwrap();
-        assert!(!svg.contains(">\n1000\n</text>"));
+    fn a_curve_leaving_the_range_is_cut_at_the_frame() {
+        let chart = Chart::new("cut", Axis::linear("x", 0.0, 1.0), Axis::linear("y", 0.0, 10.0))
+            .with_series(Series::line(
+                "rises",
+                okabe_ito::BLUE,
+                vec![(0.0, 0.0), (1.0, 20.0)],
+            ))
+            .with_series(Series::line(
+                "across",
+                okabe_ito::GREEN,
+                vec![(0.0, 5.0), (1.0, 5.0)],
+            ));
+        let svg = chart.to_svg().unwrap();
+        // "across" spans the plot; "rises" leaves the top at x = 0.5, so it ends in the
+        // middle instead of running along the top edge to the right-hand side.
+        let across = line_xs(&svg, "#009E73");
+        let rises = line_xs(&svg, "#0072B2");
+        let (left, right) = (*across.iter().min().unwrap(), *across.iter().max().unwrap());
+        let end = *rises.iter().max().unwrap();
+        assert!(
+            (end - (left + right) / 2).abs() <= 2,
+            "ends at {end}, plot {left}..{right}"
+        );
+    }
+
+    #[test]
+    fn a_legend_marker_shows_in_the_legend_only() {
+        let curve = Series::line(
+            "theory",
+            okabe_ito::BLUE,
+            vec![(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)],
+        )
+        .with_legend_marker(Marker::Circle);
+        let chart =
+            Chart::new("legend", Axis::linear("x", 0.0, 4.0), Axis::linear("y", 0.0, 4.0)).with_series(curve);
+        let svg = chart.to_svg().unwrap();
+        // One circle filled and one outlined, both in the legend; none on the curve.
+        assert_eq!(svg.matches("<circle").count(), 2, "{svg}");
     }
 }
