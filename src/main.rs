@@ -133,7 +133,8 @@ fn serve(flags: &ServeArgs, explicit: &Explicit) -> Result<(), String> {
             );
         }
     }
-    let config = effective.balancer_config(backends.clone());
+    let mut config = effective.balancer_config(backends.clone());
+    config.backends_in_process = !simulated.is_empty();
     let balancer = Balancer::start(listener, &config).map_err(|error| error.to_string())?;
     print_banner(&balancer, &config, &simulated, args);
     let simulated_specs = if simulated.is_empty() {
@@ -187,8 +188,8 @@ fn print_banner(
     let addr = balancer.local_addr();
     say(format_args!("roundhouse listening on http://{addr}"));
     say(format_args!(
-        "  {} workers, queue of {}, strategy {}",
-        config.workers, config.queue, config.strategy
+        "  {} workers, queue of {}, strategy {}, front {}",
+        config.workers, config.queue, config.strategy, config.front
     ));
     for backend in &config.backends {
         let kind = if simulated.is_empty() {

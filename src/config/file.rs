@@ -36,6 +36,10 @@ pub struct FileConfig {
     pub load_interval: Option<Spanned<String>>,
     /// `--access-log`
     pub access_log: Option<Spanned<String>>,
+    /// `--front`: `"threads"` or `"epoll"`.
+    pub front: Option<Spanned<String>>,
+    /// `--front-threads`
+    pub front_threads: Option<Spanned<i64>>,
     pub timeouts: Option<Timeouts>,
     pub limits: Option<Limits>,
     pub health: Option<Health>,

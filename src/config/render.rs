@@ -79,6 +79,8 @@ pub fn to_file(effective: &Effective) -> FileConfig {
         retries: int(args.retries),
         load_interval: duration(args.load_interval),
         access_log: value(access_log(&args.access_log.access_log)),
+        front: value(args.front.to_string()),
+        front_threads: int(args.front_threads),
         timeouts: Some(file::Timeouts {
             response: duration(args.timeout),
             connect: duration(args.connect_timeout),

@@ -29,7 +29,9 @@ use crate::proxy::cache::{Cache, CacheConfig};
 use crate::proxy::forward::UpstreamTimeouts;
 use crate::proxy::forward::{ForwardPolicy, Proxy};
 use crate::proxy::front::dispatch::Dispatcher;
-use crate::proxy::front::server::{self, ServerConfig, ServerHandle};
+use crate::proxy::front::limit::{self, ConnectionLimit};
+use crate::proxy::front::running::{self, FrontKind, RunningFront};
+use crate::proxy::front::server::ServerConfig;
 use crate::proxy::pool::WorkerPool;
 use crate::proxy::routing::{DEFAULT_POOL, PoolSpec, RouteSpec, RoutingError, RoutingTable};
 use crate::proxy::stats::Stats;
@@ -43,6 +45,13 @@ pub struct BalancerConfig {
     pub strategy: String,
     pub backends: Vec<BackendSpec>,
     pub server: ServerConfig,
+    /// How the front waits for clients (`--front`).
+    pub front: FrontKind,
+    /// Event-loop threads of the epoll front (`--front-threads`).
+    pub front_threads: usize,
+    /// The backends run in this process (the simulated ones): each backend connection
+    /// then costs two descriptors here, both of its ends.
+    pub backends_in_process: bool,
     pub upstream: UpstreamTimeouts,
     /// Extra attempts on other backends after a retryable failure.
     pub retries: u32,
@@ -83,6 +92,9 @@ impl Default for BalancerConfig {
             strategy: "round-robin".into(),
             backends: Vec::new(),
             server: ServerConfig::default(),
+            front: FrontKind::default(),
+            front_threads: 1,
+            backends_in_process: false,
             upstream: UpstreamTimeouts {
                 connect: Duration::from_secs(2),
                 response: Duration::from_secs(10),
@@ -122,7 +134,8 @@ pub enum StartError {
 
 /// A running balancer.
 pub struct Balancer {
-    server: ServerHandle,
+    server: RunningFront,
+    limit: ConnectionLimit,
     pool: WorkerPool,
     stats: Arc<Stats>,
     routing: Arc<RoutingTable>,
@@ -200,13 +213,26 @@ impl Balancer {
             None => None,
         };
         let (jobs, queue) = crossbeam_channel::bounded(config.queue);
-        let pool = WorkerPool::start(config.workers, queue, proxy)?;
+        // Unbounded, but holding at most one resume per connection (`pool::relay`).
+        let (resumes, resumed) = crossbeam_channel::unbounded();
+        let pool = WorkerPool::start(config.workers, queue, resumed, proxy)?;
         let dispatcher = Dispatcher::new(jobs, config.queue, Arc::clone(&stats), Arc::clone(&routing))
             .with_cache(cache)
             .with_access_log(access_log.as_ref().map(AccessLog::sender));
-        let server = server::start(listener, config.server.clone(), Arc::new(dispatcher))?;
+        let limit = connection_limit(config, &pools);
+        let mut server_config = config.server.clone();
+        server_config.max_connections = limit.effective;
+        let server = running::start(
+            config.front,
+            config.front_threads,
+            listener,
+            server_config,
+            Arc::new(dispatcher),
+            resumes,
+        )?;
         Ok(Balancer {
             server,
+            limit,
             pool,
             stats,
             routing,
@@ -230,6 +256,11 @@ impl Balancer {
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.server.local_addr()
+    }
+
+    /// The client connections the front holds, after the descriptor limit.
+    pub fn connection_limit(&self) -> ConnectionLimit {
+        self.limit
     }
 
     pub fn stats(&self) -> &Arc<Stats> {
@@ -278,4 +309,20 @@ impl Balancer {
             drained,
         }
     }
+}
+
+/// Raises the descriptor limit as far as it goes and fits `--max-connections` under it.
+/// Each worker keeps at most one idle connection to each backend it used (it answers
+/// one request at a time, `forward::conn_pool`), so backends take about workers x
+/// backends descriptors.
+fn connection_limit(config: &BalancerConfig, pools: &[PoolSpec]) -> ConnectionLimit {
+    let descriptors = crate::sys::limits::raise_descriptor_limit();
+    let backends: usize = pools.iter().map(|pool| pool.backends.len()).sum();
+    let ends = if config.backends_in_process { 2 } else { 1 };
+    let backend_connections = (config.workers * backends * ends) as u64;
+    let limit = limit::fit(config.server.max_connections, backend_connections, descriptors);
+    if let Some(line) = limit.shortfall() {
+        log::warn!("{line}");
+    }
+    limit
 }

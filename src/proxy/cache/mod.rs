@@ -212,6 +212,17 @@ impl Cache {
         }
     }
 
+    /// The answer from a fresh stored entry, if there is one: the part of `serve` that
+    /// never waits, for a front that may not wait (the event loop answers hits on its
+    /// own thread and sends everything else to a worker, which calls `serve`).
+    pub fn fresh_hit(&self, request: &Request) -> Option<Response> {
+        let key = key::primary_key(request)?;
+        let entry = self
+            .lookup(&key, &request.headers)
+            .filter(|entry| entry.is_fresh_for(&request.headers, SystemTime::now()))?;
+        Some(self.answer(&entry, &request.headers, CacheStatus::Hit, None))
+    }
+
     /// The stored variant for these request headers, if any may be used for them.
     fn lookup(&self, key: &str, request: &HeaderMap) -> Option<Arc<Entry>> {
         let entry = self.store.lock().find(key, request)?;

@@ -11,6 +11,10 @@
 //! With `--cache`, the cache is asked first (`crate::proxy::cache`): a fresh hit is answered
 //! here on the connection thread and never takes a queue slot. With an access log, the
 //! record of each request is sent to the logger thread once its response is known.
+//!
+//! The event-loop front may not wait at all (`answer_or_hand_off`): admin pages and
+//! fresh cache hits are answered on the loop thread, everything else goes to a worker
+//! with the cache attached, and the worker runs the miss path (coalescing, storing).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,25 +91,23 @@ impl Handler for Dispatcher {
         self.cache.is_none() && !AdminPages::is_admin_path(request.path())
     }
 
-    fn hand_off(&self, request: Request, mut direct: DirectAnswer) -> Option<Response> {
+    fn hand_off(&self, request: Request, direct: DirectAnswer) -> Option<Response> {
+        self.queue_direct(request, direct, None)
+    }
+
+    fn answer_or_hand_off(&self, request: Request, direct: DirectAnswer) -> Option<Response> {
+        let now = self.admin.respond(&request, self.queue_now()).or_else(|| {
+            self.cache
+                .as_ref()
+                .and_then(|cache| cache.fresh_hit(&request))
+        });
+        let Some(response) = now else {
+            return self.queue_direct(request, direct, self.cache.clone());
+        };
         if let Some(access_log) = &self.access_log {
-            let (access_log, pending) = (access_log.clone(), Pending::of(&request));
-            direct.before_write(Box::new(move |response| {
-                access_log.send(pending.finish(response))
-            }));
+            access_log.send(Pending::of(&request).finish(&response));
         }
-        let job = Job {
-            request,
-            answer: Answer::Direct(direct),
-        };
-        let error = match self.jobs.try_send(job) {
-            Ok(()) => return None,
-            Err(error) => error,
-        };
-        let response = self.refusal(&error);
-        if let Answer::Direct(direct) = error.into_inner().answer {
-            direct.take_back(&response);
-        }
+        direct.take_back(&response);
         Some(response)
     }
 
@@ -118,12 +120,45 @@ impl Handler for Dispatcher {
 }
 
 impl Dispatcher {
-    fn respond(&self, request: Request) -> Response {
-        let queue = Queue {
+    /// Queues a request whose worker answers the client itself; on refusal, the
+    /// refusal to write instead.
+    fn queue_direct(
+        &self,
+        request: Request,
+        mut direct: DirectAnswer,
+        cache: Option<Arc<Cache>>,
+    ) -> Option<Response> {
+        if let Some(access_log) = &self.access_log {
+            let (access_log, pending) = (access_log.clone(), Pending::of(&request));
+            direct.before_write(Box::new(move |response| {
+                access_log.send(pending.finish(response))
+            }));
+        }
+        let job = Job {
+            request,
+            answer: Answer::Direct(direct),
+            cache,
+        };
+        let error = match self.jobs.try_send(job) {
+            Ok(()) => return None,
+            Err(error) => error,
+        };
+        let response = self.refusal(&error);
+        if let Answer::Direct(direct) = error.into_inner().answer {
+            direct.take_back(&response);
+        }
+        Some(response)
+    }
+
+    fn queue_now(&self) -> Queue {
+        Queue {
             depth: self.jobs.len(),
             capacity: self.capacity,
-        };
-        if let Some(page) = self.admin.respond(&request, queue) {
+        }
+    }
+
+    fn respond(&self, request: Request) -> Response {
+        if let Some(page) = self.admin.respond(&request, self.queue_now()) {
             return page;
         }
         match &self.cache {
@@ -138,6 +173,7 @@ impl Dispatcher {
         let job = Job {
             request,
             answer: Answer::Slot(reply),
+            cache: None,
         };
         if let Err(error) = self.jobs.try_send(job) {
             return self.refusal(&error);

@@ -50,6 +50,16 @@ pub trait Handler: Send + Sync + 'static {
         Some(response)
     }
 
+    /// For a front that must never wait (the event loop): answers at once what needs no
+    /// waiting and returns it, or hands the request to a thread that answers through
+    /// `direct` and returns `None`. The default answers right here, which suits only a
+    /// handler that never blocks.
+    fn answer_or_hand_off(&self, request: Request, direct: DirectAnswer) -> Option<Response> {
+        let response = self.handle(request);
+        direct.take_back(&response);
+        Some(response)
+    }
+
     /// A request that could not be read was answered with `status` by the server itself
     /// (400, 413, 414, 431...). Handlers that count or log requests override this.
     fn rejected(&self, _peer: SocketAddr, _status: StatusCode) {}
