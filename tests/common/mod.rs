@@ -9,7 +9,43 @@ use std::time::{Duration, Instant};
 
 use roundhouse::lab::sim_backend::{self, SimConfig};
 use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
-use roundhouse::proxy::front::ServerHandle;
+use roundhouse::proxy::front::{FrontKind, ServerHandle};
+
+/// Both fronts. A test that talks to the front runs its one body once for each
+/// (`each_front`): the event loop must behave exactly as the threads do.
+pub const FRONTS: [FrontKind; 2] = [FrontKind::Threads, FrontKind::Epoll];
+
+/// Runs `body` for each front in turn; a failure says which front it failed with.
+pub fn each_front(mut body: impl FnMut(FrontKind)) {
+    for front in FRONTS {
+        let _label = FrontLabel(front);
+        body(front);
+    }
+}
+
+/// Names the front of a failing run (on the way out of a panic).
+struct FrontLabel(FrontKind);
+
+impl Drop for FrontLabel {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("(this failure was with --front {})", self.0);
+        }
+    }
+}
+
+/// `cluster` with the front of `front`.
+pub fn cluster_on(
+    front: FrontKind,
+    count: usize,
+    latency: RangeInclusive<u64>,
+    adjust: impl FnOnce(&mut BalancerConfig),
+) -> Cluster {
+    cluster(count, latency, |config| {
+        config.front = front;
+        adjust(config);
+    })
+}
 
 /// A balancer and the simulated backends behind it.
 pub struct Cluster {

@@ -96,11 +96,10 @@ impl Handler for Dispatcher {
     }
 
     fn answer_or_hand_off(&self, request: Request, direct: DirectAnswer) -> Option<Response> {
-        let now = self.admin.respond(&request, self.queue_now()).or_else(|| {
-            self.cache
-                .as_ref()
-                .and_then(|cache| cache.fresh_hit(&request))
-        });
+        let now = self
+            .admin
+            .respond(&request, self.queue_now())
+            .or_else(|| self.cache.as_ref().and_then(|cache| cache.fresh_hit(&request)));
         let Some(response) = now else {
             return self.queue_direct(request, direct, self.cache.clone());
         };

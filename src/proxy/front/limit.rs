@@ -59,10 +59,18 @@ mod tests {
 
     #[test]
     fn what_does_not_fit_is_said() {
-        let small = DescriptorLimit { soft: 1024, hard: 1024 };
+        let small = DescriptorLimit {
+            soft: 1024,
+            hard: 1024,
+        };
         let limit = fit(4096, 24, small);
         assert_eq!(limit.effective, 1024 - 64 - 24);
-        assert!(limit.shortfall().unwrap().contains("holds 936 client connections"));
+        assert!(
+            limit
+                .shortfall()
+                .unwrap()
+                .contains("holds 936 client connections")
+        );
         let large = DescriptorLimit {
             soft: 1 << 20,
             hard: 1 << 20,

@@ -67,7 +67,9 @@ pub fn start(
 ) -> std::io::Result<RunningFront> {
     Ok(match kind {
         FrontKind::Threads => RunningFront::Threads(server::start(listener, config, handler)?),
-        FrontKind::Epoll => RunningFront::Epoll(event_loop::start(listener, config, loops, handler, resumes)?),
+        FrontKind::Epoll => {
+            RunningFront::Epoll(event_loop::start(listener, config, loops, handler, resumes)?)
+        }
     })
 }
 

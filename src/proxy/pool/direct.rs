@@ -33,8 +33,8 @@ use http::{Method, Version, header};
 use parking_lot::{Condvar, Mutex};
 use socket2::SockRef;
 
-use crate::http1::message::Response;
 use super::relay::{Relay, Resume};
+use crate::http1::message::Response;
 use crate::http1::writer::{BodyPlan, COALESCE_LIMIT, response_head, write_response};
 
 /// Whether the answer to the previous request is out, and if so whether the

@@ -23,9 +23,9 @@ use rand::rngs::StdRng;
 
 use crate::http1::Request;
 use crate::proxy::cache::Cache;
-use relay::Resume;
 use crate::proxy::forward::Proxy;
 use crate::proxy::pool::direct::DirectAnswer;
+use relay::Resume;
 use reply::ReplySender;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -141,7 +141,12 @@ pub struct LoopHandback {
 }
 
 impl LoopHandback {
-    pub fn new(completions: &Arc<Completions>, answer: &Arc<AnswerSlot>, slot: usize, generation: u64) -> Box<Self> {
+    pub fn new(
+        completions: &Arc<Completions>,
+        answer: &Arc<AnswerSlot>,
+        slot: usize,
+        generation: u64,
+    ) -> Box<Self> {
         Box::new(LoopHandback {
             completions: Arc::clone(completions),
             answer: Arc::clone(answer),

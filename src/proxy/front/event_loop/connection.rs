@@ -86,19 +86,32 @@ pub enum Verdict {
 /// Where the connection is in its request.
 enum Phase {
     /// Waiting for a request to begin; closed quietly at `until`.
-    Idle { until: Instant },
+    Idle {
+        until: Instant,
+    },
     /// Part of a head has arrived; 408 at `until`.
-    Head { until: Instant },
+    Head {
+        until: Instant,
+    },
     /// Reading a body; 408 if no byte comes by `until`.
     Body(Box<BodyState>),
     /// A worker has the request and writes the answer itself. At `check` (a keep-alive
     /// timeout after the hand-off) the loop looks whether it is out yet.
-    Answering { answer: Arc<AnswerSlot>, check: Instant },
+    Answering {
+        answer: Arc<AnswerSlot>,
+        check: Instant,
+    },
     /// Writing `output` (then a relay, if any); each write must progress by `until`.
-    Writing { then: Then, until: Instant },
+    Writing {
+        then: Then,
+        until: Instant,
+    },
     /// After an error answer: the write side is shut, what the client still sends is
     /// discarded until it closes or `until`.
-    Lingering { until: Instant, discarded: usize },
+    Lingering {
+        until: Instant,
+        discarded: usize,
+    },
     Closed,
 }
 
@@ -431,7 +444,13 @@ impl Connection {
     /// While a worker answers, reads ahead (bounded) and looks at the answer only when
     /// there is a reason to: the next request is here, the client left, the server is
     /// draining, or a keep-alive timeout passed since the hand-off.
-    fn answering(&mut self, cx: &mut Context, answer: Arc<AnswerSlot>, check: Instant, budget: &mut usize) -> Flow {
+    fn answering(
+        &mut self,
+        cx: &mut Context,
+        answer: Arc<AnswerSlot>,
+        check: Instant,
+        budget: &mut usize,
+    ) -> Flow {
         if let Some(outcome) = answer.outcome(cx.completions) {
             if !outcome.keep_open {
                 return Flow::Close;
@@ -653,7 +672,12 @@ fn take_body_bytes(input: &mut Vec<u8>, body: &mut BodyState) -> Result<bool, Re
     }
 }
 
-fn into_request(head: RequestHead, body: Vec<u8>, spooled: Option<crate::http1::spool::SpooledBody>, peer: SocketAddr) -> Request {
+fn into_request(
+    head: RequestHead,
+    body: Vec<u8>,
+    spooled: Option<crate::http1::spool::SpooledBody>,
+    peer: SocketAddr,
+) -> Request {
     Request {
         method: head.method,
         target: head.target,
@@ -670,7 +694,8 @@ fn into_request(head: RequestHead, body: Vec<u8>, spooled: Option<crate::http1::
 #[cfg(test)]
 fn wire(response: &Response) -> Vec<u8> {
     let mut bytes = Vec::new();
-    crate::http1::writer::write_response(&mut bytes, response, &Method::GET, Version::HTTP_11, false).unwrap();
+    crate::http1::writer::write_response(&mut bytes, response, &Method::GET, Version::HTTP_11, false)
+        .unwrap();
     bytes
 }
 

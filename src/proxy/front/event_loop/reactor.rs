@@ -63,11 +63,8 @@ impl Reactor {
         shared: Arc<LoopShared>,
         completions: Arc<Completions>,
     ) -> std::io::Result<Self> {
-        poll.registry().register(
-            &mut SourceFd(&listener.as_raw_fd()),
-            LISTENER,
-            Interest::READABLE,
-        )?;
+        poll.registry()
+            .register(&mut SourceFd(&listener.as_raw_fd()), LISTENER, Interest::READABLE)?;
         Ok(Reactor {
             poll,
             listener,
@@ -175,7 +172,10 @@ impl Reactor {
         if !self.again.is_empty() {
             return Some(Duration::ZERO);
         }
-        let next = [self.timers.next(), self.accept_paused].into_iter().flatten().min();
+        let next = [self.timers.next(), self.accept_paused]
+            .into_iter()
+            .flatten()
+            .min();
         // Rounded up to the next millisecond (epoll's unit) so a timer is never early.
         next.map(|at| {
             let wait = at.saturating_duration_since(Instant::now());

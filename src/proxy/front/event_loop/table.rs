@@ -91,7 +91,10 @@ mod tests {
         assert_eq!(table.remove(slot), Some("a"));
         let (again, second) = table.insert("b");
         assert_eq!(again, slot, "the slot is reused");
-        assert!(table.get_mut(slot, first).is_none(), "a late report for `a` is dropped");
+        assert!(
+            table.get_mut(slot, first).is_none(),
+            "a late report for `a` is dropped"
+        );
         assert_eq!(table.get_mut(slot, second), Some(&mut "b"));
         assert_eq!(table.len(), 1);
     }
