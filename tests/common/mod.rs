@@ -23,6 +23,14 @@ pub fn each_front(mut body: impl FnMut(FrontKind)) {
     }
 }
 
+/// The `--front` value of `front`.
+pub fn front_flag(front: FrontKind) -> &'static str {
+    match front {
+        FrontKind::Threads => "threads",
+        FrontKind::Epoll => "epoll",
+    }
+}
+
 /// Names the front of a failing run (on the way out of a panic).
 struct FrontLabel(FrontKind);
 
