@@ -242,11 +242,25 @@ pub struct Running {
 }
 
 /// Starts the binary and waits for its `listening on http://ADDR` line.
+pub fn run_binary(args: &[&str]) -> Running {
+    run_binary_under(&[], args)
+}
+
+/// `run_binary` through a wrapper command (`prlimit --nofile=...`), when not empty.
 // The child is handed to the caller, and `Running`'s Drop kills and waits for it.
 #[allow(clippy::zombie_processes)]
-pub fn run_binary(args: &[&str]) -> Running {
+pub fn run_binary_under(wrapper: &[&str], args: &[&str]) -> Running {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_roundhouse"))
+    let binary = env!("CARGO_BIN_EXE_roundhouse");
+    let mut command = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut command = std::process::Command::new(program);
+            command.args(rest).arg(binary);
+            command
+        }
+        None => std::process::Command::new(binary),
+    };
+    let mut child = command
         .args(args)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
