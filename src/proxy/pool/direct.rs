@@ -23,7 +23,7 @@
 //! `relay.rs`) back to the loop, which writes it when the socket is writable.
 
 use std::io::{self, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -31,9 +31,9 @@ use std::time::Instant;
 
 use http::{Method, Version, header};
 use parking_lot::{Condvar, Mutex};
-use socket2::SockRef;
 
-use super::relay::{Relay, Resume};
+use super::handback::{Handback, Relay, Rest, close_unless, send_now};
+use super::relay::Resume;
 use crate::http1::message::Response;
 use crate::http1::writer::{BodyPlan, COALESCE_LIMIT, response_head, write_response};
 
@@ -86,29 +86,6 @@ impl Turn {
 /// Something to run once the response is known, before it is written (the access
 /// log's record, so a client that reads its answer and then looks finds it counted).
 pub type BeforeWrite = Box<dyn FnOnce(&Response) + Send>;
-
-/// The way back to an event loop: how a worker tells it that an answer is out, or gives
-/// it what the socket did not take. Each call consumes the handback: one answer, one
-/// report.
-pub trait Handback: Send {
-    /// The whole answer is out; `keep_open`: the connection carries the next request.
-    fn written(self: Box<Self>, keep_open: bool);
-    /// The socket took only part of the answer: the loop writes the rest.
-    fn unwritten(self: Box<Self>, rest: Rest);
-    /// The request was answered by the loop after all (a refusal): nothing to report.
-    fn taken_back(self: Box<Self>);
-}
-
-/// What a worker could not send at once.
-pub struct Rest {
-    /// Serialized bytes, of which the first `sent` are out.
-    pub bytes: Vec<u8>,
-    pub sent: usize,
-    /// A streamed body still to come after `bytes`.
-    pub relay: Option<Relay>,
-    /// Whether the connection stays open once everything is written.
-    pub keep_open: bool,
-}
 
 /// Everything a worker needs to answer a client itself.
 pub struct DirectAnswer {
@@ -296,15 +273,6 @@ impl DirectAnswer {
     }
 }
 
-/// One `send(2)` that never waits (`MSG_DONTWAIT`): what the socket's buffer takes now.
-pub fn send_now(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    loop {
-        match SockRef::from(stream).send_with_flags(bytes, libc::MSG_DONTWAIT) {
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
-}
 
 impl Drop for DirectAnswer {
     /// A worker that panicked before answering: say so if the socket takes it at once,
@@ -348,13 +316,6 @@ pub fn keeps_connection(response: &Response, client_version: Version) -> bool {
     !handler_wants_close && !close_delimited
 }
 
-/// Closes the connection when it is not to be kept, which also wakes the connection
-/// thread blocked reading the next request.
-pub fn close_unless(stream: &TcpStream, keep_open: bool) {
-    if !keep_open {
-        let _ = stream.shutdown(Shutdown::Both);
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@
 //! connection, so that channel is bounded by the connections, not by the clients' will.
 
 pub mod direct;
+pub mod handback;
 pub mod relay;
 pub mod reply;
 

@@ -23,18 +23,11 @@ use std::io;
 use std::net::TcpStream;
 use std::sync::Arc;
 
-use crate::http1::writer::BodyPump;
-
-use super::direct::{Handback, Rest, close_unless, send_now};
+pub use super::handback::Relay;
+use super::handback::{Handback, Rest, close_unless, send_now};
 
 /// Bytes a worker relays for one connection before it lets other work go first.
 pub const BUDGET: usize = 1024 * 1024;
-
-/// The body still to come, and whether the connection stays open after it.
-pub struct Relay {
-    pub pump: BodyPump,
-    pub keep_open: bool,
-}
 
 /// The next stretch of a relay, for a worker: `pending` bytes go first.
 pub struct Resume {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use mio::Waker;
 use parking_lot::Mutex;
 
-use crate::proxy::pool::direct::{Handback, Rest};
+use crate::proxy::pool::handback::{Handback, Rest};
 
 /// What a report asks the loop to do with its connection.
 pub enum Report {

@@ -40,7 +40,8 @@ use crate::http1::sink::BodySink;
 use crate::http1::spool::{SPOOL_THRESHOLD, Spool};
 use crate::http1::writer::{BodyPlan, response_head};
 use crate::proxy::front::server::{Handler, LINGER_BYTES, LINGER_TIME, ServerConfig, over_limit};
-use crate::proxy::pool::direct::{DirectAnswer, Rest, keeps_connection};
+use crate::proxy::pool::direct::{DirectAnswer, keeps_connection};
+use crate::proxy::pool::handback::Rest;
 use crate::proxy::pool::relay::{Relay, Resume};
 
 /// Bytes one connection may read in one turn before the others get theirs.
