@@ -145,20 +145,35 @@ pub fn read_reply(stream: &mut TcpStream, head_request: bool) -> std::io::Result
             }
         }
     }
+    // Only this response's bytes are taken from the socket: the next response (a
+    // pipelined answer) may already be there, and must stay for the next call. So the
+    // head is found by peeking, and the body is read to its exact length.
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
-        if let Some(position) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
-            break position + 4;
-        }
-        let read = read_some(stream, &mut chunk)?;
-        if read == 0 {
+        let peeked = loop {
+            match stream.peek(&mut chunk) {
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        if peeked == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "closed before a response",
             ));
         }
-        buffer.extend_from_slice(&chunk[..read]);
+        // The end of the head may straddle what was taken before and what is peeked.
+        let seen = buffer.len();
+        buffer.extend_from_slice(&chunk[..peeked]);
+        let from = seen.saturating_sub(3);
+        if let Some(position) = buffer[from..].windows(4).position(|window| window == b"\r\n\r\n") {
+            let head_end = from + position + 4;
+            buffer.truncate(head_end);
+            stream.read_exact(&mut chunk[..head_end - seen])?;
+            break head_end;
+        }
+        stream.read_exact(&mut chunk[..peeked])?;
     };
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
@@ -183,13 +198,13 @@ pub fn read_reply(stream: &mut TcpStream, head_request: bool) -> std::io::Result
         _ if no_body => body.clear(),
         Some(length) => {
             while body.len() < length {
-                let read = read_some(stream, &mut chunk)?;
+                let want = (length - body.len()).min(chunk.len());
+                let read = read_some(stream, &mut chunk[..want])?;
                 if read == 0 {
                     break;
                 }
                 body.extend_from_slice(&chunk[..read]);
             }
-            body.truncate(length);
         }
         None => {
             stream.read_to_end(&mut body)?;
