@@ -94,7 +94,7 @@ impl Reactor {
                 break;
             }
             let timeout = self.timeout();
-            if let Err(error) = self.poll.poll(&mut events, timeout) {
+            if let Err(error) = self.wait(&mut events, timeout) {
                 if error.kind() != std::io::ErrorKind::Interrupted {
                     log::error!("event loop: poll failed: {error}");
                     break;
@@ -164,6 +164,25 @@ impl Reactor {
         for (slot, _) in self.connections.keys() {
             self.close(slot);
         }
+    }
+
+    /// Waits for events; before sleeping, looks again without sleeping for a moment.
+    fn wait(&mut self, events: &mut Events, timeout: Option<Duration>) -> std::io::Result<()> {
+        let spin = *SPIN;
+        if !spin.is_zero() && timeout != Some(Duration::ZERO) {
+            let started = Instant::now();
+            loop {
+                self.poll.poll(events, Some(Duration::ZERO))?;
+                if !events.is_empty() {
+                    return Ok(());
+                }
+                if started.elapsed() >= spin {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        self.poll.poll(events, timeout)
     }
 
     /// How long `epoll_wait` may sleep: until the earliest timer, at once when work is
@@ -337,3 +356,7 @@ fn queue(ready: &mut Vec<(usize, u64)>, connection: &mut Connection, slot: usize
         ready.push((slot, generation));
     }
 }
+
+static SPIN: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
+    Duration::from_micros(std::env::var("RH_SPIN_US").ok().and_then(|v| v.parse().ok()).unwrap_or(0))
+});
