@@ -8,7 +8,8 @@
 #   bench/c10k.sh --record           # also append the tables to bench/RESULTS.md
 #
 # 1. Both fronts, wrk -t1 -cN for N in 100 1000 10000 (--timeout 30s), fast backends in
-#    their own processes (roundhouse backend --latency 0..1), a fresh balancer for each
+#    their own process (one nginx worker answering a 2-byte 200 on three ports, as in
+#    compare.sh), so the proxy's own cost is what is measured; a fresh balancer for each
 #    run (VmHWM is per process). Columns: peak threads (sampled every 0.5 s), VmHWM,
 #    req/s, errors, CPU us/req and context switches per request (perf stat, all the
 #    balancer's threads, when perf works here), next to what the model predicts
@@ -41,16 +42,18 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-if ! command -v wrk >/dev/null || ! command -v prlimit >/dev/null; then
-    echo "c10k.sh: installing wrk and util-linux from Debian's packages" >&2
+export PATH="$PATH:/usr/sbin:/sbin"
+if ! command -v wrk >/dev/null || ! command -v prlimit >/dev/null || ! command -v nginx >/dev/null; then
+    echo "c10k.sh: installing wrk, nginx and util-linux from Debian's packages" >&2
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q wrk util-linux >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q wrk nginx-light util-linux >/dev/null ||
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q wrk nginx util-linux >/dev/null
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [ "$(ulimit -n)" -lt 24000 ]; then
-    echo "c10k.sh: the descriptor limit is $(ulimit -n); 10,000 connections need about 24,000 (ulimit -Hn)" >&2
+if [ "$(ulimit -n)" -lt 10500 ]; then
+    echo "c10k.sh: the descriptor limit is $(ulimit -n); 10,000 connections need about 10,500 in the balancer and in wrk (ulimit -Hn)" >&2
 fi
 
 RUN="$(mktemp -d "${TMPDIR:-/tmp}/roundhouse-c10k.XXXXXX")"
@@ -145,14 +148,11 @@ measure() {
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-port=$((BASE + 501))
-backend_ports=()
-for number in 1 2 3; do
-    RUST_LOG=warn "$BIN" backend --port "$port" --latency 0..1 >"$RUN/backend-$number.log" 2>&1 &
-    PIDS+=($!)
-    backend_ports+=("$port")
-    port=$((port + 1))
-done
+backend_ports=($((BASE + 501)) $((BASE + 502)) $((BASE + 503)))
+sed -e "s/127\.0\.0\.1:9101/127.0.0.1:${backend_ports[0]}/g; s/127\.0\.0\.1:9102/127.0.0.1:${backend_ports[1]}/g" \
+    -e "s/127\.0\.0\.1:9103/127.0.0.1:${backend_ports[2]}/g" "$ROOT/bench/nginx-backends.conf" >"$RUN/nginx-backends.conf"
+nginx -p "$RUN" -c "$RUN/nginx-backends.conf" -g 'daemon off;' >"$RUN/backends.log" 2>&1 &
+PIDS+=($!)
 for backend in "${backend_ports[@]}"; do wait_listening "$backend"; done
 BACKEND_FLAGS=()
 for backend in "${backend_ports[@]}"; do BACKEND_FLAGS+=(--backend "http://127.0.0.1:$backend"); done
@@ -233,7 +233,7 @@ RESULTS="$RUN/results.md"
 {
     echo "### c10k.sh, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "Machine: $(uname -srm), $(nproc) cores, load average before/after: $LOAD_BEFORE / $LOAD_AFTER. roundhouse $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), --workers $WORKERS, wrk -t1 --timeout 30s, ${DURATION} s per run, backends: three \`roundhouse backend --latency 0..1\` processes."
+    echo "Machine: $(uname -srm), $(nproc) cores, load average before/after: $LOAD_BEFORE / $LOAD_AFTER. roundhouse $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), --workers $WORKERS, wrk -t1 --timeout 30s, ${DURATION} s per run, backends: one nginx worker on three ports (bench/nginx-backends.conf)."
     echo
     echo "| front | connections | threads (predicted) | threads | VmHWM MiB (predicted) | VmHWM MiB | req/s | errors | CPU us/req | ctx/req |"
     echo "|---|---|---|---|---|---|---|---|---|---|"

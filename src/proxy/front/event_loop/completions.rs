@@ -194,3 +194,47 @@ impl Drop for LoopHandback {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::{Poll, Token};
+
+    fn completions() -> (Poll, Arc<Completions>) {
+        let poll = Poll::new().unwrap();
+        let waker = Waker::new(poll.registry(), Token(0)).unwrap();
+        (poll, Arc::new(Completions::new(waker)))
+    }
+
+    #[test]
+    fn an_unwatched_answer_reports_nothing_a_watched_one_does() {
+        let (_poll, completions) = completions();
+        let mut reports = Vec::new();
+        let quiet = AnswerSlot::new();
+        LoopHandback::new(&completions, &quiet, 1, 0).written(true);
+        completions.take(&mut reports);
+        assert!(reports.is_empty(), "a written answer the loop did not wait for wakes nobody");
+        assert!(quiet.outcome(&completions).unwrap().keep_open);
+        assert!(!quiet.watch(), "already done: nothing to watch");
+
+        let watched = AnswerSlot::new();
+        assert!(watched.watch());
+        LoopHandback::new(&completions, &watched, 2, 7).written(true);
+        completions.take(&mut reports);
+        assert!(matches!(reports.as_slice(), [(2, 7, Report::Look)]));
+    }
+
+    #[test]
+    fn a_close_and_a_dropped_handback_are_always_reported() {
+        let (_poll, completions) = completions();
+        let mut reports = Vec::new();
+        let closing = AnswerSlot::new();
+        LoopHandback::new(&completions, &closing, 3, 0).written(false);
+        let abandoned = AnswerSlot::new();
+        drop(LoopHandback::new(&completions, &abandoned, 4, 0));
+        completions.take(&mut reports);
+        assert_eq!(reports.len(), 2);
+        assert!(!closing.outcome(&completions).unwrap().keep_open);
+        assert!(!abandoned.outcome(&completions).unwrap().keep_open, "a worker that died closes");
+    }
+}
