@@ -53,7 +53,14 @@ const FRONTS: [(&str, &str, Marker); 2] = [
     ("epoll", okabe_ito::BLUE, Marker::Circle),
 ];
 
-fn chart(rows: &[Row], workers: f64, title: &str, y_label: &str, pick: fn(&Row) -> f64, model: Option<usize>) -> Chart {
+fn chart(
+    rows: &[Row],
+    workers: f64,
+    title: &str,
+    y_label: &str,
+    pick: fn(&Row) -> f64,
+    model: Option<usize>,
+) -> Chart {
     let mut chart = Chart::new(title, "concurrent keep-alive connections (log scale)", y_label)
         .with_x_scale(Scale::Log)
         .with_legend(Legend::TopLeft)
@@ -75,7 +82,8 @@ fn chart(rows: &[Row], workers: f64, title: &str, y_label: &str, pick: fn(&Row) 
                     (connections, if which == 0 { threads } else { memory })
                 })
                 .collect();
-            chart = chart.with_series(Series::line(format!("--front {front}, predicted"), color, curve).dashed());
+            chart =
+                chart.with_series(Series::line(format!("--front {front}, predicted"), color, curve).dashed());
         }
         chart = chart.with_series(
             Series::line(format!("--front {front}, measured"), color, points).with_marker(marker),
@@ -99,10 +107,43 @@ fn main() -> ExitCode {
         }
     };
     let charts = [
-        ("threads", chart(&rows, workers, "Threads of the balancer", "threads (log scale)", |row| row.threads, Some(0))),
-        ("memory", chart(&rows, workers, "Peak resident memory (VmHWM)", "MiB (log scale)", |row| row.hwm_mib, Some(1))),
-        ("throughput", chart(&rows, workers, "Throughput", "requests/s", |row| row.rps, None)),
-        ("switches", chart(&rows, workers, "Context switches per request", "switches/request", |row| row.ctx_per_request, None)),
+        (
+            "threads",
+            chart(
+                &rows,
+                workers,
+                "Threads of the balancer",
+                "threads (log scale)",
+                |row| row.threads,
+                Some(0),
+            ),
+        ),
+        (
+            "memory",
+            chart(
+                &rows,
+                workers,
+                "Peak resident memory (VmHWM)",
+                "MiB (log scale)",
+                |row| row.hwm_mib,
+                Some(1),
+            ),
+        ),
+        (
+            "throughput",
+            chart(&rows, workers, "Throughput", "requests/s", |row| row.rps, None),
+        ),
+        (
+            "switches",
+            chart(
+                &rows,
+                workers,
+                "Context switches per request",
+                "switches/request",
+                |row| row.ctx_per_request,
+                None,
+            ),
+        ),
     ];
     for (name, chart) in charts {
         let path = format!("{out}/c10k-{name}.svg");

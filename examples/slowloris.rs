@@ -49,6 +49,9 @@ fn main() -> ExitCode {
         sent += 1;
         thread::sleep(Duration::from_secs(1).min(deadline.saturating_duration_since(Instant::now())));
     }
-    eprintln!("slowloris: {} connections still open after {seconds} s", streams.len());
+    eprintln!(
+        "slowloris: {} connections still open after {seconds} s",
+        streams.len()
+    );
     ExitCode::SUCCESS
 }

@@ -273,7 +273,6 @@ impl DirectAnswer {
     }
 }
 
-
 impl Drop for DirectAnswer {
     /// A worker that panicked before answering: say so if the socket takes it at once,
     /// and close, so the client is not left waiting and the connection thread wakes
@@ -315,7 +314,6 @@ pub fn keeps_connection(response: &Response, client_version: Version) -> bool {
             .is_some_and(|stream| stream.length.is_none());
     !handler_wants_close && !close_delimited
 }
-
 
 #[cfg(test)]
 mod tests {

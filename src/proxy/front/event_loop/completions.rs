@@ -213,7 +213,10 @@ mod tests {
         let quiet = AnswerSlot::new();
         LoopHandback::new(&completions, &quiet, 1, 0).written(true);
         completions.take(&mut reports);
-        assert!(reports.is_empty(), "a written answer the loop did not wait for wakes nobody");
+        assert!(
+            reports.is_empty(),
+            "a written answer the loop did not wait for wakes nobody"
+        );
         assert!(quiet.outcome(&completions).unwrap().keep_open);
         assert!(!quiet.watch(), "already done: nothing to watch");
 
@@ -235,6 +238,9 @@ mod tests {
         completions.take(&mut reports);
         assert_eq!(reports.len(), 2);
         assert!(!closing.outcome(&completions).unwrap().keep_open);
-        assert!(!abandoned.outcome(&completions).unwrap().keep_open, "a worker that died closes");
+        assert!(
+            !abandoned.outcome(&completions).unwrap().keep_open,
+            "a worker that died closes"
+        );
     }
 }
