@@ -159,9 +159,12 @@ pub struct Connection {
     phase: Phase,
     /// Counts against `--max-connections` (a refused connection does not).
     pub counted: bool,
-    /// What epoll last said, until a read or write meets EAGAIN.
+    /// What epoll last said, until a read or write meets EAGAIN (or a short read shows
+    /// the socket drained).
     pub readable: bool,
     pub writable: bool,
+    /// epoll said the client sent its FIN: read until the end even after a short read.
+    pub hung_up: bool,
     /// The client sent its FIN (or the socket failed): nothing more will arrive.
     read_closed: bool,
     /// When the loop should next look at this connection.
@@ -188,6 +191,7 @@ impl Connection {
             counted: true,
             readable: true,
             writable: true,
+            hung_up: false,
             read_closed: false,
             deadline: None,
             scheduled: None,
@@ -627,6 +631,13 @@ impl Connection {
                     self.input.extend_from_slice(&cx.scratch[..count]);
                     *budget = budget.saturating_sub(count);
                     got = true;
+                    // A short read emptied the socket: bytes that come later are a new
+                    // edge, so the read that would only say EAGAIN is saved (one system
+                    // call per request; tokio does the same). A FIN already queued makes
+                    // no new edge, so after a hang-up the loop reads on to the end.
+                    if count < room && !self.hung_up {
+                        self.readable = false;
+                    }
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.readable = false,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}

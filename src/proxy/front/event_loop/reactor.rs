@@ -129,6 +129,9 @@ impl Reactor {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             connection.readable = true;
                         }
+                        if event.is_read_closed() || event.is_error() {
+                            connection.hung_up = true;
+                        }
                         if event.is_writable() || event.is_write_closed() || event.is_error() {
                             connection.writable = true;
                         }
