@@ -246,7 +246,9 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
         };
         supervised.push(process.spec(socket));
     }
-    let config = effective.balancer_config(backends.clone());
+    let mut config = effective.balancer_config(backends.clone());
+    // Simulated backends in this process hold both ends of each backend connection.
+    config.backends_in_process = !simulated.is_empty();
     let balancer =
         Balancer::start_with_admin(listener, admin_listener, &config).map_err(|error| error.to_string())?;
     inherited.close_unused();
@@ -344,8 +346,8 @@ fn print_banner(balancer: &Balancer, config: &BalancerConfig, simulated: bool, a
     let addr = balancer.local_addr();
     say(format_args!("roundhouse listening on http://{addr}"));
     say(format_args!(
-        "  {} workers, queue of {}, strategy {}",
-        config.workers, config.queue, config.strategy
+        "  {} workers, queue of {}, strategy {}, front {}",
+        config.workers, config.queue, config.strategy, config.front
     ));
     for backend in &config.backends {
         let kind = if !simulated {

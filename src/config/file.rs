@@ -41,6 +41,10 @@ pub struct FileConfig {
     /// `--trust-proxy`: networks whose X-Forwarded-For is believed.
     pub trust_proxy: Option<Vec<Spanned<String>>>,
     pub admin: Option<Admin>,
+    /// `--front`: `"threads"` or `"epoll"`.
+    pub front: Option<Spanned<String>>,
+    /// `--front-threads`
+    pub front_threads: Option<Spanned<i64>>,
     pub timeouts: Option<Timeouts>,
     pub limits: Option<Limits>,
     pub health: Option<Health>,

@@ -23,6 +23,7 @@ use crate::lab::sim_backend::apps::currency::Rates;
 use crate::proxy::access_log::AccessLogTarget;
 use crate::proxy::backends::BackendSpec;
 use crate::proxy::clients::parse_net;
+use crate::proxy::front::FrontKind;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 /// The flags given on the command line (clap's argument ids, which are `ServeArgs`'s
@@ -68,6 +69,8 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("retries", "retries"),
     ("load_interval", "load_interval"),
     ("access_log", "access_log"),
+    ("front", "front"),
+    ("front_threads", "front_threads"),
     ("timeout", "timeouts.response"),
     ("connect_timeout", "timeouts.connect"),
     ("client_timeout", "timeouts.client"),
@@ -307,6 +310,18 @@ pub fn settings(
             &mut args.admin_listen,
         );
     }
+    layer.set(
+        "front",
+        file.front.as_ref(),
+        |text: &String| text.parse::<FrontKind>(),
+        &mut args.front,
+    );
+    layer.set(
+        "front_threads",
+        file.front_threads.as_ref(),
+        int(1, 64),
+        &mut args.front_threads,
+    );
     let timeouts = file.timeouts.as_ref();
     let get = |pick: fn(&file::Timeouts) -> Option<&Spanned<String>>| timeouts.and_then(pick);
     layer.set(

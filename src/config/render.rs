@@ -95,6 +95,8 @@ pub fn to_file(effective: &Effective) -> FileConfig {
             allow: Some(nets(&args.admin_allow)),
             listen: args.admin_listen.and_then(|addr| value(addr.to_string())),
         }),
+        front: value(args.front.to_string()),
+        front_threads: int(args.front_threads),
         timeouts: Some(file::Timeouts {
             response: duration(args.timeout),
             connect: duration(args.connect_timeout),

@@ -11,7 +11,51 @@ use std::time::{Duration, Instant};
 
 use roundhouse::lab::sim_backend::{self, SimConfig};
 use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
-use roundhouse::proxy::front::ServerHandle;
+use roundhouse::proxy::front::{FrontKind, ServerHandle};
+
+/// Both fronts. A test that talks to the front runs its one body once for each
+/// (`each_front`): the event loop must behave exactly as the threads do.
+pub const FRONTS: [FrontKind; 2] = [FrontKind::Threads, FrontKind::Epoll];
+
+/// Runs `body` for each front in turn; a failure says which front it failed with.
+pub fn each_front(mut body: impl FnMut(FrontKind)) {
+    for front in FRONTS {
+        let _label = FrontLabel(front);
+        body(front);
+    }
+}
+
+/// The `--front` value of `front`.
+pub fn front_flag(front: FrontKind) -> &'static str {
+    match front {
+        FrontKind::Threads => "threads",
+        FrontKind::Epoll => "epoll",
+    }
+}
+
+/// Names the front of a failing run (on the way out of a panic).
+struct FrontLabel(FrontKind);
+
+impl Drop for FrontLabel {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("(this failure was with --front {})", self.0);
+        }
+    }
+}
+
+/// `cluster` with the front of `front`.
+pub fn cluster_on(
+    front: FrontKind,
+    count: usize,
+    latency: RangeInclusive<u64>,
+    adjust: impl FnOnce(&mut BalancerConfig),
+) -> Cluster {
+    cluster(count, latency, |config| {
+        config.front = front;
+        adjust(config);
+    })
+}
 
 /// A balancer and the simulated backends behind it.
 pub struct Cluster {
@@ -217,16 +261,34 @@ pub struct Running {
 }
 
 /// Starts the binary and waits for its `listening on http://ADDR` line.
-// The child is handed to the caller, and `Running`'s Drop kills and waits for it.
 pub fn run_binary(args: &[&str]) -> Running {
     run_binary_with_env(args, &[])
 }
 
 /// `run_binary` with environment variables set for the process.
-#[allow(clippy::zombie_processes)]
 pub fn run_binary_with_env(args: &[&str], env: &[(&str, &str)]) -> Running {
+    run_binary_under_with_env(&[], args, env)
+}
+
+/// `run_binary` through a wrapper command (`prlimit --nofile=...`), when not empty.
+pub fn run_binary_under(wrapper: &[&str], args: &[&str]) -> Running {
+    run_binary_under_with_env(wrapper, args, &[])
+}
+
+// The child is handed to the caller, and `Running`'s Drop kills and waits for it.
+#[allow(clippy::zombie_processes)]
+fn run_binary_under_with_env(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Running {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_roundhouse"))
+    let binary = env!("CARGO_BIN_EXE_roundhouse");
+    let mut command = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut command = std::process::Command::new(program);
+            command.args(rest).arg(binary);
+            command
+        }
+        None => std::process::Command::new(binary),
+    };
+    let mut child = command
         .args(args)
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())

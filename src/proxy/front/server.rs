@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,16 @@ pub trait Handler: Send + Sync + 'static {
     /// Hands the request to a thread that answers through `direct` and returns `None`;
     /// or, when it cannot, returns the answer for the connection thread to write.
     fn hand_off(&self, request: Request, direct: DirectAnswer) -> Option<Response> {
+        let response = self.handle(request);
+        direct.take_back(&response);
+        Some(response)
+    }
+
+    /// For a front that must never wait (the event loop): answers at once what needs no
+    /// waiting and returns it, or hands the request to a thread that answers through
+    /// `direct` and returns `None`. The default answers right here, which suits only a
+    /// handler that never blocks.
+    fn answer_or_hand_off(&self, request: Request, direct: DirectAnswer) -> Option<Response> {
         let response = self.handle(request);
         direct.take_back(&response);
         Some(response)
@@ -97,13 +107,16 @@ struct Shared {
     connections: Mutex<ConnectionTable>,
     /// Signalled when a connection closes, so a draining shutdown can wait for zero.
     connection_closed: Condvar,
+    /// Connections refused over the limit whose 503 is still lingering.
+    lingering_refusals: AtomicUsize,
 }
 
 #[derive(Default)]
 struct ConnectionTable {
     next_id: u64,
-    /// A clone of each open socket and whether its thread is waiting for a new request.
-    open: HashMap<u64, (TcpStream, Arc<AtomicBool>)>,
+    /// Each open socket (the connection's one descriptor, shared) and whether its
+    /// thread is waiting for a new request.
+    open: HashMap<u64, (Arc<TcpStream>, Arc<AtomicBool>)>,
 }
 
 /// A running server: its address, and the way to stop it.
@@ -128,6 +141,7 @@ pub fn start(
         close_idle: AtomicBool::new(false),
         connections: Mutex::new(ConnectionTable::default()),
         connection_closed: Condvar::new(),
+        lingering_refusals: AtomicUsize::new(0),
     });
     let acceptor_shared = Arc::clone(&shared);
     let acceptor = thread::Builder::new()
@@ -193,11 +207,11 @@ impl ServerHandle {
             // A thread blocked reading an idle connection cannot see `stopping`;
             // shutting down the read side makes its read(2) return 0 at once. A thread
             // busy with a request keeps its write side and closes after answering.
-            let idle: Vec<TcpStream> = table
+            let idle: Vec<Arc<TcpStream>> = table
                 .open
                 .values()
                 .filter(|(_, idle)| closing_idle && idle.load(Ordering::SeqCst))
-                .filter_map(|(stream, _)| stream.try_clone().ok())
+                .map(|(stream, _)| Arc::clone(stream))
                 .collect();
             if table.open.is_empty() {
                 return true;
@@ -231,9 +245,13 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     while let Some((stream, peer)) = accept_with_backoff(&listener, &shared.stopping) {
         // Accepted sockets inherit the listener's `SO_RCVTIMEO` (`wake_periodically`).
         let _ = stream.set_read_timeout(None);
+        // One descriptor per connection: the reader, the writer, a worker answering
+        // directly and the connection table all share it (`&TcpStream` is `Read` and
+        // `Write`), where `try_clone` would `dup(2)` one descriptor for each.
+        let stream = Arc::new(stream);
         let registered = register(&shared, &stream);
         let Some((id, idle)) = registered else {
-            refuse_over_limit(stream);
+            refuse_over_limit(&shared, stream);
             continue;
         };
         let thread_shared = Arc::clone(&shared);
@@ -255,8 +273,8 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 }
 
 /// Adds a connection to the table unless the table is full.
-fn register(shared: &Shared, stream: &TcpStream) -> Option<(u64, Arc<AtomicBool>)> {
-    let clone = stream.try_clone().ok()?;
+fn register(shared: &Shared, stream: &Arc<TcpStream>) -> Option<(u64, Arc<AtomicBool>)> {
+    let clone = Arc::clone(stream);
     let mut table = shared.connections.lock();
     if table.open.len() >= shared.config.max_connections {
         return None;
@@ -275,28 +293,51 @@ fn unregister(shared: &Shared, id: u64) {
 
 /// Over `--max-connections`: answer 503 without reading the request, and close.
 /// (HAProxy's `maxconn` queues instead; a bounded, visible refusal is the lesson here.)
-fn refuse_over_limit(mut stream: TcpStream) {
+///
+/// Closing a socket whose request is still unread sends a reset, not the 503, so the
+/// refusal lingers like an error answer (`linger`). Up to `MAX_LINGERING_REFUSALS`
+/// linger on threads of their own; past that the acceptor lingers itself, which stops
+/// accepting for a moment: the kernel's accept queue holds the next clients meanwhile,
+/// and they get their 503 in turn rather than a reset.
+fn refuse_over_limit(shared: &Arc<Shared>, stream: Arc<TcpStream>) {
+    /// Refusals lingering at once on threads of their own.
+    const MAX_LINGERING_REFUSALS: usize = 64;
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let response = Response::text(StatusCode::SERVICE_UNAVAILABLE, "too many connections, try again")
-        .with_header(header::RETRY_AFTER, "1");
-    let _ = write_response(&mut stream, &response, &Method::GET, Version::HTTP_11, false);
+    let mut out: &TcpStream = &stream;
+    let _ = write_response(&mut out, &over_limit(), &Method::GET, Version::HTTP_11, false);
+    let lingering = shared.lingering_refusals.fetch_add(1, Ordering::SeqCst);
+    let done = {
+        let shared = Arc::clone(shared);
+        move || {
+            linger(&mut HttpReader::shared(stream));
+            shared.lingering_refusals.fetch_sub(1, Ordering::SeqCst);
+        }
+    };
+    if lingering >= MAX_LINGERING_REFUSALS {
+        return done();
+    }
+    let spawned = thread::Builder::new()
+        .name(format!("{}-refuse", shared.config.thread_name))
+        .stack_size(64 * 1024)
+        .spawn(done);
+    if let Err(error) = spawned {
+        log::warn!("cannot start a thread to refuse a connection: {error}");
+    }
+}
+
+/// The answer to a connection over the limit (shared by both fronts).
+pub fn over_limit() -> Response {
+    Response::text(StatusCode::SERVICE_UNAVAILABLE, "too many connections, try again")
+        .with_header(header::RETRY_AFTER, "1")
 }
 
 /// The keep-alive loop of one connection.
-fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: &AtomicBool) {
+fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, peer: SocketAddr, idle: &AtomicBool) {
     let config = &shared.config;
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(config.client_timeout));
-    let mut writer = match stream.try_clone() {
-        Ok(writer) => writer,
-        Err(_) => return,
-    };
-    // The workers' handle on the socket, for answering it directly: one per connection.
-    let shared_writer = match writer.try_clone() {
-        Ok(clone) => Arc::new(clone),
-        Err(_) => return,
-    };
-    let mut reader = HttpReader::new(stream);
+    let mut writer: &TcpStream = &stream;
+    let mut reader = HttpReader::shared(Arc::clone(&stream));
     // The first request may take the client timeout to begin; later ones the keep-alive.
     let mut idle_wait = config.client_timeout;
     // The answer a worker is writing for the previous request, if any.
@@ -370,7 +411,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
         let method = head.method.clone();
         let version = head.version;
         // A server must not send 1xx to an HTTP/1.0 client (RFC 9110 section 15.2).
-        let interim = (version == Version::HTTP_11).then(|| Interim::new(Arc::clone(&shared_writer)));
+        let interim = (version == Version::HTTP_11).then(|| Interim::new(Arc::clone(&stream)));
         let request = Request {
             method: head.method,
             target: head.target,
@@ -386,7 +427,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, idle: 
         let keep_alive = keep_alive && !shared.stopping.load(Ordering::SeqCst);
         let response = if shared.handler.can_hand_off(&request) {
             let direct = DirectAnswer::new(
-                Arc::clone(&shared_writer),
+                Arc::clone(&stream),
                 method.clone(),
                 version,
                 keep_alive,
@@ -448,7 +489,7 @@ fn read_ahead(reader: &mut HttpReader, turn: &Turn, keepalive_timeout: Duration)
 /// closes: after a framing error the connection's byte stream cannot be trusted.
 fn answer_error(
     shared: &Shared,
-    writer: &mut TcpStream,
+    writer: &mut &TcpStream,
     reader: &mut HttpReader,
     peer: SocketAddr,
     error: &RequestError,
@@ -459,16 +500,20 @@ fn answer_error(
     shared.handler.rejected(peer, status);
     let response = Response::text(status, error.to_string());
     let _ = write_response(writer, &response, &Method::GET, Version::HTTP_11, false);
-    linger(writer, reader);
+    linger(reader);
 }
+
+/// How long a connection closed after an error answer (or a refusal) keeps discarding
+/// what its client still sends, and how much it discards at most (nginx's
+/// `lingering_time` is 30 s; a few seconds are enough for a client to read its answer).
+pub const LINGER_TIME: Duration = Duration::from_secs(2);
+pub const LINGER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Closing a socket that still has unread bytes makes the kernel send a reset, which can
 /// destroy our error response before the client reads it. Like nginx's
 /// `lingering_close`, half-close and discard what the client still sends, for a while.
-fn linger(writer: &TcpStream, reader: &mut HttpReader) {
-    const LINGER_TIME: Duration = Duration::from_secs(2);
-    const LINGER_BYTES: usize = 64 * 1024 * 1024;
-    let _ = writer.shutdown(Shutdown::Write);
+fn linger(reader: &mut HttpReader) {
+    let _ = reader.stream().shutdown(Shutdown::Write);
     let deadline = Instant::now() + LINGER_TIME;
     let mut discarded = 0;
     while discarded < LINGER_BYTES {
