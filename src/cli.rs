@@ -14,7 +14,7 @@ use crate::lab::client::ClientArgs;
 use crate::lab::sim_backend::apps::args::AppArgs;
 use crate::proxy::backends::BackendSpec;
 use crate::proxy::discovery::EtcdTarget;
-use crate::units::parse_millis_range;
+use crate::units::{parse_millis_range, parse_size};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,6 +89,11 @@ pub struct BackendArgs {
     /// --calc-tcp), so the load a least-load balancer reads has something to show.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub cpu_work: u64,
+
+    /// Largest request body accepted (e.g. 10M, 512K); larger gets 413. A balancer that
+    /// supervises this backend passes its own --max-body.
+    #[arg(long, default_value = "10M", value_parser = parse_size, value_name = "SIZE")]
+    pub max_body: u64,
 
     #[command(flatten)]
     pub apps: AppArgs,

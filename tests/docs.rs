@@ -95,8 +95,15 @@ fn the_checker_names_the_file_and_line_of_an_unmarked_block() {
     let problems = blocks::problems("docs/x.md", text);
     let lines: Vec<usize> = problems.iter().map(|problem| problem.line).collect();
     assert_eq!(lines, [17, 22, 8, 18, 23], "{problems:?}");
-    let unmarked = problems.iter().find(|problem| problem.line == 8).unwrap().to_string();
-    assert!(unmarked.starts_with("docs/x.md:8: this ```console block"), "{unmarked}");
+    let unmarked = problems
+        .iter()
+        .find(|problem| problem.line == 8)
+        .unwrap()
+        .to_string();
+    assert!(
+        unmarked.starts_with("docs/x.md:8: this ```console block"),
+        "{unmarked}"
+    );
     assert!(
         unmarked.contains("<!-- runnable -->") && unmarked.contains("<!-- illustrative: REASON -->"),
         "{unmarked}"
@@ -134,7 +141,9 @@ fn run(file: &str) {
             .output()
             .is_ok_and(|output| output.status.success());
         if !found {
-            eprintln!("skipped: the blocks of {file} need `{tool}`, which is not installed (.ci/run installs it)");
+            eprintln!(
+                "skipped: the blocks of {file} need `{tool}`, which is not installed (.ci/run installs it)"
+            );
             return;
         }
     }

@@ -21,7 +21,7 @@ use crate::proxy::cache::CacheArgs;
 use crate::proxy::clients::{ClientRules, NetList, parse_net};
 use crate::proxy::discovery::EtcdTarget;
 use crate::proxy::forward::UpstreamTimeouts;
-use crate::proxy::front::ServerConfig;
+use crate::proxy::front::{FrontKind, ServerConfig};
 use crate::proxy::strategy;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
@@ -93,6 +93,18 @@ pub struct ServeArgs {
     /// How long an idle keep-alive connection is kept open waiting for its next request.
     #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
     pub keepalive_timeout: Duration,
+
+    /// How the front waits for clients: `threads` (a thread per connection blocking in
+    /// read(2), the classic model) or `epoll` (a few event-loop threads wait on every
+    /// socket at once: ten thousand idle clients cost memory, not threads). Everything
+    /// behind the front is the same. See "I/O multiplexing" in docs/concepts.md.
+    #[arg(long, default_value = "threads", value_name = "KIND")]
+    pub front: FrontKind,
+
+    /// Event-loop threads of `--front epoll` (each owns the connections it accepted);
+    /// more than one only helps with more cores than busy workers.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), value_name = "N")]
+    pub front_threads: u32,
 
     /// Most client connections open at once; one more gets 503 and is closed.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N")]
@@ -166,6 +178,9 @@ pub struct ServeArgs {
     /// access log, --admin-allow and Forwarded; repeat for more.
     #[arg(long = "trust-proxy", value_name = "CIDR", value_parser = parse_net)]
     pub trust_proxy: Vec<IpNet>,
+
+    #[command(flatten)]
+    pub processes: crate::process::args::ProcessArgs,
 }
 
 impl ServeArgs {
@@ -197,6 +212,9 @@ impl ServeArgs {
                 keepalive_timeout: self.keepalive_timeout,
                 thread_name: "conn".into(),
             },
+            front: self.front,
+            front_threads: self.front_threads as usize,
+            backends_in_process: false,
             upstream: UpstreamTimeouts {
                 connect: self.connect_timeout,
                 response: self.timeout,

@@ -66,6 +66,7 @@ pub fn resolve(
     let args = merge::settings(file, flags, explicit, &mut collector);
     let pools = pools(file, &args, &mut collector);
     let routes = routes(file, &args, &pools, &mut collector);
+    let processes = super::processes::processes(file, &mut collector);
     if args.backends.is_empty() && args.discovery.is_none() && file.pools.is_empty() && args.sim_backends == 0
     {
         collector.general(
@@ -97,7 +98,12 @@ pub fn resolve(
         }
     }
     if collector.problems.is_empty() {
-        Ok(Effective { args, pools, routes })
+        Ok(Effective {
+            args,
+            pools,
+            routes,
+            processes,
+        })
     } else {
         // In file order, as a compiler reports; problems without a line come last.
         let mut problems = collector.problems;

@@ -23,6 +23,7 @@ use crate::lab::sim_backend::apps::currency::Rates;
 use crate::proxy::access_log::AccessLogTarget;
 use crate::proxy::backends::BackendSpec;
 use crate::proxy::clients::parse_net;
+use crate::proxy::front::FrontKind;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 /// The flags given on the command line (clap's argument ids, which are `ServeArgs`'s
@@ -68,11 +69,14 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("retries", "retries"),
     ("load_interval", "load_interval"),
     ("access_log", "access_log"),
+    ("front", "front"),
+    ("front_threads", "front_threads"),
     ("timeout", "timeouts.response"),
     ("connect_timeout", "timeouts.connect"),
     ("client_timeout", "timeouts.client"),
     ("keepalive_timeout", "timeouts.keepalive"),
     ("drain_timeout", "timeouts.drain"),
+    ("upgrade_timeout", "timeouts.upgrade"),
     ("max_connections", "limits.max_connections"),
     ("max_body", "limits.max_body"),
     ("health_path", "health.path"),
@@ -95,6 +99,7 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("admin_allow", "admin.allow"),
     ("admin_listen", "admin.listen"),
     ("trust_proxy", "trust_proxy"),
+    ("sim_processes", "simulated.processes"),
 ];
 
 /// Collects problems, turning a value's byte span into its line.
@@ -305,6 +310,18 @@ pub fn settings(
             &mut args.admin_listen,
         );
     }
+    layer.set(
+        "front",
+        file.front.as_ref(),
+        |text: &String| text.parse::<FrontKind>(),
+        &mut args.front,
+    );
+    layer.set(
+        "front_threads",
+        file.front_threads.as_ref(),
+        int(1, 64),
+        &mut args.front_threads,
+    );
     let timeouts = file.timeouts.as_ref();
     let get = |pick: fn(&file::Timeouts) -> Option<&Spanned<String>>| timeouts.and_then(pick);
     layer.set(
@@ -336,6 +353,12 @@ pub fn settings(
         get(|t| t.drain.as_ref()),
         duration,
         &mut args.drain_timeout,
+    );
+    layer.set(
+        "upgrade_timeout",
+        get(|t| t.upgrade.as_ref()),
+        duration,
+        &mut args.processes.upgrade_timeout,
     );
     if let Some(limits) = &file.limits {
         layer.set(
@@ -465,6 +488,12 @@ pub fn settings(
             simulated.rates.as_ref(),
             |text: &String| text.parse::<Rates>(),
             &mut args.apps.rates,
+        );
+        layer.set(
+            "sim_processes",
+            simulated.processes.as_ref(),
+            |&on: &bool| Ok(on),
+            &mut args.processes.sim_processes,
         );
     }
     args

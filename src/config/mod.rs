@@ -18,6 +18,7 @@ pub mod args;
 pub mod check;
 pub mod file;
 pub mod merge;
+pub mod processes;
 pub mod reload;
 pub mod render;
 
@@ -87,6 +88,8 @@ pub struct Effective {
     /// The named pools.
     pub pools: Vec<PoolSpec>,
     pub routes: Vec<RouteSpec>,
+    /// `[[processes]]`: commands to supervise.
+    pub processes: Vec<processes::ProcessConfig>,
 }
 
 impl Effective {

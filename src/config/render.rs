@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use super::Effective;
 use super::file::{self, BackendEntry, FileConfig};
+use super::processes::ProcessConfig;
 use crate::proxy::access_log::AccessLogTarget;
 use crate::proxy::backends::BackendSpec;
 use crate::proxy::routing::{PoolSpec, RouteSpec};
@@ -94,12 +95,15 @@ pub fn to_file(effective: &Effective) -> FileConfig {
             allow: Some(nets(&args.admin_allow)),
             listen: args.admin_listen.and_then(|addr| value(addr.to_string())),
         }),
+        front: value(args.front.to_string()),
+        front_threads: int(args.front_threads),
         timeouts: Some(file::Timeouts {
             response: duration(args.timeout),
             connect: duration(args.connect_timeout),
             client: duration(args.client_timeout),
             keepalive: duration(args.keepalive_timeout),
             drain: duration(args.drain_timeout),
+            upgrade: duration(args.processes.upgrade_timeout),
         }),
         limits: Some(file::Limits {
             max_connections: int(args.max_connections),
@@ -134,9 +138,11 @@ pub fn to_file(effective: &Effective) -> FileConfig {
                 .and_then(|dir| value(dir.display().to_string())),
             static_max_age: int(i64::try_from(args.apps.static_max_age).unwrap_or(i64::MAX)),
             rates: value(args.apps.rates.to_string()),
+            processes: value(args.processes.sim_processes),
         }),
         pools: effective.pools.iter().map(pool).collect(),
         routes: effective.routes.iter().map(route).collect(),
+        processes: effective.processes.iter().map(process).collect(),
     }
 }
 
@@ -154,6 +160,21 @@ fn pool(spec: &PoolSpec) -> file::Pool {
             .discovery
             .as_ref()
             .and_then(|target| value(target.to_string())),
+    }
+}
+
+/// `config` in the file's schema, for `roundhouse check`.
+fn process(config: &ProcessConfig) -> file::Process {
+    let value = |text: String| Some(Spanned::new(0..0, text));
+    file::Process {
+        name: Spanned::new(0..0, config.name.clone()),
+        command: Spanned::new(0..0, config.command.clone()),
+        listen: config.listen.map(|addr| addr.to_string()).and_then(value),
+        backend: config.backend.clone().and_then(value),
+        restart_sec: duration(config.restart.delay),
+        restart_max_delay: duration(config.restart.max_delay),
+        start_limit_burst: Some(Spanned::new(0..0, i64::from(config.restart.burst))),
+        start_limit_interval: duration(config.restart.interval),
     }
 }
 

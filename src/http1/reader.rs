@@ -8,6 +8,7 @@
 
 use std::io::{self, Read};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::RequestError;
@@ -19,7 +20,9 @@ const READ_CHUNK: usize = 8 * 1024;
 
 /// Buffered bytes from a socket, consumed from the front.
 pub struct HttpReader {
-    stream: TcpStream,
+    /// Shared, so that one descriptor serves the reader, the writer and whoever else
+    /// must reach the socket (`&TcpStream` implements both `Read` and `Write`).
+    stream: Arc<TcpStream>,
     /// Received bytes are `buffer[start..end]`; the rest is room for the next read.
     /// `read(2)` needs initialized memory, so the room is zeroed once, when the buffer
     /// grows, and reused after that: no per-read `memset`.
@@ -34,6 +37,11 @@ pub struct HttpReader {
 
 impl HttpReader {
     pub fn new(stream: TcpStream) -> Self {
+        Self::shared(Arc::new(stream))
+    }
+
+    /// A reader over a socket that others write to through their own `Arc`.
+    pub fn shared(stream: Arc<TcpStream>) -> Self {
         HttpReader {
             stream,
             buffer: Vec::new(),
@@ -79,7 +87,7 @@ impl HttpReader {
             self.buffer.resize(self.end + READ_CHUNK, 0);
         }
         let read = loop {
-            match self.stream.read(&mut self.buffer[self.end..]) {
+            match (&*self.stream).read(&mut self.buffer[self.end..]) {
                 Ok(read) => break read,
                 // A signal arrived during the wait (EINTR): nothing was read, try again.
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,

@@ -33,6 +33,8 @@ use crate::proxy::forward::UpstreamTimeouts;
 use crate::proxy::forward::{ForwardPolicy, Proxy};
 use crate::proxy::front::admin_listener::AdminHandler;
 use crate::proxy::front::dispatch::Dispatcher;
+use crate::proxy::front::limit::{self, ConnectionLimit};
+use crate::proxy::front::running::{self, FrontKind, RunningFront};
 use crate::proxy::front::server::{self, ServerConfig, ServerHandle};
 use crate::proxy::pool::WorkerPool;
 use crate::proxy::routing::{DEFAULT_POOL, PoolSpec, RouteSpec, RoutingError, RoutingTable};
@@ -49,6 +51,13 @@ pub struct BalancerConfig {
     /// Where the `default` pool finds its backends instead of `backends` (etcd).
     pub discovery: Option<EtcdTarget>,
     pub server: ServerConfig,
+    /// How the front waits for clients (`--front`).
+    pub front: FrontKind,
+    /// Event-loop threads of the epoll front (`--front-threads`).
+    pub front_threads: usize,
+    /// The backends run in this process (the simulated ones): each backend connection
+    /// then costs two descriptors here, both of its ends.
+    pub backends_in_process: bool,
     pub upstream: UpstreamTimeouts,
     /// Extra attempts on other backends after a retryable failure.
     pub retries: u32,
@@ -93,6 +102,9 @@ impl Default for BalancerConfig {
             backends: Vec::new(),
             discovery: None,
             server: ServerConfig::default(),
+            front: FrontKind::default(),
+            front_threads: 1,
+            backends_in_process: false,
             upstream: UpstreamTimeouts {
                 connect: Duration::from_secs(2),
                 response: Duration::from_secs(10),
@@ -133,7 +145,8 @@ pub enum StartError {
 
 /// A running balancer.
 pub struct Balancer {
-    server: ServerHandle,
+    server: RunningFront,
+    limit: ConnectionLimit,
     /// The admin pages' own listener, with `--admin-listen`.
     admin_server: Option<ServerHandle>,
     pool: WorkerPool,
@@ -261,11 +274,24 @@ impl Balancer {
         .with_access_log(access_log.as_ref().map(AccessLog::sender))
         .with_discovery(Arc::clone(&discovery))
         .with_clients(rules, admin_server.is_none());
-        let pool = WorkerPool::start(config.workers, queue, proxy)?;
-        let server = server::start(listener, config.server.clone(), Arc::new(dispatcher))?;
+        // Unbounded, but holding at most one resume per connection (`pool::relay`).
+        let (resumes, resumed) = crossbeam_channel::unbounded();
+        let pool = WorkerPool::start(config.workers, queue, resumed, proxy)?;
+        let limit = connection_limit(config, &pools);
+        let mut server_config = config.server.clone();
+        server_config.max_connections = limit.effective;
+        let server = running::start(
+            config.front,
+            config.front_threads,
+            listener,
+            server_config,
+            Arc::new(dispatcher),
+            resumes,
+        )?;
         Ok(Balancer {
             admin_server,
             server,
+            limit,
             pool,
             stats,
             routing,
@@ -316,6 +342,11 @@ impl Balancer {
         self.admin_server.as_ref().map(ServerHandle::local_addr)
     }
 
+    /// The client connections the front holds, after the descriptor limit.
+    pub fn connection_limit(&self) -> ConnectionLimit {
+        self.limit
+    }
+
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
     }
@@ -328,6 +359,16 @@ impl Balancer {
     /// Stops accepting, finishes every accepted request (up to `drain`), stops the
     /// workers, and reports what was done.
     pub fn shutdown(self, drain: Duration) -> Summary {
+        self.finish(drain, false)
+    }
+
+    /// The same, once a new process accepts on the listening socket (an upgrade): see
+    /// `ServerHandle::hand_over` for how idle keep-alive connections are let go.
+    pub fn hand_over(self, drain: Duration) -> Summary {
+        self.finish(drain, true)
+    }
+
+    fn finish(self, drain: Duration, handing_over: bool) -> Summary {
         let Balancer {
             mut server,
             admin_server,
@@ -342,12 +383,20 @@ impl Balancer {
         discovery.stop();
         drop(stop_monitors);
         if let Some(mut admin_server) = admin_server {
-            admin_server.shutdown(Duration::ZERO);
+            if handing_over {
+                admin_server.hand_over(Duration::ZERO);
+            } else {
+                admin_server.shutdown(Duration::ZERO);
+            }
         }
         for monitor in monitors {
             let _ = monitor.join();
         }
-        let drained = server.shutdown(drain);
+        let drained = if handing_over {
+            server.hand_over(drain)
+        } else {
+            server.shutdown(drain)
+        };
         // Dropping the server drops the dispatcher and with it the channel's sender;
         // the workers' `recv` then fails and they exit. If connections are still busy
         // after the drain timeout they hold the sender, so we do not wait for workers.
@@ -368,4 +417,20 @@ impl Balancer {
             drained,
         }
     }
+}
+
+/// Raises the descriptor limit as far as it goes and fits `--max-connections` under it.
+/// Each worker keeps at most one idle connection to each backend it used (it answers
+/// one request at a time, `forward::conn_pool`), so backends take about workers x
+/// backends descriptors.
+fn connection_limit(config: &BalancerConfig, pools: &[PoolSpec]) -> ConnectionLimit {
+    let descriptors = crate::sys::limits::raise_descriptor_limit();
+    let backends: usize = pools.iter().map(|pool| pool.backends.len()).sum();
+    let ends = if config.backends_in_process { 2 } else { 1 };
+    let backend_connections = (config.workers * backends * ends) as u64;
+    let limit = limit::fit(config.server.max_connections, backend_connections, descriptors);
+    if let Some(line) = limit.shortfall() {
+        log::warn!("{line}");
+    }
+    limit
 }

@@ -121,10 +121,7 @@ fn is_closing_fence(line: &str, fence: &str) -> bool {
 /// The marker on the nearest non-blank line before line `start` (0-based), if that
 /// line is a marker comment. Anything else in between means "no marker".
 fn marker_before(lines: &[&str], start: usize) -> Option<Marker> {
-    let previous = lines[..start]
-        .iter()
-        .rev()
-        .find(|line| !line.trim().is_empty())?;
+    let previous = lines[..start].iter().rev().find(|line| !line.trim().is_empty())?;
     parse_marker(previous.trim()).ok().flatten()
 }
 
@@ -209,13 +206,11 @@ pub fn problems(file: &str, markdown: &str) -> Vec<Problem> {
                      this {kind} block needs no marker (or use <!-- file: NAME -->)"
                 )))
             }
-            Some(Marker::Runnable { output: true, .. }) if !block.has_prompts() => {
-                found.push(problem(
-                    "`output` compares what follows each `$ command`: write the block as a \
+            Some(Marker::Runnable { output: true, .. }) if !block.has_prompts() => found.push(problem(
+                "`output` compares what follows each `$ command`: write the block as a \
                      transcript with `$ ` prompts"
-                        .into(),
-                ))
-            }
+                    .into(),
+            )),
             _ => {}
         }
     }

@@ -32,7 +32,8 @@ pub fn run_file(root: &Path, file: &str) -> Vec<String> {
         let result = match &block.marker {
             Some(Marker::File(name)) => {
                 let text = session.ports.apply(&block.text);
-                std::fs::write(session.work.path().join(name), text + "\n").map_err(|error| (block.line, error.to_string()))
+                std::fs::write(session.work.path().join(name), text + "\n")
+                    .map_err(|error| (block.line, error.to_string()))
             }
             Some(Marker::Runnable { server, output }) if block.is_shell() => {
                 run_block(&mut session, block, *server, *output)
@@ -52,7 +53,12 @@ pub fn run_file(root: &Path, file: &str) -> Vec<String> {
 }
 
 /// Runs one block; `Err((line, why))` names the command's line in the file.
-fn run_block(session: &mut Session, block: &Block, server: bool, output: bool) -> Result<(), (usize, String)> {
+fn run_block(
+    session: &mut Session,
+    block: &Block,
+    server: bool,
+    output: bool,
+) -> Result<(), (usize, String)> {
     let rewritten = Block {
         text: session.ports.apply(&block.text),
         ..block.clone()
@@ -69,7 +75,13 @@ fn run_block(session: &mut Session, block: &Block, server: bool, output: bool) -
         let list: Vec<(usize, String, Vec<String>)> = if rewritten.has_prompts() {
             commands
                 .into_iter()
-                .map(|command| (command.line, blocks::without_comment(&command.text), command.expected))
+                .map(|command| {
+                    (
+                        command.line,
+                        blocks::without_comment(&command.text),
+                        command.expected,
+                    )
+                })
                 .collect()
         } else {
             blocks::server_commands(&rewrite::launcher_to_binary(&rewritten.text))
@@ -120,7 +132,10 @@ fn run_block(session: &mut Session, block: &Block, server: bool, output: bool) -
 }
 
 fn first_line(text: &str) -> &str {
-    text.lines().find(|line| !line.trim().is_empty()).unwrap_or_default().trim()
+    text.lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or_default()
+        .trim()
 }
 
 /// Lines without trailing blank ones.

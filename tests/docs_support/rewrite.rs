@@ -103,7 +103,9 @@ impl PortMap {
     /// The ports a command (already mapped) would listen on: those after `--port`,
     /// `--status-port`, `--listen`, `--admin`, `--admin-listen`.
     pub fn listened_by(command: &str) -> Vec<u16> {
-        let pattern = Regex::new(r"--(?:port|status-port|listen|admin|admin-listen)[ =](?:[0-9.]+:)?(\d{4,5})\b").unwrap();
+        let pattern =
+            Regex::new(r"--(?:port|status-port|listen|admin|admin-listen)[ =](?:[0-9.]+:)?(\d{4,5})\b")
+                .unwrap();
         pattern
             .captures_iter(command)
             .filter_map(|captures| captures[1].parse::<u16>().ok())

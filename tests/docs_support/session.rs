@@ -290,7 +290,10 @@ impl Session {
     fn stop_balancer(&mut self) -> Result<(), String> {
         if let Some(running) = self.balancer.take() {
             let pid = running.pid;
-            self.run(&format!("kill -9 {pid} 2>/dev/null; true"), Duration::from_secs(20))?;
+            self.run(
+                &format!("kill -9 {pid} 2>/dev/null; true"),
+                Duration::from_secs(20),
+            )?;
             let deadline = Instant::now() + Duration::from_secs(15);
             while process_runs(pid) {
                 if Instant::now() > deadline {

@@ -11,6 +11,10 @@
 //! With `--cache`, the cache is asked first (`crate::proxy::cache`): a fresh hit is answered
 //! here on the connection thread and never takes a queue slot. With an access log, the
 //! record of each request is sent to the logger thread once its response is known.
+//!
+//! The event-loop front may not wait at all (`answer_or_hand_off`): admin pages and
+//! fresh cache hits are answered on the loop thread, everything else goes to a worker
+//! with the cache attached, and the worker runs the miss path (coalescing, storing).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,7 +33,7 @@ use crate::proxy::discovery::Discovery;
 use crate::proxy::forward::headers::{X_ROUNDHOUSE_BACKEND, X_ROUNDHOUSE_WORKER};
 use crate::proxy::pool::direct::DirectAnswer;
 use crate::proxy::pool::reply::reply_slot;
-use crate::proxy::pool::{Answer, Job};
+use crate::proxy::pool::{Answer, CacheJob, Job};
 use crate::proxy::routing::RoutingTable;
 use crate::proxy::stats::Stats;
 
@@ -152,8 +156,55 @@ impl Handler for Dispatcher {
         self.cache.is_none() && !self.is_admin_page(request)
     }
 
-    fn hand_off(&self, mut request: Request, mut direct: DirectAnswer) -> Option<Response> {
+    fn hand_off(&self, mut request: Request, direct: DirectAnswer) -> Option<Response> {
         let details = self.prepare(&mut request);
+        self.queue_direct(request, direct, details, None)
+    }
+
+    /// The event loop's way in: what can be answered at once (an admin page, a fresh
+    /// cache hit) is answered here, on the loop's thread; everything else goes to a
+    /// worker, cached requests with the cache to serve them there (a miss must not make
+    /// the loop wait).
+    fn answer_or_hand_off(&self, mut request: Request, direct: DirectAnswer) -> Option<Response> {
+        let details = self.prepare(&mut request);
+        let now = if self.is_admin_page(&request) {
+            self.admin_page(&request, details)
+        } else {
+            self.cache.as_ref().and_then(|cache| cache.fresh_hit(&request))
+        };
+        let Some(mut response) = now else {
+            let cache = self.cache.as_ref().map(|cache| CacheJob {
+                cache: Arc::clone(cache),
+                queue: Arc::clone(self.upstream(details)),
+            });
+            return self.queue_direct(request, direct, details, cache);
+        };
+        self.finish_here(&request, &mut response, details);
+        if let Some(access_log) = &self.access_log {
+            access_log.send(Pending::of(&request).finish(&response));
+        }
+        direct.take_back(&response);
+        Some(response)
+    }
+
+    fn rejected(&self, peer: SocketAddr, status: StatusCode) {
+        self.stats.record_status(status);
+        if let Some(access_log) = &self.access_log {
+            access_log.send(Record::rejected(peer, status));
+        }
+    }
+}
+
+impl Dispatcher {
+    /// Queues a request whose worker answers the client itself; on refusal, the
+    /// refusal to write instead.
+    fn queue_direct(
+        &self,
+        request: Request,
+        mut direct: DirectAnswer,
+        details: bool,
+        cache: Option<CacheJob>,
+    ) -> Option<Response> {
         if let Some(access_log) = &self.access_log {
             let (access_log, pending) = (access_log.clone(), Pending::of(&request));
             direct.before_write(Box::new(move |response| {
@@ -164,6 +215,7 @@ impl Handler for Dispatcher {
             request,
             answer: Answer::Direct(direct),
             details,
+            cache,
         };
         let error = match self.jobs.try_send(job) {
             Ok(()) => return None,
@@ -180,24 +232,33 @@ impl Handler for Dispatcher {
         Some(response)
     }
 
-    fn rejected(&self, peer: SocketAddr, status: StatusCode) {
-        self.stats.record_status(status);
-        if let Some(access_log) = &self.access_log {
-            access_log.send(Record::rejected(peer, status));
+    /// An admin page, or 403 for a client that may not see it (`None`: not a page).
+    fn admin_page(&self, request: &Request, details: bool) -> Option<Response> {
+        if !details {
+            self.stats.record_status(StatusCode::FORBIDDEN);
+            return Some(admin::forbidden());
+        }
+        self.admin.respond(request)
+    }
+
+    /// What every answer given here gets: the request's ID, and no debugging headers for
+    /// a client that may not see them (a cached answer may carry some stored for an
+    /// admin client).
+    fn finish_here(&self, request: &Request, response: &mut Response, details: bool) {
+        if !details {
+            response.headers.remove(X_ROUNDHOUSE_BACKEND);
+            response.headers.remove(X_ROUNDHOUSE_WORKER);
+        }
+        if let Some(request_id) = request.headers.get(&X_REQUEST_ID) {
+            response.headers.insert(X_REQUEST_ID, request_id.clone());
         }
     }
-}
 
-impl Dispatcher {
     fn respond(&self, request: Request, details: bool) -> Response {
-        if self.is_admin_page(&request) {
-            if !details {
-                self.stats.record_status(StatusCode::FORBIDDEN);
-                return admin::forbidden();
-            }
-            if let Some(page) = self.admin.respond(&request) {
-                return page;
-            }
+        if self.is_admin_page(&request)
+            && let Some(page) = self.admin_page(&request, details)
+        {
+            return page;
         }
         match &self.cache {
             Some(cache) => cache.serve(request, self.upstream(details)),
@@ -235,6 +296,10 @@ struct Queue {
 }
 
 impl Upstream for Queue {
+    fn background(self: Arc<Self>) -> Arc<dyn Upstream> {
+        self
+    }
+
     /// Hands the request to a worker through the bounded queue and waits for the answer.
     fn fetch(&self, request: Request) -> Response {
         let (reply, answer) = reply_slot();
@@ -242,6 +307,7 @@ impl Upstream for Queue {
             request,
             answer: Answer::Slot(reply),
             details: self.details,
+            cache: None,
         };
         if let Err(error) = self.jobs.try_send(job) {
             return refusal(&self.stats, &error);
