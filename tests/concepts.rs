@@ -107,3 +107,128 @@ fn the_checker_catches_what_is_missing() {
         ]
     );
 }
+
+/// The `## ` chapter titles of concepts.md, in order.
+fn chapters(concepts: &str) -> Vec<String> {
+    concepts
+        .lines()
+        .filter_map(|line| line.strip_prefix("## "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `(number, title)` of each row cell `| N | [Title](#anchor) |` of the concept table.
+fn table_entries(concepts: &str) -> Vec<(usize, String)> {
+    let mut entries = Vec::new();
+    for line in concepts.lines().filter(|line| line.starts_with("| ")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        for pair in cells.windows(2) {
+            let (Ok(number), Some(rest)) = (pair[0].parse::<usize>(), pair[1].strip_prefix('[')) else {
+                continue;
+            };
+            if let Some((title, _)) = rest.split_once("](#") {
+                entries.push((number, title.to_string()));
+            }
+        }
+    }
+    entries.sort();
+    entries
+}
+
+/// `(number, title, concept numbers)` of each `### N. Title [a, b]` heading.
+fn exercises(text: &str) -> Vec<(usize, String, Vec<usize>)> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("### "))
+        .filter_map(|heading| {
+            let (number, rest) = heading.split_once(". ")?;
+            let number = number.parse().ok()?;
+            let (title, concepts) = match rest.rsplit_once(" [") {
+                Some((title, list)) => (
+                    title,
+                    list.trim_end_matches(']')
+                        .split(", ")
+                        .filter_map(|n| n.parse().ok())
+                        .collect(),
+                ),
+                None => (rest, Vec::new()),
+            };
+            Some((number, title.to_string(), concepts))
+        })
+        .collect()
+}
+
+#[test]
+fn the_concept_table_lists_every_chapter_in_order() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/concepts.md")).unwrap();
+    let chapters = chapters(&text);
+    let table: Vec<String> = table_entries(&text).into_iter().map(|(_, title)| title).collect();
+    assert!(chapters.len() >= 25, "{} chapters", chapters.len());
+    assert_eq!(
+        table, chapters,
+        "the table at the top of docs/concepts.md is out of date"
+    );
+    let numbers: Vec<usize> = table_entries(&text)
+        .into_iter()
+        .map(|(number, _)| number)
+        .collect();
+    assert_eq!(numbers, (1..=chapters.len()).collect::<Vec<_>>());
+}
+
+#[test]
+fn every_exercise_has_a_key_and_names_real_chapters() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap();
+    let chapter_count = chapters(&read("docs/concepts.md")).len();
+    let exercises = exercises(&read("docs/exercises.md"));
+    let key = exercises_key(&read("docs/teacher-key.md"));
+    assert!(exercises.len() >= 25, "{} exercises", exercises.len());
+    let numbers: Vec<usize> = exercises.iter().map(|(number, ..)| *number).collect();
+    assert_eq!(
+        numbers,
+        (1..=exercises.len()).collect::<Vec<_>>(),
+        "exercise numbers"
+    );
+    for (number, title, concepts) in &exercises {
+        assert!(!concepts.is_empty(), "exercise {number} names no chapter");
+        for concept in concepts {
+            assert!(
+                (1..=chapter_count).contains(concept),
+                "exercise {number} names chapter {concept}; concepts.md has {chapter_count}"
+            );
+        }
+        assert!(
+            key.contains(&(*number, title.clone())),
+            "docs/teacher-key.md has no `### {number}. {title}`"
+        );
+    }
+    assert_eq!(
+        key.len(),
+        exercises.len(),
+        "the key answers exercises that do not exist"
+    );
+}
+
+/// `(number, title)` of each `### N. Title` heading of the key.
+fn exercises_key(text: &str) -> Vec<(usize, String)> {
+    exercises(text)
+        .into_iter()
+        .map(|(number, title, _)| (number, title))
+        .collect()
+}
+
+#[test]
+fn exercise_headings_parse() {
+    let parsed =
+        exercises("### 3. When the clients are the limit [19]\n### 11. A planted deadlock (code) [26, 8]\n");
+    assert_eq!(
+        parsed[0],
+        (3, "When the clients are the limit".to_string(), vec![19])
+    );
+    assert_eq!(
+        parsed[1],
+        (11, "A planted deadlock (code)".to_string(), vec![26, 8])
+    );
+    let table = table_entries("| 1 | [Threads](#threads) | 16 | [Caches](#caches) |\n");
+    assert_eq!(table, [(1, "Threads".to_string()), (16, "Caches".to_string())]);
+}
