@@ -48,3 +48,22 @@ pub fn backend_process(
         restart: RestartPolicy::default(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::sim_backend::apps::currency::Rates;
+
+    #[test]
+    fn the_child_gets_the_balancers_body_limit() {
+        let apps = AppSettings {
+            rates: Rates::default(),
+            static_dir: None,
+            static_max_age: 60,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let spec = backend_process("backend-1", listener, &apps, &(0..=0), 200 << 20).unwrap();
+        let at = spec.args.iter().position(|arg| arg == "--max-body").unwrap();
+        assert_eq!(spec.args[at + 1], "209715200");
+    }
+}
