@@ -1,4 +1,4 @@
-//! roundhouse: a thread-based HTTP load balancer written to be read.
+//! roundhouse: an HTTP load balancer on threads (and one epoll front), written to be read.
 //!
 //! The crate reads bottom-up; every arrow between modules points down this list
 //! (`tests/architecture.rs` fails on a cycle):

@@ -362,6 +362,25 @@ fn silent_backend_is_504_after_the_timeout() {
 }
 
 #[test]
+fn a_backend_that_stalls_inside_its_head_is_504_and_not_retried() {
+    let backend = scripted_backend(|_, mut reader| {
+        // Half a status line, then silence until the client gives up and closes.
+        if read_request(&mut reader).is_some() {
+            let _ = reader.get_mut().write_all(b"HTTP/1.1 200");
+            let _ = read_request(&mut reader);
+        }
+    });
+    let client = client(Duration::from_millis(200));
+    let error = send(&client, &backend.authority, Method::GET, b"").unwrap_err();
+    assert!(matches!(error, UpstreamError::Stalled(_)), "{error:?}");
+    assert_eq!(error.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert!(!roundhouse::proxy::forward::retry::may_retry(
+        &Method::GET,
+        &error
+    ));
+}
+
+#[test]
 fn garbage_and_mid_body_close_are_502() {
     let garbage = scripted_backend(|_, mut reader| {
         if read_request(&mut reader).is_some() {

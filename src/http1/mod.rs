@@ -11,7 +11,8 @@
 //! `chunked` (the one chunked decoder, fed a buffer at a time), `sink` and `spool`
 //! (where body bytes go: memory, or a file), `reader` (a buffered socket with
 //! deadlines), `body` (a body by its framing), `message` (the values handed between
-//! threads), `writer` (a response onto a socket).
+//! threads), `writer` (a response onto a socket), `interim` (1xx answers sent ahead of
+//! the final one).
 //!
 //! OS concept: a byte stream has no message boundaries. TCP delivers bytes; where one
 //! request ends and the next begins is only what the HTTP framing says.

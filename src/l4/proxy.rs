@@ -257,6 +257,21 @@ pub fn start(listener: TcpListener, proxy: Arc<Proxy>) -> io::Result<Acceptor> {
     })
 }
 
+/// A connection's place in the table, given back when its thread ends, by return or by
+/// panic: a bug in one connection must not keep its slot against `--max-connections`
+/// (nor make a drain wait for it).
+struct Registered {
+    proxy: Arc<Proxy>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.proxy.stats.open.fetch_sub(1, Ordering::Relaxed);
+        self.proxy.unregister(self.id);
+    }
+}
+
 fn accept_loop(listener: &TcpListener, proxy: &Arc<Proxy>) {
     // Out of file descriptors or similar: back off (5 ms doubling to 1 s) instead of
     // spinning, as the HTTP front does.
@@ -280,9 +295,11 @@ fn accept_loop(listener: &TcpListener, proxy: &Arc<Proxy>) {
             .name(format!("tcp-{id}"))
             .stack_size(THREAD_STACK)
             .spawn(move || {
-                thread_proxy.serve(id, stream, peer);
-                thread_proxy.stats.open.fetch_sub(1, Ordering::Relaxed);
-                thread_proxy.unregister(id);
+                let registered = Registered {
+                    proxy: thread_proxy,
+                    id,
+                };
+                registered.proxy.serve(id, stream, peer);
             });
         if let Err(error) = spawned {
             log::warn!("cannot start a connection thread: {error}");

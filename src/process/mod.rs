@@ -13,7 +13,9 @@
 //!   back-off and a start limit (systemd's `Restart=on-failure`), reaped on SIGCHLD,
 //!   in one process group, killed with us by a parent-death signal;
 //! - `status`: how a child ended (exit code or signal);
-//! - `sys`: the few system calls that need `unsafe`, each one small and documented.
+//! - `sys`: the few system calls that need `unsafe`, each one small and documented. The
+//!   one `unsafe` outside it is `exec.rs`'s `pre_exec`: what makes it sound is the
+//!   closure's body, which is there, beside the promise.
 
 pub mod args;
 pub mod exec;

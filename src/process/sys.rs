@@ -1,7 +1,9 @@
 //! The few system calls that no safe crate wraps for us, each one minimal `unsafe` block.
 //!
 //! Everything else in `process` goes through std (`Command`, `Child::try_wait`) or
-//! rustix's safe wrappers (`getpid`, `kill_process_group`, `prctl`). Two jobs are left,
+//! rustix's safe wrappers (`getpid`, `kill_process_group`, `prctl`); std's `pre_exec`,
+//! unsafe because only its closure can keep the promise, is called in `exec.rs` beside
+//! that closure. Two jobs are left,
 //! and both are unsafe by nature rather than for want of a crate:
 //!
 //! - **Claiming an inherited descriptor** (`claim_inherited`). The number arrives as text

@@ -3,10 +3,12 @@
 //! The modules, bottom-up (each may use only those above it in this list, and the
 //! codec `crate::http1` and `crate::sys` below everything):
 //! `strategy` (pick a backend from a view of the set), `stats` (counters, a leaf),
-//! `backends` (the set, health, load), `routing` (pools and routes, swapped on reload),
-//! `forward` (send a request to a backend, retry), `cache`, `access_log`, `pool` (the
-//! bounded queue and the worker threads, and the ways an answer goes back), `admin`
-//! (`/stats`, `/metrics`, `/dashboard`), `front` (accept, parse, dispatch), and
+//! `clients` (who the client is: trusted proxies, request IDs, `Forwarded`), `backends`
+//! (the set, health, load), `routing` (pools and routes, swapped on reload),
+//! `discovery` (pools fed by etcd, and registering in it), `forward` (send a request to
+//! a backend, retry), `cache`, `access_log`, `pool` (the bounded queue and the worker
+//! threads, and the ways an answer goes back), `admin` (`/stats`, `/metrics`,
+//! `/dashboard`), `front` (accept, parse, dispatch), and
 //! `balancer` (wiring, start and stop).
 
 pub mod access_log;

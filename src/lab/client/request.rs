@@ -64,7 +64,7 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// Sets every header itself (the agent adds none), so `wire_text` can show them.
+    /// Sets every header itself (the agent adds none), so `wire_bytes` can show them.
     pub fn new(method: Method, uri: Uri, body: Option<Vec<u8>>, body_type: String) -> Self {
         let mut headers = HeaderMap::new();
         if let Some(authority) = uri.authority()

@@ -1,7 +1,7 @@
 //! `GET /metrics`: the balancer's counters in Prometheus's text format, for scraping.
 //!
 //! OS concept: observing a running system without stopping it. Everything on this page
-//! is read from atomics that the workers keep updating meanwhile (see `stats.rs`), so
+//! is read from atomics that the workers keep updating meanwhile (see `proxy/stats/mod.rs`), so
 //! a scrape never blocks a request; the only locks taken are the request-series map's
 //! and the routing table's pointer, each for a copy. The names follow Prometheus's
 //! conventions: a `roundhouse_` prefix, base units (seconds), `_total` on counters.

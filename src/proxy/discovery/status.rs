@@ -56,7 +56,8 @@ pub struct Status {
     pub pool: String,
     pub target: EtcdTarget,
     state: AtomicU8,
-    /// The member in use (`host:port`).
+    /// Protects the member in use (`host:port`): written by the watcher when it fails
+    /// over, read by `/stats`; held only to copy the string.
     endpoint: Mutex<String>,
     /// The newest store revision the pool reflects.
     pub revision: AtomicI64,
@@ -77,7 +78,8 @@ pub struct Status {
     pub watches: AtomicU64,
     /// Failed calls to etcd.
     pub errors: AtomicU64,
-    /// The last failure, kept until the next success.
+    /// Protects the last failure, kept until the next success: written by the watcher,
+    /// read by `/stats`; held only to replace or copy it.
     last_error: Mutex<Option<String>>,
 }
 

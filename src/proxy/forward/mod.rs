@@ -44,9 +44,14 @@ pub enum UpstreamError {
     /// The connection broke before the response head arrived.
     #[error("connection broken: {0}")]
     Broken(String),
-    /// The response began but broke off or stalled: part of it was received.
+    /// The response began but broke off: part of it was received.
     #[error("response cut short: {0}")]
     Incomplete(String),
+    /// The response head began (a first byte, an interim 1xx) and then stalled past the
+    /// response timeout. A timeout still (504, as nginx's "upstream timed out while
+    /// reading response header"), but never retried: the backend did act.
+    #[error("response stalled: {0}")]
+    Stalled(String),
     /// The backend's bytes were not a valid HTTP response.
     #[error("invalid response: {0}")]
     Protocol(String),
@@ -57,7 +62,9 @@ impl UpstreamError {
     /// (nginx answers a connect timeout with 504 too).
     pub fn status(&self) -> StatusCode {
         match self {
-            UpstreamError::Timeout(_) | UpstreamError::ConnectTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::Timeout(_) | UpstreamError::ConnectTimeout(_) | UpstreamError::Stalled(_) => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
             _ => StatusCode::BAD_GATEWAY,
         }
     }

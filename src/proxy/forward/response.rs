@@ -117,7 +117,7 @@ fn try_parse_head(reader: &mut HttpReader, method: &Method) -> Result<Option<Res
     } else {
         Version::HTTP_11
     };
-    let headers = parsed_headers(parsed.headers).map_err(UpstreamError::Protocol)?;
+    let headers = parsed_headers(parsed.headers).map_err(|bad| UpstreamError::Protocol(bad.to_string()))?;
     reader.consume(head_len);
     let framing = response_framing(method, status, &headers)?;
     let keep_alive = framing != Framing::UntilClose && wants_keep_alive(version, &headers);

@@ -28,7 +28,7 @@ pub fn may_retry(method: &Method, error: &UpstreamError) -> bool {
     match error {
         UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_) => true,
         UpstreamError::Timeout(_) | UpstreamError::Broken(_) => is_idempotent(method),
-        UpstreamError::Incomplete(_) | UpstreamError::Protocol(_) => false,
+        UpstreamError::Incomplete(_) | UpstreamError::Stalled(_) | UpstreamError::Protocol(_) => false,
     }
 }
 

@@ -234,13 +234,24 @@ impl ForwardClient {
                 });
             }
         }
-        // From here on part of the answer has arrived: a failure cuts it short.
+        // From here on part of the answer has arrived: a failure cuts it short, and is
+        // never retried. A head that stalls is still a timeout to the client (504, as
+        // nginx's "upstream timed out while reading response header"); a body that
+        // stalls is an answer cut short (502).
         let not_stale = |error| Failure {
             error: cut_short(error),
             stale: false,
         };
         let head =
-            read_head(&mut conn.reader, request.method, deadline, request.interim).map_err(not_stale)?;
+            read_head(&mut conn.reader, request.method, deadline, request.interim).map_err(|error| {
+                Failure {
+                    error: match error {
+                        UpstreamError::Timeout(what) => UpstreamError::Stalled(what),
+                        other => cut_short(other),
+                    },
+                    stale: false,
+                }
+            })?;
         let mut response = Response::new(head.status);
         response.headers = head.headers;
         let small = match head.framing {
