@@ -1,6 +1,11 @@
 //! The command line: `roundhouse [serve]`, `roundhouse backend`, `roundhouse client`,
 //! and the other subcommands. The settings of `serve` are the configuration's own
 //! schema (`crate::config::args::ServeArgs`); this file only names the subcommands.
+//!
+//! OS concept: the argument vector. `execve(2)` gives a program its words as `argv`
+//! and nothing else; `Cli` is what they mean. One binary plays every role by its first
+//! word, so the supervisor can start a simulated backend as `roundhouse backend` from
+//! the very file it runs (src/lab/sim_backend/process.rs).
 
 use std::ops::RangeInclusive;
 

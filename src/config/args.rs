@@ -2,6 +2,11 @@
 //! configuration. The command line fills it (clap reads these attributes), the file
 //! fills it underneath (`merge.rs`), and `balancer_config` turns it into what the
 //! balancer runs with.
+//!
+//! OS concept: none of its own; these are the knobs of the concepts shown elsewhere
+//! (how many worker threads, how many slots in the bounded queue, how long a blocking
+//! read may wait, how many descriptors the fronts may hold), written once so that the
+//! flag, the file and `roundhouse check` cannot disagree about them.
 
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;

@@ -4,6 +4,11 @@
 //! line should not discover the next problem only on the next run. (A file that is not
 //! valid TOML, or has a key the schema does not know, stops at that first error, as a
 //! compiler's parser does; everything after parsing is checked in full.)
+//!
+//! OS concept: the exit status as a program's answer. `run` exits 0 for a valid
+//! configuration and 2 (`EXIT_INVALID`, clap's code for bad flags) otherwise, with the
+//! problems on stderr and the configuration on stdout, so a script or a service
+//! manager can run `roundhouse check` before sending SIGHUP, as `nginx -t` is used.
 
 use std::collections::HashMap;
 use std::process::ExitCode;

@@ -9,6 +9,10 @@
 //!
 //! The same types serialise the effective configuration (`roundhouse check`), so what
 //! `check` prints is itself a valid configuration file.
+//!
+//! OS concept: none of its own; this is the shape of the data a daemon reads at start
+//! and again on SIGHUP (`reload.rs`), kept strict so that a reload never half-applies
+//! a file it misread.
 
 use std::fmt;
 

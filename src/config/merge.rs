@@ -6,6 +6,10 @@
 //! Otherwise `--config f.toml` with `workers = 8` would silently run 4 workers.
 //! (nginx has no such layering; HAProxy and Envoy let flags override few settings;
 //! Caddy's `--config` plus flags works the same way as here.)
+//!
+//! OS concept: none of its own; it serves `check.rs` and `reload.rs`, which both need
+//! the settings as the operator meant them, and `Collector`, which gathers every
+//! problem with its line.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

@@ -3,6 +3,10 @@
 //!
 //! It uses the file's own schema, so the output can be saved and loaded again; every
 //! key is present, defaults included, so nothing is left to guess.
+//!
+//! OS concept: none of its own; `to_toml` serves `check.rs`, and `flat` serves
+//! `reload.rs`, which compares the old and new settings key by key to log each one
+//! that needs a restart.
 
 use std::ops::RangeInclusive;
 use std::time::Duration;

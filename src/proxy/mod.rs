@@ -1,7 +1,13 @@
 //! The HTTP load balancer (L7): the product the design card describes.
 //!
-//! The modules, bottom-up (each may use only those above it in this list, and the
-//! codec `crate::http1` and `crate::sys` below everything):
+//! OS concept: threads communicating in one process. Connection threads (or an epoll
+//! loop) produce requests, a fixed pool of worker threads consumes them through a
+//! bounded queue (`pool/mod.rs`), and the state they share is atomics or data behind a
+//! short lock; each module names its own concept.
+//!
+//! The modules, bottom-up (each may use only those above it in this list, and below
+//! everything the codec `crate::http1`, `crate::sys`, `crate::units`, and
+//! `crate::process`, whose table of children `/stats` reads):
 //! `strategy` (pick a backend from a view of the set), `stats` (counters, a leaf),
 //! `clients` (who the client is: trusted proxies, request IDs, `Forwarded`), `backends`
 //! (the set, health, load), `routing` (pools and routes, swapped on reload),

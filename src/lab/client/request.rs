@@ -1,4 +1,9 @@
 //! One request: build it, show it (`-v`), send it, show or save the answer.
+//!
+//! OS concept: a name from the network becomes a path in our file system. Without
+//! `-o`, a body that is not text is saved under the URL's last segment, decoded;
+//! `file_name` refuses `.`, `..` and any name with a slash, backslash or NUL, so an
+//! answer cannot be written outside the current directory.
 
 use std::fs;
 use std::io::Write;

@@ -1,6 +1,11 @@
 //! The `roundhouse_discovery_*` families: one sample per discovery pool, from the
 //! watcher's atomics (see `src/proxy/discovery/status.rs`). Left out altogether when no
 //! pool takes its backends from etcd.
+//!
+//! OS concept: reading shared state without waiting for its writer. Each sample is one
+//! relaxed atomic load, so a scrape never waits for a watcher blocked on etcd; the
+//! price is that two samples of one pool may come from moments a write apart, which a
+//! monitoring system sampling every few seconds never notices.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -8,6 +8,11 @@
 //! more in them (Kubernetes endpoints carry labels, Traefik's keys carry its own
 //! settings). For people typing with `etcdctl put`, a bare URL in the flag's syntax
 //! (`http://10.0.0.2:9000,weight=2`) is accepted too.
+//!
+//! OS concept: none of its own; it serves the watcher (`watcher.rs`) and registration
+//! (`register.rs`, through `render`). A value another program wrote is input from
+//! outside, so `parse` checks it as it checks a flag, and a bad entry is skipped, not
+//! trusted.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,9 +1,12 @@
 //! What one discovery watcher is doing, for `/stats` and `/metrics`.
 //!
-//! The watcher thread writes; connection threads answering `/stats` read. Numbers are
-//! atomics, so a reader never waits for the watcher (which may be blocked on etcd);
-//! the two strings (endpoint, last error) sit behind a mutex each, taken only to copy
-//! or replace the string, never while talking to etcd.
+//! OS concept: a writer that may block, and readers that must not wait for it. The
+//! watcher thread writes; connection threads answering `/stats` read. Numbers are
+//! atomics, and the watcher's `State` is one byte in an `AtomicU8`, so a reader never
+//! waits for the watcher (which may be blocked on etcd); the two strings (endpoint,
+//! last error) sit behind a mutex each, taken only to copy or replace the string,
+//! never while talking to etcd. The last change is kept on both clocks: monotonic for
+//! "how long ago", wall-clock for `/metrics`' timestamps.
 
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 

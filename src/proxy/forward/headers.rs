@@ -2,7 +2,13 @@
 //!
 //! Hop-by-hop headers describe one connection, not the message (RFC 9110 section
 //! 7.6.1), so a proxy removes them in both directions; nginx and HAProxy do the same.
-//! The `X-Forwarded-*` and `Via` headers tell the backend who the real client was.
+//! `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded` tell the
+//! backend who the real client was; `Via` names the proxies on the way.
+//!
+//! OS concept: a socket's peer address. Behind a proxy, the address the backend's
+//! `accept(2)` reports is the balancer's, not the client's; `add_forwarding_headers`
+//! carries the client's (the peer our own `accept(2)` saw, or what trusted proxies
+//! said) in the headers instead.
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 

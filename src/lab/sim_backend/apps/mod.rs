@@ -1,6 +1,10 @@
 //! The services a simulated backend hosts, one file per app, each a seed project of
 //! roundhouse: `calc` (a distributed calculator), `currency` (a currency-conversion
-//! API), `static_site` (a static web server). `percent` decodes URLs for all three.
+//! API), `static_site` (a static web server). `percent` decodes URLs for all three, and
+//! `args` holds their command-line options.
+//!
+//! OS concept: none of its own; these are the work the balancer spreads. The one with
+//! an OS lesson, the file system namespace and path traversal, is `static_site.rs`.
 
 pub mod args;
 pub mod calc;
