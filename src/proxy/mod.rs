@@ -5,8 +5,8 @@
 //! bounded queue (`pool/mod.rs`), and the state they share is atomics or data behind a
 //! short lock; each module names its own concept.
 //!
-//! The modules, bottom-up (each may use only those above it in this list, and below
-//! everything the codec `crate::http1`, `crate::sys`, `crate::units`, and
+//! The modules, bottom-up (each may use only those above it in this list; below them
+//! all are the codec `crate::http1`, `crate::sys`, `crate::units`, and
 //! `crate::process`, whose table of children `/stats` reads):
 //! `strategy` (pick a backend from a view of the set), `stats` (counters, a leaf),
 //! `clients` (who the client is: trusted proxies, request IDs, `Forwarded`), `backends`

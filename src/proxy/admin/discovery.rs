@@ -2,10 +2,10 @@
 //! watcher's atomics (see `src/proxy/discovery/status.rs`). Left out altogether when no
 //! pool takes its backends from etcd.
 //!
-//! OS concept: reading shared state without waiting for its writer. Each sample is one
-//! relaxed atomic load, so a scrape never waits for a watcher blocked on etcd; the
-//! price is that two samples of one pool may come from moments a write apart, which a
-//! monitoring system sampling every few seconds never notices.
+//! OS concept: reading shared state without waiting for its writer. Each number is one
+//! relaxed atomic load and the endpoint a string copied under its own short lock, so a
+//! scrape never waits for a watcher blocked on etcd; the price is that the samples of
+//! one pool are not one snapshot, which numbers scraped every few seconds can afford.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
