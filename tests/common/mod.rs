@@ -78,6 +78,19 @@ pub fn listener() -> TcpListener {
     roundhouse::sys::listen::bind("127.0.0.1:0".parse().unwrap()).expect("bind port 0")
 }
 
+/// An address that refuses connections for as long as the returned socket lives: bound
+/// but never listening, so a connect gets RST (ECONNREFUSED) at once, and no other test
+/// can take the port meanwhile (a dropped listener's port can be bound again by a
+/// server that answers, or accepts and says nothing, while tests run in parallel).
+pub fn refusing_addr() -> (socket2::Socket, SocketAddr) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .expect("bind port 0");
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    (socket, addr)
+}
+
 /// Starts `count` simulated backends with `latency` ms, then a balancer over them;
 /// `adjust` can change the configuration first.
 pub fn cluster(
