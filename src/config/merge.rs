@@ -94,6 +94,11 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("admin_allow", "admin.allow"),
     ("admin_listen", "admin.listen"),
     ("trust_proxy", "trust_proxy"),
+    ("tls_cert", "tls.cert"),
+    ("tls_key", "tls.key"),
+    ("backend_ca", "tls.backend_ca"),
+    ("max_tunnels", "tunnels.max"),
+    ("tunnel_idle_timeout", "tunnels.idle_timeout"),
 ];
 
 /// Collects problems, turning a value's byte span into its line.
@@ -283,6 +288,21 @@ pub fn settings(
                     .map_err(|_| format!("{text:?} is not an address like 127.0.0.1:9000"))
             },
             &mut args.admin_listen,
+        );
+    }
+    if let Some(tls) = &file.tls {
+        let path = |text: &String| Ok(Some(std::path::PathBuf::from(text)));
+        layer.set("tls_cert", tls.cert.as_ref(), path, &mut args.tls_cert);
+        layer.set("tls_key", tls.key.as_ref(), path, &mut args.tls_key);
+        layer.set("backend_ca", tls.backend_ca.as_ref(), path, &mut args.backend_ca);
+    }
+    if let Some(tunnels) = &file.tunnels {
+        layer.set("max_tunnels", tunnels.max.as_ref(), int(0, 1_000_000), &mut args.max_tunnels);
+        layer.set(
+            "tunnel_idle_timeout",
+            tunnels.idle_timeout.as_ref(),
+            duration,
+            &mut args.tunnel_idle_timeout,
         );
     }
     let timeouts = file.timeouts.as_ref();

@@ -1,4 +1,4 @@
-//! A buffered reader over a TCP socket, with deadlines.
+//! A buffered reader over a TCP socket (or a TLS session on one), with deadlines.
 //!
 //! OS concept: blocking I/O and socket timeouts. `read(2)` blocks the calling thread
 //! until bytes arrive; `SO_RCVTIMEO` (`set_read_timeout`) bounds each wait. A slow
@@ -6,12 +6,14 @@
 //! the head of a request gets an overall deadline: before every read the remaining time
 //! is set as the socket timeout (nginx's `client_header_timeout` works the same way).
 
-use std::io::{self, Read};
+use std::io;
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::RequestError;
 use super::sink::BodySink;
+use super::transport::Duplex;
 
 /// How many bytes one `read(2)` asks for. One page-sized buffer per connection keeps
 /// 2,000 idle connections cheap while most requests arrive in a single read.
@@ -19,7 +21,9 @@ const READ_CHUNK: usize = 8 * 1024;
 
 /// Buffered bytes from a socket, consumed from the front.
 pub struct HttpReader {
-    stream: TcpStream,
+    /// Shared, so that a writer (or, after an upgrade, a tunnel) can reach the same
+    /// stream: a TLS session must be one object for both directions.
+    stream: Arc<dyn Duplex>,
     /// Received bytes are `buffer[start..end]`; the rest is room for the next read.
     /// `read(2)` needs initialized memory, so the room is zeroed once, when the buffer
     /// grows, and reused after that: no per-read `memset`.
@@ -34,6 +38,11 @@ pub struct HttpReader {
 
 impl HttpReader {
     pub fn new(stream: TcpStream) -> Self {
+        HttpReader::over(Arc::new(stream))
+    }
+
+    /// A reader over any `Duplex` (a TLS session, say).
+    pub fn over(stream: Arc<dyn Duplex>) -> Self {
         HttpReader {
             stream,
             buffer: Vec::new(),
@@ -43,8 +52,21 @@ impl HttpReader {
         }
     }
 
+    /// The TCP socket underneath.
     pub fn stream(&self) -> &TcpStream {
+        self.stream.socket()
+    }
+
+    /// The byte stream read from, for writing back on it.
+    pub fn duplex(&self) -> &Arc<dyn Duplex> {
         &self.stream
+    }
+
+    /// The stream and the bytes received but not consumed: what a connection that
+    /// switched protocols (101) carries on with.
+    pub fn into_parts(self) -> (Arc<dyn Duplex>, Vec<u8>) {
+        let rest = self.buffered().to_vec();
+        (self.stream, rest)
     }
 
     /// Bytes received but not consumed yet.
@@ -138,7 +160,7 @@ impl HttpReader {
         // Round up to whole milliseconds so tiny changes do not cost a syscall each.
         let rounded = Duration::from_millis(timeout.as_millis().max(1) as u64);
         if self.current_timeout != Some(rounded) {
-            self.stream.set_read_timeout(Some(rounded))?;
+            self.stream.socket().set_read_timeout(Some(rounded))?;
             self.current_timeout = Some(rounded);
         }
         Ok(())

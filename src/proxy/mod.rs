@@ -3,6 +3,7 @@
 //! The modules, bottom-up (each may use only those above it in this list, and the
 //! codec `crate::http1` and `crate::sys` below everything):
 //! `strategy` (pick a backend from a view of the set), `stats` (counters, a leaf),
+//! `tls` (certificates, sessions), `tunnel` (two-way byte copies after an upgrade),
 //! `backends` (the set, health, load), `routing` (pools and routes, swapped on reload),
 //! `forward` (send a request to a backend, retry), `cache`, `access_log`, `pool` (the
 //! bounded queue and the worker threads, and the ways an answer goes back), `admin`
@@ -21,3 +22,5 @@ pub mod pool;
 pub mod routing;
 pub mod stats;
 pub mod strategy;
+pub mod tls;
+pub mod tunnel;

@@ -18,6 +18,8 @@ use crate::proxy::routing::RoutingTable;
 use crate::proxy::stats::Stats;
 use crate::proxy::stats::requests::CLASSES;
 use crate::proxy::strategy::BackendsView;
+use crate::proxy::tls::TlsCounters;
+use crate::proxy::tunnel::Tunnels;
 
 /// What one `/metrics` page is made of.
 pub struct Page<'a> {
@@ -25,6 +27,8 @@ pub struct Page<'a> {
     pub cache: &'a CacheStats,
     pub routing: &'a RoutingTable,
     pub queue: Queue,
+    pub tls: Option<&'a TlsCounters>,
+    pub tunnels: &'a Tunnels,
 }
 
 impl Page<'_> {
@@ -45,6 +49,7 @@ impl Page<'_> {
         self.backends(&mut page);
         self.cache(&mut page);
         self.reloads(&mut page);
+        super::connections::metrics(self.tls, self.tunnels, &mut page);
         page.finish()
     }
 

@@ -31,6 +31,8 @@ use crate::proxy::pool::reply::reply_slot;
 use crate::proxy::pool::{Answer, Job};
 use crate::proxy::routing::RoutingTable;
 use crate::proxy::stats::Stats;
+use crate::proxy::tls::TlsAcceptor;
+use crate::proxy::tunnel::Tunnels;
 
 pub struct Dispatcher {
     jobs: Sender<Job>,
@@ -73,6 +75,8 @@ impl Dispatcher {
                 cache: None,
                 jobs: queue,
                 capacity,
+                tls: None,
+                tunnels: Arc::new(Tunnels::new(0, std::time::Duration::ZERO)),
             },
             stats,
             cache: None,
@@ -92,6 +96,13 @@ impl Dispatcher {
     /// Sends a record of every request to the access log.
     pub fn with_access_log(mut self, access_log: Option<AccessLogSender>) -> Self {
         self.access_log = access_log;
+        self
+    }
+
+    /// Shows the listener's TLS handshakes and the tunnels on the admin pages.
+    pub fn with_admin_extras(mut self, tls: Option<Arc<TlsAcceptor>>, tunnels: Arc<Tunnels>) -> Self {
+        self.admin.tls = tls;
+        self.admin.tunnels = tunnels;
         self
     }
 
@@ -141,7 +152,8 @@ impl Handler for Dispatcher {
     /// here, and so is everything when the cache is on, since the cache must see each
     /// response on this thread to store it.
     fn can_hand_off(&self, request: &Request) -> bool {
-        self.cache.is_none() && !self.is_admin_page(request)
+        // An upgrade's 101 must come back here: this thread turns into its tunnel.
+        self.cache.is_none() && !self.is_admin_page(request) && !request.wants_upgrade()
     }
 
     fn hand_off(&self, mut request: Request, mut direct: DirectAnswer) -> Option<Response> {
@@ -192,8 +204,9 @@ impl Dispatcher {
             }
         }
         match &self.cache {
-            Some(cache) => cache.serve(request, self.upstream(details)),
-            None => self.queue(request, details),
+            // An upgrade is a connection, not a cacheable answer.
+            Some(cache) if !request.wants_upgrade() => cache.serve(request, self.upstream(details)),
+            _ => self.queue(request, details),
         }
     }
 
