@@ -1,12 +1,14 @@
 //! The services a simulated backend hosts, one file per app, each a seed project of
 //! roundhouse: `calc` (a distributed calculator), `currency` (a currency-conversion
 //! API), `static_site` (a static web server). `percent` decodes URLs for all three.
+//! `websocket` (`/ws/echo`) is the tunnel demo's other end.
 
 pub mod args;
 pub mod calc;
 pub mod currency;
 pub mod percent;
 pub mod static_site;
+pub mod websocket;
 
 use http::StatusCode;
 use serde_json::json;
