@@ -1,0 +1,324 @@
+//! HTTPS: the listener with a certificate (curl, openssl and rustls clients), reloads
+//! that keep the old certificate when the new one is bad, handshake counters, HTTPS
+//! backends verified against a CA, and a WebSocket over TLS.
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{cluster, wait_until};
+use roundhouse::http1::transport::Duplex;
+use roundhouse::lab::sim_backend::{SimBackend, SimConfig};
+use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
+use roundhouse::proxy::front::server::{self, ServerConfig};
+use roundhouse::proxy::tls::self_signed::write_self_signed;
+use roundhouse::proxy::tls::{BackendTls, CertError, TlsAcceptor, TlsFiles, TlsStream};
+use serde_json::Value;
+
+/// A fresh self-signed pair for localhost in its own directory.
+fn pair(dir: &Path, name: &str) -> TlsFiles {
+    let (cert, key) = write_self_signed(&dir.join(name)).unwrap();
+    TlsFiles { cert, key }
+}
+
+/// A certificate for localhost that expired in 2020.
+fn expired(dir: &Path) -> TlsFiles {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let dir = dir.join("expired");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    TlsFiles {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    }
+}
+
+/// Puts `from`'s certificate and `key_from`'s key where `to` points.
+fn install(to: &TlsFiles, from: &TlsFiles, key_from: &TlsFiles) {
+    std::fs::copy(&from.cert, &to.cert).unwrap();
+    std::fs::copy(&key_from.key, &to.key).unwrap();
+}
+
+fn https_cluster(files: &TlsFiles, adjust: impl FnOnce(&mut BalancerConfig)) -> common::Cluster {
+    let files = files.clone();
+    cluster(1, 0..=0, move |config| {
+        config.tls = Some(files);
+        adjust(config);
+    })
+}
+
+/// A TLS connection to `addr` that trusts only `ca` (the name checked is localhost).
+fn connect(addr: SocketAddr, ca: &Path) -> Result<TlsStream, String> {
+    let trust = BackendTls::new(Some(ca)).unwrap();
+    let socket = TcpStream::connect(addr).unwrap();
+    trust.connect(socket, "localhost", Instant::now() + Duration::from_secs(10))
+}
+
+/// One GET on an open TLS connection; returns the status and the body.
+fn get(stream: &TlsStream, path: &str) -> (u16, String) {
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n").as_bytes())
+        .unwrap();
+    stream
+        .socket()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        if let Some(end) = received.windows(4).position(|window| window == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&received[..end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length: "))
+                .map_or(0, |value| value.trim().parse().unwrap());
+            if received.len() >= end + 4 + length {
+                let status = head[9..12].parse().unwrap();
+                let body = String::from_utf8_lossy(&received[end + 4..end + 4 + length]).into_owned();
+                return (status, body);
+            }
+        }
+        let count = Duplex::read(stream, &mut buffer).unwrap();
+        assert!(count > 0, "closed mid-answer");
+        received.extend_from_slice(&buffer[..count]);
+    }
+}
+
+fn stats(addr: SocketAddr, ca: &Path) -> Value {
+    let stream = connect(addr, ca).unwrap();
+    serde_json::from_str(&get(&stream, "/stats").1).unwrap()
+}
+
+fn tls_stat(addr: SocketAddr, ca: &Path, field: &str) -> u64 {
+    stats(addr, ca)["tls"][field].as_u64().unwrap()
+}
+
+fn has(tool: &str) -> bool {
+    Command::new(tool).arg("--version").output().is_ok() || Command::new(tool).arg("version").output().is_ok()
+}
+
+#[test]
+fn curl_with_cacert_gets_200_over_https_and_the_backend_hears_https() {
+    if !has("curl") {
+        eprintln!("skipped: curl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = pair(dir.path(), "a");
+    let cluster = https_cluster(&files, |_| {});
+    let url = format!("https://localhost:{}/hello", cluster.addr.port());
+    let output = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&files.cert)
+        .args(["-w", "\n%{http_code} %{http_version}", &url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.ends_with("\n200 1.1"), "{text}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(text.contains("\"x-forwarded-proto\": \"https\""), "{text}");
+    assert!(text.contains("proto=https"), "{text}");
+    // Without the CA, curl refuses the certificate: it really is the one we gave.
+    let refused = Command::new("curl").args(["-sS", &url]).output().unwrap();
+    assert!(!refused.status.success());
+}
+
+#[test]
+fn tls_1_1_is_refused_and_counted_while_1_2_and_1_3_are_served() {
+    let Ok(help) = Command::new("openssl").args(["s_client", "-help"]).output() else {
+        eprintln!("skipped: openssl is not installed");
+        return;
+    };
+    if !String::from_utf8_lossy(&help.stderr).contains("-tls1_1") {
+        eprintln!("skipped: this openssl has no -tls1_1 to try with");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = pair(dir.path(), "a");
+    let cluster = https_cluster(&files, |_| {});
+    let connect = format!("127.0.0.1:{}", cluster.addr.port());
+    let s_client = |version: &str| {
+        // SECLEVEL=0 lets this openssl offer TLS 1.1 at all, so the refusal is ours.
+        Command::new("openssl")
+            .args(["s_client", version, "-cipher", "DEFAULT:@SECLEVEL=0", "-connect", &connect])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let old = s_client("-tls1_1");
+    let text = String::from_utf8_lossy(&old.stderr).to_string() + &String::from_utf8_lossy(&old.stdout);
+    assert!(!old.status.success(), "TLS 1.1 must fail: {text}");
+    assert!(text.contains("alert"), "the server refused with an alert: {text}");
+    for version in ["-tls1_2", "-tls1_3"] {
+        let output = s_client(version);
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("Verification") || text.contains("Cipher is"), "{version}: {text}");
+        assert!(!text.contains("Cipher is (NONE)"), "{version} must be served: {text}");
+    }
+    assert_eq!(tls_stat(cluster.addr, &files.cert, "handshakes_failed"), 1);
+}
+
+#[test]
+fn a_mismatched_or_expired_pair_on_reload_keeps_the_old_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = pair(dir.path(), "served");
+    let first = pair(dir.path(), "first");
+    install(&served, &first, &first);
+    let other = pair(dir.path(), "other");
+    let cluster = https_cluster(&served, |_| {});
+    let addr = cluster.addr;
+    let open = connect(addr, &first.cert).unwrap();
+    assert_eq!(get(&open, "/hello").0, 200);
+
+    // Other's certificate with first's key: refused, and first's certificate stays.
+    install(&served, &other, &first);
+    let error = cluster.balancer.reload_tls().unwrap().unwrap_err();
+    assert!(matches!(error, CertError::Mismatch { .. }), "{error}");
+    assert!(error.to_string().contains("does not belong to the certificate"), "{error}");
+    assert!(connect(addr, &first.cert).is_ok());
+
+    let old = expired(dir.path());
+    install(&served, &old, &old);
+    let error = cluster.balancer.reload_tls().unwrap().unwrap_err();
+    assert!(error.to_string().contains("expired on 2020-01-01"), "{error}");
+    assert!(connect(addr, &first.cert).is_ok());
+
+    // A good pair takes over for new connections; the open one keeps its session.
+    install(&served, &other, &other);
+    cluster.balancer.reload_tls().unwrap().unwrap();
+    assert!(connect(addr, &first.cert).is_err());
+    assert!(connect(addr, &other.cert).is_ok());
+    assert_eq!(get(&open, "/hello").0, 200);
+    let tls = &stats(addr, &other.cert)["tls"];
+    assert_eq!((tls["reloads"].as_u64(), tls["reload_failures"].as_u64()), (Some(1), Some(2)));
+}
+
+#[test]
+fn a_slow_handshake_times_out_like_a_slow_client_and_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = pair(dir.path(), "a");
+    let cluster = https_cluster(&files, |config| {
+        config.server.client_timeout = Duration::from_millis(300);
+    });
+    let mut silent = TcpStream::connect(cluster.addr).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut byte = [0u8; 1];
+    // Closed by the server after the client timeout, without a worker involved.
+    assert!(matches!(std::io::Read::read(&mut silent, &mut byte), Ok(0) | Err(_)));
+    assert!(wait_until(Duration::from_secs(5), || tls_stat(
+        cluster.addr,
+        &files.cert,
+        "handshakes_timed_out"
+    ) == 1));
+    let metrics = connect(cluster.addr, &files.cert).unwrap();
+    let page = get(&metrics, "/metrics").1;
+    assert!(
+        page.contains("roundhouse_tls_handshakes_total{outcome=\"timed_out\"} 1"),
+        "{page}"
+    );
+}
+
+/// A simulated backend that speaks only HTTPS, with `files`.
+fn https_backend(files: &TlsFiles) -> (server::ServerHandle, Arc<TlsAcceptor>) {
+    let acceptor = Arc::new(TlsAcceptor::new(files.clone()).unwrap());
+    let listener = common::listener();
+    let port = listener.local_addr().unwrap().port();
+    let config = ServerConfig {
+        tls: Some(Arc::clone(&acceptor)),
+        ..ServerConfig::default()
+    };
+    let handler = Arc::new(SimBackend::new(SimConfig::default(), port));
+    (server::start(listener, config, handler).unwrap(), acceptor)
+}
+
+#[test]
+fn https_backends_are_verified_and_kept_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = pair(dir.path(), "backend");
+    let (backend, acceptor) = https_backend(&files);
+    let url = format!("https://127.0.0.1:{}", backend.local_addr().port());
+    let start = |ca: Option<PathBuf>| {
+        let config = BalancerConfig {
+            backends: vec![url.parse().unwrap()],
+            workers: 1,
+            backend_ca: ca,
+            ..BalancerConfig::default()
+        };
+        Balancer::start(common::listener(), &config).unwrap()
+    };
+
+    // The system's roots do not know a self-signed certificate: 502, and why.
+    let untrusting = start(None);
+    let reply = common::get(untrusting.local_addr(), "/hello");
+    assert_eq!(reply.status, 502);
+    let body = reply.text();
+    assert!(body.contains("certificate was not accepted"), "{body}");
+    assert!(body.contains("UnknownIssuer") && body.contains("--backend-ca"), "{body}");
+
+    let trusting = start(Some(files.cert.clone()));
+    for _ in 0..3 {
+        let reply = common::get(trusting.local_addr(), "/hello");
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    // Three requests, one worker, one kept-alive TLS connection: one handshake.
+    let handshakes = acceptor.counters.handshakes.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(handshakes, 1);
+}
+
+/// A TLS session as the `Read + Write` stream tungstenite wants.
+struct Io(TlsStream);
+
+impl std::io::Read for Io {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        Duplex::read(&self.0, buffer)
+    }
+}
+
+impl std::io::Write for Io {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        Duplex::write_all(&self.0, bytes).map(|()| bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_websocket_over_tls_is_tunnelled() {
+    use tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let files = pair(dir.path(), "a");
+    let cluster = https_cluster(&files, |_| {});
+    let stream = connect(cluster.addr, &files.cert).unwrap();
+    stream
+        .socket()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let url = format!("wss://localhost:{}/ws/echo", cluster.addr.port());
+    let (mut socket, _) = tungstenite::client::client(url, Io(stream)).expect("wss handshake");
+    for number in 0..200 {
+        let text = format!("secret {number}");
+        socket.send(Message::text(text.clone())).unwrap();
+        assert_eq!(socket.read().unwrap(), Message::text(text));
+    }
+}
+
+#[test]
+fn check_names_a_missing_certificate() {
+    let output = Command::new(env!("CARGO_BIN_EXE_roundhouse"))
+        .args(["check", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("tls.cert: cannot read /nonexistent/cert.pem"), "{stderr}");
+}
