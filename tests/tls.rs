@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use common::{cluster, wait_until};
 use roundhouse::http1::transport::Duplex;
 use roundhouse::lab::sim_backend::{SimBackend, SimConfig};
+use roundhouse::proxy::backends::checker::CheckPolicy;
 use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
 use roundhouse::proxy::front::server::{self, ServerConfig};
 use roundhouse::proxy::tls::self_signed::write_self_signed;
@@ -250,6 +251,10 @@ fn https_backends_are_verified_and_kept_alive() {
             backends: vec![url.parse().unwrap()],
             workers: 1,
             backend_ca: ca,
+            check: CheckPolicy {
+                interval: Duration::from_millis(50),
+                ..CheckPolicy::default()
+            },
             ..BalancerConfig::default()
         };
         Balancer::start(common::listener(), &config).unwrap()
@@ -263,14 +268,25 @@ fn https_backends_are_verified_and_kept_alive() {
     assert!(body.contains("certificate was not accepted"), "{body}");
     assert!(body.contains("UnknownIssuer") && body.contains("--backend-ca"), "{body}");
 
+    let handshakes = || acceptor.counters.handshakes.load(std::sync::atomic::Ordering::Relaxed);
+    // The untrusting balancer's health checks failed too: no handshake ever finished.
+    assert_eq!(handshakes(), 0);
+    drop(untrusting);
+
     let trusting = start(Some(files.cert.clone()));
+    // The health checker verifies the backend the same way, and keeps it up.
+    assert!(wait_until(Duration::from_secs(5), || handshakes() >= 1));
+    let before = handshakes();
     for _ in 0..3 {
         let reply = common::get(trusting.local_addr(), "/hello");
         assert_eq!(reply.status, 200, "{}", reply.text());
     }
-    // Three requests, one worker, one kept-alive TLS connection: one handshake.
-    let handshakes = acceptor.counters.handshakes.load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(handshakes, 1);
+    // Three requests, one worker, one kept-alive TLS connection: one more handshake
+    // (the health checker's own connection is kept alive too, by ureq's pool).
+    let made = handshakes() - before;
+    assert!((1..3).contains(&made), "{made} handshakes for 3 requests");
+    let stats = common::get(trusting.local_addr(), "/stats").json();
+    assert_eq!(stats["backends"][0]["healthy"], true, "{stats}");
 }
 
 /// A TLS session as the `Read + Write` stream tungstenite wants.

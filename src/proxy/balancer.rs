@@ -203,6 +203,7 @@ impl Balancer {
             monitors.push(checker::start(
                 Arc::clone(&routing) as _,
                 config.check.clone(),
+                config.backend_ca.clone(),
                 stop.clone(),
             )?);
         }

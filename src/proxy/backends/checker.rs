@@ -11,6 +11,7 @@
 //! stayed are kept (they are looked up by URL), those of a removed one are dropped.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use crossbeam_channel::Receiver;
 
 use super::health::now_ms;
 use super::{BackendSource, poller};
+use crate::proxy::tls;
 
 /// Settings of the active checker.
 #[derive(Debug, Clone)]
@@ -44,14 +46,19 @@ impl Default for CheckPolicy {
     }
 }
 
-/// Starts the checker; it stops when `stop`'s sender is dropped.
+/// Starts the checker; it stops when `stop`'s sender is dropped. https backends are
+/// checked against the CAs in `backend_ca`, else the system's roots, like forwarding.
 pub fn start(
     source: Arc<dyn BackendSource>,
     policy: CheckPolicy,
+    backend_ca: Option<PathBuf>,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
     // A check must not outlast its interval, or rounds would pile up.
-    let agent = poller::agent(policy.interval.min(Duration::from_secs(2)));
+    let limit = policy.interval.min(Duration::from_secs(2));
+    let plain = poller::agent(limit);
+    // Made on the first https backend only: reading the system's roots takes time.
+    let mut secure: Option<Result<ureq::Agent, String>> = None;
     // Per backend URL. Only this thread touches them, so no atomics are needed.
     let mut streaks: HashMap<String, Streak> = HashMap::new();
     poller::spawn("health-check", policy.interval, stop, move || {
@@ -60,6 +67,22 @@ pub fn start(
         for backend in &backends {
             let streak = streaks.entry(backend.url.clone()).or_default();
             let url = format!("{}{}", backend.url, policy.path);
+            let agent = if backend.spec.tls {
+                let made = secure.get_or_insert_with(|| {
+                    tls::backend::trusted_roots(backend_ca.as_deref())
+                        .map(|roots| poller::agent_trusting(limit, roots))
+                        .map_err(|error| error.to_string())
+                });
+                match made {
+                    Ok(agent) => agent,
+                    Err(error) => {
+                        log::warn!("cannot check https backends: {error}");
+                        continue;
+                    }
+                }
+            } else {
+                &plain
+            };
             let verdict = match agent.get(&url).call() {
                 Ok(mut response) if response.status().is_success() || response.status().is_redirection() => {
                     let _ = response.body_mut().read_to_vec();

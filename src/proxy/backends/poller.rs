@@ -12,6 +12,10 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use rustls::pki_types::CertificateDer;
+use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+
+use crate::proxy::tls;
 
 /// Starts a thread called `name` that runs `round` at once and then every `interval`,
 /// and ends when `stop`'s sender is dropped. One place for the loop, so that every
@@ -39,7 +43,23 @@ pub fn spawn(
 /// for the answer and reading its body each give up after `limit`, so a hung backend
 /// cannot stall a round.
 pub fn agent(limit: Duration) -> ureq::Agent {
+    agent_trusting(limit, Vec::new())
+}
+
+/// The same agent, for https backends too: their certificates must chain to one of
+/// `roots` (as the forwarding client's do, `crate::proxy::tls::backend`).
+pub fn agent_trusting(limit: Duration, roots: Vec<CertificateDer<'static>>) -> ureq::Agent {
+    let roots: Vec<Certificate<'static>> = roots
+        .iter()
+        .map(|root| Certificate::from_der(root.as_ref()).to_owned())
+        .collect();
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(tls::acceptor::provider())
+        .root_certs(RootCerts::new_with_certs(&roots))
+        .build();
     ureq::Agent::config_builder()
+        .tls_config(tls)
         .http_status_as_error(false)
         .max_redirects(0)
         .proxy(None)

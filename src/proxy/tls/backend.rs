@@ -13,13 +13,21 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::version::{TLS12, TLS13};
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
 use super::acceptor::{ALPN_HTTP11, provider};
 use super::certs::{CertError, read_certificates};
 use super::stream::{TlsStream, rustls_error};
+
+/// The certificates trusted as roots: those in `ca` (PEM), else the system's.
+pub fn trusted_roots(ca: Option<&Path>) -> Result<Vec<CertificateDer<'static>>, CertError> {
+    match ca {
+        Some(path) => read_certificates(path),
+        None => Ok(rustls_native_certs::load_native_certs().certs),
+    }
+}
 
 /// The TLS configuration for connections to HTTPS backends.
 #[derive(Clone)]
@@ -37,20 +45,14 @@ impl BackendTls {
     /// Trusts the certificates in `ca` (PEM) if given, else the system's roots.
     pub fn new(ca: Option<&Path>) -> Result<Self, CertError> {
         let mut roots = RootCertStore::empty();
-        match ca {
-            Some(path) => {
-                for cert in read_certificates(path)? {
-                    roots.add(cert).map_err(|error| CertError::Unparsable {
-                        path: path.to_path_buf(),
-                        reason: error.to_string(),
-                    })?;
-                }
-            }
-            None => {
-                // Certificates the system store holds but rustls cannot parse are
-                // skipped, as curl skips them.
-                let found = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(found.certs);
+        for cert in trusted_roots(ca)? {
+            // Certificates the system store holds but rustls cannot parse are
+            // skipped, as curl skips them; a CA file's must all be good.
+            if let (Err(error), Some(path)) = (roots.add(cert), ca) {
+                return Err(CertError::Unparsable {
+                    path: path.to_path_buf(),
+                    reason: error.to_string(),
+                });
             }
         }
         let config = ClientConfig::builder_with_provider(provider())

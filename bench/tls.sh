@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# HTTPS next to nginx, with the same certificate, in the same run (issue 19).
+#
+#   bench/tls.sh               # 5 s runs, 3 interleaved rounds (about 1.5 minutes)
+#   bench/tls.sh --rounds 5
+#
+# Two measures, each with wrk -t1 -c32 against nginx (1 worker) and roundhouse
+# (--workers 4), both terminating TLS in front of the same three fast nginx backends:
+#   - HTTPS requests/s on kept-alive connections (one handshake per connection, then
+#     only record encryption: the steady cost of TLS);
+#   - handshakes/s: every request on a new connection (`Connection: close`), so each
+#     one pays a full handshake (TLS 1.3, ECDHE + an ECDSA P-256 signature; neither
+#     side resumes sessions).
+# Prints the median of the rounds and the ratio roundhouse/nginx for each. The
+# certificate is made by `roundhouse cert --self-signed` (ECDSA P-256).
+#
+# Environment: BENCH_PORT_BASE (default 9400), DURATION, ROUNDS, CONNECTIONS (32).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+DURATION="${DURATION:-5}"
+ROUNDS="${ROUNDS:-3}"
+CONNECTIONS="${CONNECTIONS:-32}"
+BASE="${BENCH_PORT_BASE:-9400}"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rounds) ROUNDS="$2"; shift ;;
+        --duration) DURATION="$2"; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "tls.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+missing=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v wrk >/dev/null || missing+=(wrk)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "tls.sh: installing ${missing[*]} from Debian's packages" >&2
+    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+export PATH="$PATH:/usr/sbin:/sbin"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+RUN="$(mktemp -d "${TMPDIR:-/tmp}/roundhouse-tls.XXXXXX")"
+PIDS=()
+cleanup() {
+    local index
+    for ((index = ${#PIDS[@]} - 1; index >= 0; index--)); do
+        kill -TERM "${PIDS[index]}" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$RUN"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_listening() {
+    local tries=0
+    until listening "$1"; do
+        tries=$((tries + 1))
+        if [ $tries -gt 200 ]; then
+            echo "tls.sh: nothing listens on port $1 after 20 s" >&2
+            tail -n 5 "$RUN"/*.log >&2 || true
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+
+B1=$((BASE + 1)); B2=$((BASE + 2)); B3=$((BASE + 3))
+NGINX_PORT=$((BASE + 102)); ROUNDHOUSE_PORT=$((BASE + 301))
+for port in $B1 $B2 $B3 $NGINX_PORT $ROUNDHOUSE_PORT; do
+    if listening "$port"; then
+        echo "tls.sh: port $port is in use; choose other ports with BENCH_PORT_BASE=N" >&2
+        exit 2
+    fi
+done
+
+echo "tls.sh: building roundhouse (release)" >&2
+(cd "$ROOT" && cargo build --release --quiet)
+BIN="$ROOT/target/release/roundhouse"
+"$BIN" cert --self-signed --out "$RUN/cert" >/dev/null
+CERT="$RUN/cert/cert.pem"; KEY="$RUN/cert/key.pem"
+
+rewrite() {
+    sed -e "s/127\.0\.0\.1:9101/127.0.0.1:$B1/g; s/127\.0\.0\.1:9102/127.0.0.1:$B2/g" \
+        -e "s/127\.0\.0\.1:9103/127.0.0.1:$B3/g; s/127\.0\.0\.1:9202/127.0.0.1:$NGINX_PORT/g" \
+        -e "s#ssl_certificate CERT;#ssl_certificate $CERT;#; s#ssl_certificate_key KEY;#ssl_certificate_key $KEY;#" \
+        "$1" >"$2"
+}
+rewrite "$ROOT/bench/nginx-backends.conf" "$RUN/nginx-backends.conf"
+rewrite "$ROOT/bench/nginx-tls-w1.conf" "$RUN/nginx-tls-w1.conf"
+
+nginx -p "$RUN" -c "$RUN/nginx-backends.conf" -g 'daemon off;' >"$RUN/backends.log" 2>&1 &
+PIDS+=($!)
+nginx -p "$RUN" -c "$RUN/nginx-tls-w1.conf" -g 'daemon off;' >"$RUN/nginx.log" 2>&1 &
+PIDS+=($!)
+RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$ROUNDHOUSE_PORT" --workers 4 \
+    --queue 256 --max-connections 1024 --access-log off \
+    --tls-cert "$CERT" --tls-key "$KEY" \
+    --backend "http://127.0.0.1:$B1" --backend "http://127.0.0.1:$B2" --backend "http://127.0.0.1:$B3" \
+    >"$RUN/roundhouse.log" 2>&1 &
+PIDS+=($!)
+for port in $B1 $B2 $B3 $NGINX_PORT $ROUNDHOUSE_PORT; do wait_listening "$port"; done
+
+declare -A PORT_OF=([nginx]=$NGINX_PORT [roundhouse]=$ROUNDHOUSE_PORT)
+# Requests per second from one wrk run; a run with errors is reported and kept.
+run() {
+    local target=$1 mode=$2 out
+    local args=(-t1 -c"$CONNECTIONS" -d"${DURATION}s")
+    [ "$mode" = handshakes ] && args+=(-H "Connection: close")
+    out=$(wrk "${args[@]}" "https://127.0.0.1:${PORT_OF[$target]}/")
+    if grep -q -E "Socket errors|Non-2xx" <<<"$out"; then
+        echo "tls.sh: $target $mode: $(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr -s ' ')" >&2
+    fi
+    awk '/^Requests\/sec:/ {print $2}' <<<"$out"
+}
+median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+# Warm-up: connections, caches, the first handshakes.
+for target in nginx roundhouse; do
+    wrk -t1 -c4 -d1s "https://127.0.0.1:${PORT_OF[$target]}/" >/dev/null
+done
+declare -A RESULTS
+for round in $(seq 1 "$ROUNDS"); do
+    order=(nginx roundhouse)
+    [ $((round % 2)) -eq 0 ] && order=(roundhouse nginx)
+    for mode in requests handshakes; do
+        for target in "${order[@]}"; do
+            rps=$(run "$target" "$mode")
+            echo "tls.sh: round $round, $mode, $target: $rps/s" >&2
+            RESULTS[$target-$mode]="${RESULTS[$target-$mode]:-} $rps"
+        done
+    done
+done
+
+echo
+echo "HTTPS, wrk -t1 -c$CONNECTIONS, ${DURATION}s runs, median of $ROUNDS rounds ($(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
+printf '%-36s %12s %12s %8s\n' "measure" "nginx (1 w)" "roundhouse" "ratio"
+for mode in requests handshakes; do
+    nginx_median=$(tr ' ' '\n' <<<"${RESULTS[nginx-$mode]}" | grep . | median)
+    ours=$(tr ' ' '\n' <<<"${RESULTS[roundhouse-$mode]}" | grep . | median)
+    label="requests/s (kept-alive)"
+    [ "$mode" = handshakes ] && label="handshakes/s (Connection: close)"
+    printf '%-36s %12.0f %12.0f %8.2f\n' "$label" "$nginx_median" "$ours" "$(awk -v a="$ours" -v b="$nginx_median" 'BEGIN {print a / b}')"
+done
