@@ -4,14 +4,15 @@
 #   bench/tls.sh               # 5 s runs, 3 interleaved rounds (about 1.5 minutes)
 #   bench/tls.sh --rounds 5
 #
-# Two measures, each with wrk -t1 -c32 against nginx (1 worker) and roundhouse
-# (--workers 4), both terminating TLS in front of the same three fast nginx backends:
+# Two measures, each with wrk -t1 -c32 against nginx (1 worker, and 2 workers: one per
+# core, as roundhouse's connection threads spread over both) and roundhouse
+# (--workers 4), all terminating TLS in front of the same three fast nginx backends:
 #   - HTTPS requests/s on kept-alive connections (one handshake per connection, then
 #     only record encryption: the steady cost of TLS);
 #   - handshakes/s: every request on a new connection (`Connection: close`), so each
 #     one pays a full handshake (TLS 1.3, ECDHE + an ECDSA P-256 signature; neither
 #     side resumes sessions).
-# Prints the median of the rounds and the ratio roundhouse/nginx for each. The
+# Prints the median of the rounds and the ratios roundhouse/nginx for each. The
 # certificate is made by `roundhouse cert --self-signed` (ECDSA P-256).
 #
 # Environment: BENCH_PORT_BASE (default 9400), DURATION, ROUNDS, CONNECTIONS (32).
@@ -70,8 +71,8 @@ wait_listening() {
 }
 
 B1=$((BASE + 1)); B2=$((BASE + 2)); B3=$((BASE + 3))
-NGINX_PORT=$((BASE + 102)); ROUNDHOUSE_PORT=$((BASE + 301))
-for port in $B1 $B2 $B3 $NGINX_PORT $ROUNDHOUSE_PORT; do
+NGINX_PORT=$((BASE + 102)); NGINX2_PORT=$((BASE + 103)); ROUNDHOUSE_PORT=$((BASE + 301))
+for port in $B1 $B2 $B3 $NGINX_PORT $NGINX2_PORT $ROUNDHOUSE_PORT; do
     if listening "$port"; then
         echo "tls.sh: port $port is in use; choose other ports with BENCH_PORT_BASE=N" >&2
         exit 2
@@ -92,10 +93,15 @@ rewrite() {
 }
 rewrite "$ROOT/bench/nginx-backends.conf" "$RUN/nginx-backends.conf"
 rewrite "$ROOT/bench/nginx-tls-w1.conf" "$RUN/nginx-tls-w1.conf"
+sed -e 's/^worker_processes 1;/worker_processes 2;/; s/nginx-tls-w1/nginx-tls-w2/g' \
+    -e "s/127\.0\.0\.1:$NGINX_PORT /127.0.0.1:$NGINX2_PORT /; s/nt_/nt2_/g" \
+    "$RUN/nginx-tls-w1.conf" >"$RUN/nginx-tls-w2.conf"
 
 nginx -p "$RUN" -c "$RUN/nginx-backends.conf" -g 'daemon off;' >"$RUN/backends.log" 2>&1 &
 PIDS+=($!)
 nginx -p "$RUN" -c "$RUN/nginx-tls-w1.conf" -g 'daemon off;' >"$RUN/nginx.log" 2>&1 &
+PIDS+=($!)
+nginx -p "$RUN" -c "$RUN/nginx-tls-w2.conf" -g 'daemon off;' >"$RUN/nginx2.log" 2>&1 &
 PIDS+=($!)
 RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$ROUNDHOUSE_PORT" --workers 4 \
     --queue 256 --max-connections 1024 --access-log off \
@@ -103,9 +109,10 @@ RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$ROUNDHOUSE_PORT" --workers 4 \
     --backend "http://127.0.0.1:$B1" --backend "http://127.0.0.1:$B2" --backend "http://127.0.0.1:$B3" \
     >"$RUN/roundhouse.log" 2>&1 &
 PIDS+=($!)
-for port in $B1 $B2 $B3 $NGINX_PORT $ROUNDHOUSE_PORT; do wait_listening "$port"; done
+for port in $B1 $B2 $B3 $NGINX_PORT $NGINX2_PORT $ROUNDHOUSE_PORT; do wait_listening "$port"; done
 
-declare -A PORT_OF=([nginx]=$NGINX_PORT [roundhouse]=$ROUNDHOUSE_PORT)
+declare -A PORT_OF=([nginx]=$NGINX_PORT [nginx-w2]=$NGINX2_PORT [roundhouse]=$ROUNDHOUSE_PORT)
+TARGETS=(nginx nginx-w2 roundhouse)
 # Requests per second from one wrk run; a run with errors is reported and kept.
 run() {
     local target=$1 mode=$2 out
@@ -120,13 +127,14 @@ run() {
 median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 # Warm-up: connections, caches, the first handshakes.
-for target in nginx roundhouse; do
+for target in "${TARGETS[@]}"; do
     wrk -t1 -c4 -d1s "https://127.0.0.1:${PORT_OF[$target]}/" >/dev/null
 done
 declare -A RESULTS
 for round in $(seq 1 "$ROUNDS"); do
-    order=(nginx roundhouse)
-    [ $((round % 2)) -eq 0 ] && order=(roundhouse nginx)
+    # The order rotates each round, so no target always runs first.
+    shift_by=$(((round - 1) % ${#TARGETS[@]}))
+    order=("${TARGETS[@]:shift_by}" "${TARGETS[@]:0:shift_by}")
     for mode in requests handshakes; do
         for target in "${order[@]}"; do
             rps=$(run "$target" "$mode")
@@ -138,11 +146,12 @@ done
 
 echo
 echo "HTTPS, wrk -t1 -c$CONNECTIONS, ${DURATION}s runs, median of $ROUNDS rounds ($(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
-printf '%-36s %12s %12s %8s\n' "measure" "nginx (1 w)" "roundhouse" "ratio"
+printf '%-34s %11s %11s %11s %9s %9s\n' "measure" "nginx 1 w" "nginx 2 w" "roundhouse" "vs 1 w" "vs 2 w"
 for mode in requests handshakes; do
-    nginx_median=$(tr ' ' '\n' <<<"${RESULTS[nginx-$mode]}" | grep . | median)
-    ours=$(tr ' ' '\n' <<<"${RESULTS[roundhouse-$mode]}" | grep . | median)
+    med() { tr ' ' '\n' <<<"${RESULTS[$1-$mode]}" | grep . | median; }
+    one=$(med nginx); two=$(med nginx-w2); ours=$(med roundhouse)
     label="requests/s (kept-alive)"
     [ "$mode" = handshakes ] && label="handshakes/s (Connection: close)"
-    printf '%-36s %12.0f %12.0f %8.2f\n' "$label" "$nginx_median" "$ours" "$(awk -v a="$ours" -v b="$nginx_median" 'BEGIN {print a / b}')"
+    printf '%-34s %11.0f %11.0f %11.0f %9.2f %9.2f\n' "$label" "$one" "$two" "$ours" \
+        "$(awk -v a="$ours" -v b="$one" 'BEGIN {print a / b}')" "$(awk -v a="$ours" -v b="$two" 'BEGIN {print a / b}')"
 done

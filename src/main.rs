@@ -211,7 +211,9 @@ fn reload_certificate(balancer: &Balancer) {
             tls.files().cert.display(),
             tls.expires()
         ),
-        Err(error) => log::error!("reload of the TLS certificate failed: {error}; the old certificate stays in force"),
+        Err(error) => {
+            log::error!("reload of the TLS certificate failed: {error}; the old certificate stays in force")
+        }
     }
 }
 
@@ -276,7 +278,11 @@ fn print_banner(
     let admin = balancer.admin_addr().unwrap_or(addr);
     say(format_args!(
         "  admin pages on {}://{admin}/stats for {}",
-        if balancer.admin_addr().is_none() { scheme } else { "http" },
+        if balancer.admin_addr().is_none() {
+            scheme
+        } else {
+            "http"
+        },
         config.clients.admin_allow
     ));
     if !config.clients.trust_proxy.is_empty() {

@@ -124,7 +124,11 @@ fn curl_with_cacert_gets_200_over_https_and_the_backend_hears_https() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.ends_with("\n200 1.1"), "{text}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        text.ends_with("\n200 1.1"),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(text.contains("\"x-forwarded-proto\": \"https\""), "{text}");
     assert!(text.contains("proto=https"), "{text}");
     // Without the CA, curl refuses the certificate: it really is the one we gave.
@@ -149,7 +153,14 @@ fn tls_1_1_is_refused_and_counted_while_1_2_and_1_3_are_served() {
     let s_client = |version: &str| {
         // SECLEVEL=0 lets this openssl offer TLS 1.1 at all, so the refusal is ours.
         Command::new("openssl")
-            .args(["s_client", version, "-cipher", "DEFAULT:@SECLEVEL=0", "-connect", &connect])
+            .args([
+                "s_client",
+                version,
+                "-cipher",
+                "DEFAULT:@SECLEVEL=0",
+                "-connect",
+                &connect,
+            ])
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap()
@@ -161,8 +172,14 @@ fn tls_1_1_is_refused_and_counted_while_1_2_and_1_3_are_served() {
     for version in ["-tls1_2", "-tls1_3"] {
         let output = s_client(version);
         let text = String::from_utf8_lossy(&output.stdout);
-        assert!(text.contains("Verification") || text.contains("Cipher is"), "{version}: {text}");
-        assert!(!text.contains("Cipher is (NONE)"), "{version} must be served: {text}");
+        assert!(
+            text.contains("Verification") || text.contains("Cipher is"),
+            "{version}: {text}"
+        );
+        assert!(
+            !text.contains("Cipher is (NONE)"),
+            "{version} must be served: {text}"
+        );
     }
     assert_eq!(tls_stat(cluster.addr, &files.cert, "handshakes_failed"), 1);
 }
@@ -183,7 +200,10 @@ fn a_mismatched_or_expired_pair_on_reload_keeps_the_old_certificate() {
     install(&served, &other, &first);
     let error = cluster.balancer.reload_tls().unwrap().unwrap_err();
     assert!(matches!(error, CertError::Mismatch { .. }), "{error}");
-    assert!(error.to_string().contains("does not belong to the certificate"), "{error}");
+    assert!(
+        error.to_string().contains("does not belong to the certificate"),
+        "{error}"
+    );
     assert!(connect(addr, &first.cert).is_ok());
 
     let old = expired(dir.path());
@@ -199,7 +219,10 @@ fn a_mismatched_or_expired_pair_on_reload_keeps_the_old_certificate() {
     assert!(connect(addr, &other.cert).is_ok());
     assert_eq!(get(&open, "/hello").0, 200);
     let tls = &stats(addr, &other.cert)["tls"];
-    assert_eq!((tls["reloads"].as_u64(), tls["reload_failures"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(
+        (tls["reloads"].as_u64(), tls["reload_failures"].as_u64()),
+        (Some(1), Some(2))
+    );
 }
 
 #[test]
@@ -213,7 +236,10 @@ fn a_slow_handshake_times_out_like_a_slow_client_and_is_counted() {
     silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut byte = [0u8; 1];
     // Closed by the server after the client timeout, without a worker involved.
-    assert!(matches!(std::io::Read::read(&mut silent, &mut byte), Ok(0) | Err(_)));
+    assert!(matches!(
+        std::io::Read::read(&mut silent, &mut byte),
+        Ok(0) | Err(_)
+    ));
     assert!(wait_until(Duration::from_secs(5), || tls_stat(
         cluster.addr,
         &files.cert,
@@ -266,9 +292,17 @@ fn https_backends_are_verified_and_kept_alive() {
     assert_eq!(reply.status, 502);
     let body = reply.text();
     assert!(body.contains("certificate was not accepted"), "{body}");
-    assert!(body.contains("UnknownIssuer") && body.contains("--backend-ca"), "{body}");
+    assert!(
+        body.contains("UnknownIssuer") && body.contains("--backend-ca"),
+        "{body}"
+    );
 
-    let handshakes = || acceptor.counters.handshakes.load(std::sync::atomic::Ordering::Relaxed);
+    let handshakes = || {
+        acceptor
+            .counters
+            .handshakes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
     // The untrusting balancer's health checks failed too: no handshake ever finished.
     assert_eq!(handshakes(), 0);
     drop(untrusting);
@@ -331,10 +365,19 @@ fn a_websocket_over_tls_is_tunnelled() {
 #[test]
 fn check_names_a_missing_certificate() {
     let output = Command::new(env!("CARGO_BIN_EXE_roundhouse"))
-        .args(["check", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"])
+        .args([
+            "check",
+            "--tls-cert",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            "/nonexistent/key.pem",
+        ])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("tls.cert: cannot read /nonexistent/cert.pem"), "{stderr}");
+    assert!(
+        stderr.contains("tls.cert: cannot read /nonexistent/cert.pem"),
+        "{stderr}"
+    );
 }

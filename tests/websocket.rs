@@ -73,9 +73,15 @@ fn upgrades_past_max_tunnels_get_503_and_idle_tunnels_are_closed() {
     }
     assert_eq!(tunnels(cluster.addr, "refused"), 1);
     // Nothing moves: the idle timeout closes the tunnel, and its place is free again.
-    assert!(wait_until(Duration::from_secs(10), || tunnels(cluster.addr, "idle_closed") == 1));
+    assert!(wait_until(Duration::from_secs(10), || tunnels(
+        cluster.addr,
+        "idle_closed"
+    ) == 1));
     assert!(first.read().is_err(), "the idle tunnel was closed");
-    assert!(wait_until(Duration::from_secs(10), || tunnels(cluster.addr, "open") == 0));
+    assert!(wait_until(Duration::from_secs(10), || tunnels(
+        cluster.addr,
+        "open"
+    ) == 0));
     let mut again = open(cluster.addr);
     again.send(Message::text("back")).unwrap();
     assert_eq!(again.read().unwrap(), Message::text("back"));
@@ -131,7 +137,9 @@ fn echo_until_fin_backend() -> SocketAddr {
                     let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
                     return;
                 }
-                let _ = stream.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n");
+                let _ = stream.write_all(
+                    b"HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n",
+                );
                 let mut buffer = [0u8; 1024];
                 loop {
                     match stream.read(&mut buffer) {
@@ -168,7 +176,10 @@ fn any_upgrade_the_backend_accepts_is_tunnelled_and_each_half_close_passed_on() 
     }
     let head = String::from_utf8_lossy(&received).to_lowercase();
     assert!(head.starts_with("http/1.1 101"), "{head}");
-    assert!(head.contains("upgrade: echo") && head.contains("connection: upgrade"), "{head}");
+    assert!(
+        head.contains("upgrade: echo") && head.contains("connection: upgrade"),
+        "{head}"
+    );
     client.write_all(b"ping").unwrap();
     let mut echoed = [0u8; 4];
     client.read_exact(&mut echoed).unwrap();

@@ -4,8 +4,8 @@
 //! balancer runs with.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;

@@ -97,14 +97,22 @@ pub fn resolve(
 /// readable and good, so `check` catches what would stop the start.
 fn check_tls(file: &FileConfig, args: &ServeArgs, collector: &mut Collector) {
     let table = file.tls.as_ref();
-    let at = |collector: &mut Collector, key: &str, value: Option<&toml::Spanned<String>>, message: String| match value {
+    let at = |collector: &mut Collector,
+              key: &str,
+              value: Option<&toml::Spanned<String>>,
+              message: String| match value {
         Some(value) => collector.at(key, value, message),
         None => collector.general(key, &message),
     };
     match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             if let Err(error) = crate::proxy::tls::acceptor::server_config(cert, key) {
-                at(collector, "tls.cert", table.and_then(|tls| tls.cert.as_ref()), error.to_string());
+                at(
+                    collector,
+                    "tls.cert",
+                    table.and_then(|tls| tls.cert.as_ref()),
+                    error.to_string(),
+                );
             }
         }
         (Some(_), None) => at(
@@ -124,7 +132,12 @@ fn check_tls(file: &FileConfig, args: &ServeArgs, collector: &mut Collector) {
     if let Some(ca) = &args.backend_ca
         && let Err(error) = crate::proxy::tls::BackendTls::new(Some(ca))
     {
-        at(collector, "tls.backend_ca", table.and_then(|tls| tls.backend_ca.as_ref()), error.to_string());
+        at(
+            collector,
+            "tls.backend_ca",
+            table.and_then(|tls| tls.backend_ca.as_ref()),
+            error.to_string(),
+        );
     }
 }
 

@@ -297,7 +297,12 @@ pub fn settings(
         layer.set("backend_ca", tls.backend_ca.as_ref(), path, &mut args.backend_ca);
     }
     if let Some(tunnels) = &file.tunnels {
-        layer.set("max_tunnels", tunnels.max.as_ref(), int(0, 1_000_000), &mut args.max_tunnels);
+        layer.set(
+            "max_tunnels",
+            tunnels.max.as_ref(),
+            int(0, 1_000_000),
+            &mut args.max_tunnels,
+        );
         layer.set(
             "tunnel_idle_timeout",
             tunnels.idle_timeout.as_ref(),

@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::backends::TcpBackends;
-use crate::proxy::tunnel::copy::{Activity, Direction, both_ways};
 use super::counters::L4Stats;
 use crate::proxy::backends::health::{PassivePolicy, Transition, now_ms};
 use crate::proxy::strategy::{BackendsView, PickContext, Strategy};
+use crate::proxy::tunnel::copy::{Activity, Direction, both_ways};
 use crate::sys::listen::{accept_with_backoff, wake_acceptor};
 
 /// Stack of each connection thread: the copy buffers live on the heap, so little is

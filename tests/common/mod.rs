@@ -231,7 +231,10 @@ pub fn run_binary(args: &[&str]) -> Running {
             panic!("roundhouse exited before listening: {stderr}");
         }
         let rest = line.split_once("listening on ").map(|(_, rest)| rest);
-        if let Some(rest) = rest.and_then(|rest| rest.strip_prefix("http://").or_else(|| rest.strip_prefix("https://"))) {
+        if let Some(rest) = rest.and_then(|rest| {
+            rest.strip_prefix("http://")
+                .or_else(|| rest.strip_prefix("https://"))
+        }) {
             let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
             return Running { child, addr, stdout };
         }

@@ -48,7 +48,11 @@ pub fn metrics(tls: Option<&TlsCounters>, tunnels: &Tunnels, page: &mut Expositi
             Kind::Counter,
             "TLS handshakes on the listener, by outcome (ok, failed, timed_out: not done within the client timeout).",
         );
-        for (outcome, counter) in [("ok", &tls.handshakes), ("failed", &tls.failed), ("timed_out", &tls.timed_out)] {
+        for (outcome, counter) in [
+            ("ok", &tls.handshakes),
+            ("failed", &tls.failed),
+            ("timed_out", &tls.timed_out),
+        ] {
             page.sample(name, &[("outcome", outcome)], load(counter));
         }
         let name = "roundhouse_tls_reloads_total";

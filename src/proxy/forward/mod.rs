@@ -155,7 +155,10 @@ impl Proxy {
         let mut response = match routing.select(request.path()) {
             _ if request.wants_upgrade() && tunnel.is_none() => Response::text(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("too many tunnels open (--max-tunnels {}), try again", self.tunnels.max),
+                format!(
+                    "too many tunnels open (--max-tunnels {}), try again",
+                    self.tunnels.max
+                ),
             )
             .with_header(header::RETRY_AFTER, "1"),
             Some(selection) => self.forward(&selection, request, details, rng, tunnel.as_ref()),

@@ -175,12 +175,22 @@ impl ForwardClient {
 
     /// Sends `request` to the backend at `authority` (`host:port`) over plain TCP.
     pub fn send(&self, authority: &str, request: &OutgoingRequest<'_>) -> Result<Response, UpstreamError> {
-        self.send_to(Target { authority, tls: false }, request)
+        self.send_to(
+            Target {
+                authority,
+                tls: false,
+            },
+            request,
+        )
     }
 
     /// Sends `request` to `target` and reads the whole answer. Uses, and refills, the
     /// calling thread's connection pool.
-    pub fn send_to(&self, target: Target<'_>, request: &OutgoingRequest<'_>) -> Result<Response, UpstreamError> {
+    pub fn send_to(
+        &self,
+        target: Target<'_>,
+        request: &OutgoingRequest<'_>,
+    ) -> Result<Response, UpstreamError> {
         let key = target.key();
         let authority = &*key;
         let idempotent = request.method.is_idempotent();
@@ -221,7 +231,9 @@ impl ForwardClient {
             .map_or(target.authority, |(host, _)| host);
         let session = tls
             .connect(socket, host, started + self.config.timeouts.connect)
-            .map_err(|error| UpstreamError::Tls(format!("TLS handshake with {}: {error}", target.authority)))?;
+            .map_err(|error| {
+                UpstreamError::Tls(format!("TLS handshake with {}: {error}", target.authority))
+            })?;
         Ok(BackendConn::over(Arc::new(session)))
     }
 
@@ -316,8 +328,14 @@ impl ForwardClient {
             stale: false,
         };
         let upgrade = request.tunnel.is_some();
-        let head = read_head(&mut conn.reader, request.method, deadline, request.interim, upgrade)
-            .map_err(not_stale)?;
+        let head = read_head(
+            &mut conn.reader,
+            request.method,
+            deadline,
+            request.interim,
+            upgrade,
+        )
+        .map_err(not_stale)?;
         let mut response = Response::new(head.status);
         response.headers = head.headers;
         if response.status == StatusCode::SWITCHING_PROTOCOLS {

@@ -123,7 +123,12 @@ impl TlsAcceptor {
                 self.counters.handshakes.fetch_add(1, Ordering::Relaxed);
                 Ok(stream)
             }
-            Err(error) if matches!(error.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => {
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                ) =>
+            {
                 self.counters.timed_out.fetch_add(1, Ordering::Relaxed);
                 Err(HandshakeFailure::TimedOut)
             }

@@ -76,7 +76,8 @@ impl BackendTls {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let name = ServerName::try_from(host.to_string())
             .map_err(|_| format!("{host:?} is not a name TLS can check a certificate against"))?;
-        let session = ClientConnection::new(Arc::clone(&self.config), name).map_err(|error| error.to_string())?;
+        let session =
+            ClientConnection::new(Arc::clone(&self.config), name).map_err(|error| error.to_string())?;
         let stream = TlsStream::new(socket, session);
         stream.handshake(deadline).map_err(|error| match rustls_error(&error) {
             Some(rustls::Error::InvalidCertificate(reason)) => format!(

@@ -35,7 +35,11 @@ pub enum CertError {
     #[error("the certificate in {} cannot be parsed: {reason}", path.display())]
     Unparsable { path: PathBuf, reason: String },
     #[error("cannot use the certificate in {} with the key in {}: {reason}", cert.display(), key.display())]
-    Rejected { cert: PathBuf, key: PathBuf, reason: String },
+    Rejected {
+        cert: PathBuf,
+        key: PathBuf,
+        reason: String,
+    },
 }
 
 /// A certificate chain (the server's own first) and its private key.
@@ -117,4 +121,33 @@ pub fn check_validity(path: &Path, cert: &CertificateDer, now: SystemTime) -> Re
 /// A Unix time as an RFC 3339 date, as the logs write times.
 fn date(seconds: i64) -> String {
     jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |time| time.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::tls::acceptor::server_config;
+    use crate::proxy::tls::self_signed::write_self_signed;
+    use std::time::Duration;
+
+    #[test]
+    fn bad_pairs_are_refused_with_their_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = write_self_signed(&dir.path().join("a")).unwrap();
+        let (_, other_key) = write_self_signed(&dir.path().join("b")).unwrap();
+        assert!(server_config(&cert, &key).is_ok());
+        let mismatch = server_config(&cert, &other_key).unwrap_err();
+        assert!(matches!(mismatch, CertError::Mismatch { .. }), "{mismatch}");
+        let missing = load_pair(&dir.path().join("none.pem"), &key).unwrap_err();
+        assert!(missing.to_string().starts_with("cannot read"), "{missing}");
+        // A key file given as the certificate: no certificate in it.
+        let swapped = load_pair(&key, &key).unwrap_err();
+        assert!(matches!(swapped, CertError::NoCertificate(_)), "{swapped}");
+        let chain = read_certificates(&cert).unwrap();
+        let far_future = SystemTime::UNIX_EPOCH + Duration::from_secs(4_200 * 365 * 86_400);
+        let expired = check_validity(&cert, &chain[0], far_future).unwrap_err();
+        assert!(matches!(expired, CertError::Expired { .. }), "{expired}");
+        let too_early = check_validity(&cert, &chain[0], SystemTime::UNIX_EPOCH).unwrap_err();
+        assert!(matches!(too_early, CertError::NotYetValid { .. }), "{too_early}");
+    }
 }

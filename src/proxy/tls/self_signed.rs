@@ -10,12 +10,17 @@ use std::path::{Path, PathBuf};
 /// Writes `cert.pem` and `key.pem` into `dir` (made if missing); returns their paths.
 pub fn write_self_signed(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
     fs::create_dir_all(dir).map_err(|error| format!("cannot make {}: {error}", dir.display()))?;
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     let certified = rcgen::generate_simple_self_signed(names)
         .map_err(|error| format!("cannot make a certificate: {error}"))?;
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
-    fs::write(&cert, certified.cert.pem()).map_err(|error| format!("cannot write {}: {error}", cert.display()))?;
+    fs::write(&cert, certified.cert.pem())
+        .map_err(|error| format!("cannot write {}: {error}", cert.display()))?;
     write_private(&key, certified.signing_key.serialize_pem().as_bytes())?;
     Ok((cert, key))
 }

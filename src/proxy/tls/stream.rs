@@ -39,14 +39,25 @@ pub struct TlsStream {
     socket: TcpStream,
     /// Protects the session: keys, record numbers and rustls' buffers. Held only to move
     /// bytes into or out of rustls and for non-blocking sends, never across a wait.
-    session: Mutex<Connection>,
+    session: Mutex<Session>,
+}
+
+/// The session and the ciphertext it has not taken yet.
+struct Session {
+    conn: Connection,
+    /// Bytes read from the socket that rustls could not take yet: it holds at most
+    /// 16 KiB of undelivered plaintext, so the rest waits here until that is read.
+    unread: Vec<u8>,
 }
 
 impl TlsStream {
     pub fn new(socket: TcpStream, session: impl Into<Connection>) -> Self {
         TlsStream {
             socket,
-            session: Mutex::new(session.into()),
+            session: Mutex::new(Session {
+                conn: session.into(),
+                unread: Vec::new(),
+            }),
         }
     }
 
@@ -58,8 +69,8 @@ impl TlsStream {
         loop {
             let (handshaking, sent) = {
                 let mut session = self.session.lock();
-                let sent = self.send_pending(&mut session)?;
-                (session.is_handshaking(), sent)
+                let sent = self.send_pending(&mut session.conn)?;
+                (session.conn.is_handshaking(), sent)
             };
             if !sent {
                 self.wait_writable(Some(deadline))?;
@@ -73,7 +84,7 @@ impl TlsStream {
                 return Err(ErrorKind::TimedOut.into());
             }
             self.socket.set_read_timeout(Some(remaining))?;
-            let read = retry_interrupted(|| (&self.socket).read(&mut raw))?;
+            let read = retry_interrupted(|| Read::read(&mut &self.socket, &mut raw))?;
             if read == 0 {
                 return Err(io::Error::new(
                     ErrorKind::UnexpectedEof,
@@ -86,18 +97,32 @@ impl TlsStream {
 
     /// The protocol chosen by ALPN, if any.
     pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
-        self.session.lock().alpn_protocol().map(<[u8]>::to_vec)
+        self.session.lock().conn.alpn_protocol().map(<[u8]>::to_vec)
     }
 
-    /// Hands ciphertext to rustls; a protocol error is answered with its alert.
-    fn feed(&self, mut ciphertext: &[u8]) -> io::Result<()> {
+    /// Hands ciphertext read from the socket to rustls.
+    fn feed(&self, ciphertext: &[u8]) -> io::Result<()> {
         let mut session = self.session.lock();
-        while !ciphertext.is_empty() {
-            session.read_tls(&mut ciphertext)?;
-            if let Err(error) = session.process_new_packets() {
-                // rustls has queued the alert that tells the peer why.
-                let _ = self.send_pending(&mut session);
-                return Err(io::Error::new(ErrorKind::InvalidData, error));
+        session.unread.extend_from_slice(ciphertext);
+        self.decrypt(&mut session)
+    }
+
+    /// Gives rustls the unread ciphertext until it is all taken or rustls holds
+    /// plaintext for the reader; a protocol error is answered with its alert.
+    fn decrypt(&self, session: &mut Session) -> io::Result<()> {
+        let Session { conn, unread } = session;
+        while !unread.is_empty() {
+            let taken = conn.read_tls(&mut &unread[..])?;
+            unread.drain(..taken);
+            match conn.process_new_packets() {
+                Ok(state) if state.plaintext_bytes_to_read() > 0 => return Ok(()),
+                Ok(_) if taken == 0 => return Ok(()),
+                Ok(_) => {}
+                Err(error) => {
+                    // rustls has queued the alert that tells the peer why.
+                    let _ = self.send_pending(conn);
+                    return Err(io::Error::new(ErrorKind::InvalidData, error));
+                }
             }
         }
         Ok(())
@@ -140,14 +165,17 @@ impl TlsStream {
 
     /// When a blocked write gives up: the socket's write timeout, like a plain socket's.
     fn write_deadline(&self) -> io::Result<Option<Instant>> {
-        Ok(self.socket.write_timeout()?.map(|timeout| Instant::now() + timeout))
+        Ok(self
+            .socket
+            .write_timeout()?
+            .map(|timeout| Instant::now() + timeout))
     }
 
     /// Sends everything rustls holds, waiting for the socket as long as its write
     /// timeout allows.
     fn flush_all(&self, deadline: &mut Option<Option<Instant>>) -> io::Result<()> {
         loop {
-            if self.send_pending(&mut self.session.lock())? {
+            if self.send_pending(&mut self.session.lock().conn)? {
                 return Ok(());
             }
             let deadline = match deadline {
@@ -165,7 +193,7 @@ impl Duplex for TlsStream {
         loop {
             {
                 let mut session = self.session.lock();
-                match session.reader().read(out) {
+                match session.conn.reader().read(out) {
                     Ok(count) => return Ok(count),
                     Err(error) if error.kind() == ErrorKind::WouldBlock => {}
                     // The peer closed TCP without a close_notify. At a message boundary
@@ -175,9 +203,18 @@ impl Duplex for TlsStream {
                     Err(error) => return Err(error),
                 }
                 // Replies rustls owes the peer (a key update, say) go out first.
-                self.send_pending(&mut session)?;
+                self.send_pending(&mut session.conn)?;
+                let waiting = session.unread.len();
+                if waiting > 0 {
+                    // Ciphertext is waiting already: no need to read the socket, unless
+                    // rustls takes none of it (then a record is still incomplete).
+                    self.decrypt(&mut session)?;
+                    if session.unread.len() < waiting {
+                        continue;
+                    }
+                }
             }
-            let read = retry_interrupted(|| (&self.socket).read(&mut raw))?;
+            let read = retry_interrupted(|| Read::read(&mut &self.socket, &mut raw))?;
             if read == 0 {
                 return Ok(0);
             }
@@ -192,9 +229,9 @@ impl Duplex for TlsStream {
             let sent = {
                 let mut session = self.session.lock();
                 // rustls takes what fits under its buffer limit (64 KiB by default).
-                let taken = session.writer().write(bytes)?;
+                let taken = session.conn.writer().write(bytes)?;
                 bytes = &bytes[taken..];
-                self.send_pending(&mut session)?
+                self.send_pending(&mut session.conn)?
             };
             if sent && bytes.is_empty() {
                 return Ok(());
@@ -210,7 +247,7 @@ impl Duplex for TlsStream {
     }
 
     fn shutdown_write(&self) -> io::Result<()> {
-        self.session.lock().send_close_notify();
+        self.session.lock().conn.send_close_notify();
         self.flush_all(&mut None)?;
         self.socket.shutdown(Shutdown::Write)
     }
@@ -252,5 +289,73 @@ fn timespec(duration: Duration) -> Timespec {
     Timespec {
         tv_sec: duration.as_secs() as _,
         tv_nsec: duration.subsec_nanos() as _,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::tls::self_signed::write_self_signed;
+    use crate::proxy::tls::{BackendTls, TlsAcceptor, TlsFiles};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::thread;
+
+    #[test]
+    fn one_session_is_read_and_written_by_two_threads_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = write_self_signed(dir.path()).unwrap();
+        let acceptor = TlsAcceptor::new(TlsFiles {
+            cert: cert.clone(),
+            key,
+        })
+        .unwrap();
+        let trust = BackendTls::new(Some(&cert)).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // The server echoes until the client's close_notify, then closes its side.
+        let server = thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            let stream = acceptor.accept(socket, deadline).unwrap();
+            let mut buffer = [0u8; 8192];
+            loop {
+                let count = stream.read(&mut buffer).unwrap();
+                if count == 0 {
+                    break;
+                }
+                stream.write_all(&buffer[..count]).unwrap();
+            }
+            stream.shutdown_write().unwrap();
+        });
+        let socket = TcpStream::connect(addr).unwrap();
+        let client = Arc::new(trust.connect(socket, "localhost", deadline).unwrap());
+        client.socket().set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        client.socket().set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+        // Far more than the sockets' and rustls' buffers hold: the writer must wait for
+        // room while the reader, on another thread, decrypts the echo.
+        let data: Vec<u8> = (0..4 << 20).map(|index| (index % 251) as u8).collect();
+        let writer = {
+            let (client, data) = (Arc::clone(&client), data.clone());
+            thread::spawn(move || {
+                for chunk in data.chunks(100_000) {
+                    client.write_all(chunk).unwrap();
+                }
+                client.shutdown_write().unwrap();
+            })
+        };
+        let mut received = Vec::with_capacity(data.len());
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            let count = client.read(&mut buffer).unwrap();
+            if count == 0 {
+                break;
+            }
+            received.extend_from_slice(&buffer[..count]);
+        }
+        writer.join().unwrap();
+        server.join().unwrap();
+        assert!(received == data, "{} of {} bytes came back", received.len(), data.len());
+        assert_eq!(client.alpn_protocol().as_deref(), Some(&b"http/1.1"[..]));
     }
 }

@@ -168,7 +168,7 @@ fn is_timeout(error: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
+    use std::io::Read;
     use std::net::{TcpListener, TcpStream};
 
     /// A connected pair of sockets.
@@ -182,7 +182,7 @@ mod tests {
     #[test]
     fn copies_then_passes_the_fin_on() {
         // writer -> [a_in | copier | b_out] -> reader
-        let (mut writer, a_in) = pair();
+        let (writer, a_in) = pair();
         let (b_out, mut reader) = pair();
         let activity = Activity::default();
         let (one, two) = (AtomicU64::new(0), AtomicU64::new(0));

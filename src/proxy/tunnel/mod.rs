@@ -65,7 +65,9 @@ impl Tunnels {
     pub fn reserve(self: &Arc<Self>) -> Option<Slot> {
         let taken = self
             .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| (open < self.max).then_some(open + 1));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < self.max).then_some(open + 1)
+            });
         match taken {
             Ok(_) => Some(Slot(Arc::clone(self))),
             Err(_) => {
