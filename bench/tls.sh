@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # HTTPS next to nginx, with the same certificate, in the same run (issue 19).
 #
-#   bench/tls.sh               # 5 s runs, 3 interleaved rounds (about 1.5 minutes)
+#   bench/tls.sh               # 5 s runs, 3 interleaved rounds (about 2.5 minutes)
 #   bench/tls.sh --rounds 5
 #
 # Two measures, each with wrk -t1 -c32 against nginx (1 worker, and 2 workers: one per
@@ -11,18 +11,20 @@
 #     only record encryption: the steady cost of TLS);
 #   - handshakes/s: every request on a new connection (`Connection: close`), so each
 #     one pays a full handshake (TLS 1.3, ECDHE + an ECDSA P-256 signature; neither
-#     side resumes sessions).
+#     side resumes sessions);
+#   - sequential handshakes/s: `openssl s_time -new`, one connection at a time and no
+#     request, so only the handshake's latency counts, not how it spreads over cores.
 # Prints the median of the rounds and the ratios roundhouse/nginx for each. The
 # certificate is made by `roundhouse cert --self-signed` (ECDSA P-256).
 #
-# Environment: BENCH_PORT_BASE (default 9400), DURATION, ROUNDS, CONNECTIONS (32).
+# Environment: BENCH_PORT_BASE (default 9800), DURATION, ROUNDS, CONNECTIONS (32).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DURATION="${DURATION:-5}"
 ROUNDS="${ROUNDS:-3}"
 CONNECTIONS="${CONNECTIONS:-32}"
-BASE="${BENCH_PORT_BASE:-9400}"
+BASE="${BENCH_PORT_BASE:-9800}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS="$2"; shift ;;
@@ -94,7 +96,7 @@ rewrite() {
 rewrite "$ROOT/bench/nginx-backends.conf" "$RUN/nginx-backends.conf"
 rewrite "$ROOT/bench/nginx-tls-w1.conf" "$RUN/nginx-tls-w1.conf"
 sed -e 's/^worker_processes 1;/worker_processes 2;/; s/nginx-tls-w1/nginx-tls-w2/g' \
-    -e "s/127\.0\.0\.1:$NGINX_PORT /127.0.0.1:$NGINX2_PORT /; s/nt_/nt2_/g" \
+    -e "s/127\.0\.0\.1:$NGINX_PORT /127.0.0.1:$NGINX2_PORT /; s/ nt_/ nt2_/g" \
     "$RUN/nginx-tls-w1.conf" >"$RUN/nginx-tls-w2.conf"
 
 nginx -p "$RUN" -c "$RUN/nginx-backends.conf" -g 'daemon off;' >"$RUN/backends.log" 2>&1 &
@@ -117,6 +119,12 @@ TARGETS=(nginx nginx-w2 roundhouse)
 run() {
     local target=$1 mode=$2 out
     local args=(-t1 -c"$CONNECTIONS" -d"${DURATION}s")
+    if [ "$mode" = sequential ]; then
+        # "N connections in T real seconds": N / T.
+        openssl s_time -connect "127.0.0.1:${PORT_OF[$target]}" -new -time "$DURATION" 2>/dev/null |
+            awk '/connections in [0-9.]+ real seconds/ {printf "%.0f\n", $1 / $4}'
+        return
+    fi
     [ "$mode" = handshakes ] && args+=(-H "Connection: close")
     out=$(wrk "${args[@]}" "https://127.0.0.1:${PORT_OF[$target]}/")
     if grep -q -E "Socket errors|Non-2xx" <<<"$out"; then
@@ -135,7 +143,7 @@ for round in $(seq 1 "$ROUNDS"); do
     # The order rotates each round, so no target always runs first.
     shift_by=$(((round - 1) % ${#TARGETS[@]}))
     order=("${TARGETS[@]:shift_by}" "${TARGETS[@]:0:shift_by}")
-    for mode in requests handshakes; do
+    for mode in requests handshakes sequential; do
         for target in "${order[@]}"; do
             rps=$(run "$target" "$mode")
             echo "tls.sh: round $round, $mode, $target: $rps/s" >&2
@@ -147,11 +155,12 @@ done
 echo
 echo "HTTPS, wrk -t1 -c$CONNECTIONS, ${DURATION}s runs, median of $ROUNDS rounds ($(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
 printf '%-34s %11s %11s %11s %9s %9s\n' "measure" "nginx 1 w" "nginx 2 w" "roundhouse" "vs 1 w" "vs 2 w"
-for mode in requests handshakes; do
+for mode in requests handshakes sequential; do
     med() { tr ' ' '\n' <<<"${RESULTS[$1-$mode]}" | grep . | median; }
     one=$(med nginx); two=$(med nginx-w2); ours=$(med roundhouse)
     label="requests/s (kept-alive)"
     [ "$mode" = handshakes ] && label="handshakes/s (Connection: close)"
+    [ "$mode" = sequential ] && label="handshakes/s (s_time, one at once)"
     printf '%-34s %11.0f %11.0f %11.0f %9.2f %9.2f\n' "$label" "$one" "$two" "$ours" \
         "$(awk -v a="$ours" -v b="$one" 'BEGIN {print a / b}')" "$(awk -v a="$ours" -v b="$two" 'BEGIN {print a / b}')"
 done

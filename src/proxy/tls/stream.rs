@@ -330,8 +330,14 @@ mod tests {
         });
         let socket = TcpStream::connect(addr).unwrap();
         let client = Arc::new(trust.connect(socket, "localhost", deadline).unwrap());
-        client.socket().set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        client.socket().set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+        client
+            .socket()
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        client
+            .socket()
+            .set_write_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         // Far more than the sockets' and rustls' buffers hold: the writer must wait for
         // room while the reader, on another thread, decrypts the echo.
         let data: Vec<u8> = (0..4 << 20).map(|index| (index % 251) as u8).collect();
@@ -355,7 +361,12 @@ mod tests {
         }
         writer.join().unwrap();
         server.join().unwrap();
-        assert!(received == data, "{} of {} bytes came back", received.len(), data.len());
+        assert!(
+            received == data,
+            "{} of {} bytes came back",
+            received.len(),
+            data.len()
+        );
         assert_eq!(client.alpn_protocol().as_deref(), Some(&b"http/1.1"[..]));
     }
 }
