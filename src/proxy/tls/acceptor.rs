@@ -11,6 +11,7 @@
 //! Either front uses this module the same way: `config()` for each new connection's
 //! `rustls::ServerConnection`, and `counters` for what became of its handshake.
 
+use std::io::ErrorKind;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -110,34 +111,43 @@ impl TlsAcceptor {
         }
     }
 
+    /// A new server session with the configuration in force: what an event loop
+    /// drives itself, non-blocking (`read_tls`, `process_new_packets`, `write_tls`),
+    /// reporting the outcome with `count`.
+    pub fn new_session(&self) -> Result<ServerConnection, rustls::Error> {
+        ServerConnection::new(self.config())
+    }
+
+    /// Counts how a handshake ended: `Ok` for a finished one.
+    pub fn count(&self, outcome: Result<(), &HandshakeFailure>) {
+        let counter = match outcome {
+            Ok(()) => &self.counters.handshakes,
+            Err(HandshakeFailure::TimedOut) => &self.counters.timed_out,
+            Err(HandshakeFailure::Failed(_)) => &self.counters.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Runs the server side of a handshake on `socket` (on the caller's thread, which
     /// it blocks until `deadline` at most) and counts how it ended.
     pub fn accept(&self, socket: TcpStream, deadline: Instant) -> Result<TlsStream, HandshakeFailure> {
-        let session = ServerConnection::new(self.config()).map_err(|error| {
-            self.counters.failed.fetch_add(1, Ordering::Relaxed);
-            HandshakeFailure::Failed(error.to_string())
-        })?;
-        let stream = TlsStream::new(socket, session);
-        match stream.handshake(deadline) {
-            Ok(()) => {
-                self.counters.handshakes.fetch_add(1, Ordering::Relaxed);
-                Ok(stream)
-            }
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-                ) =>
-            {
-                self.counters.timed_out.fetch_add(1, Ordering::Relaxed);
-                Err(HandshakeFailure::TimedOut)
-            }
-            Err(error) => {
-                self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                let reason = rustls_error(&error).map_or_else(|| error.to_string(), ToString::to_string);
-                Err(HandshakeFailure::Failed(reason))
-            }
-        }
+        let outcome = self
+            .new_session()
+            .map_err(|error| HandshakeFailure::Failed(error.to_string()))
+            .and_then(|session| {
+                let stream = TlsStream::new(socket, session);
+                match stream.handshake(deadline) {
+                    Ok(()) => Ok(stream),
+                    Err(error) if matches!(error.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
+                        Err(HandshakeFailure::TimedOut)
+                    }
+                    Err(error) => Err(HandshakeFailure::Failed(
+                        rustls_error(&error).map_or_else(|| error.to_string(), ToString::to_string),
+                    )),
+                }
+            });
+        self.count(outcome.as_ref().map(|_| ()));
+        outcome
     }
 }
 

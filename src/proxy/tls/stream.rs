@@ -44,7 +44,9 @@ pub struct TlsStream {
 
 /// The session and the ciphertext it has not taken yet.
 struct Session {
-    conn: Connection,
+    /// Boxed: a rustls session is a few kilobytes, and a `TlsStream` is returned and
+    /// moved by value (out of the handshake, into an `Arc`).
+    conn: Box<Connection>,
     /// Bytes read from the socket that rustls could not take yet: it holds at most
     /// 16 KiB of undelivered plaintext, so the rest waits here until that is read.
     unread: Vec<u8>,
@@ -55,7 +57,7 @@ impl TlsStream {
         TlsStream {
             socket,
             session: Mutex::new(Session {
-                conn: session.into(),
+                conn: Box::new(session.into()),
                 unread: Vec::new(),
             }),
         }
