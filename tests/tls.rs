@@ -381,3 +381,69 @@ fn check_names_a_missing_certificate() {
         "{stderr}"
     );
 }
+
+/// Lines the child writes to stderr, read on a thread of their own.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().unwrap();
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
+/// Waits up to 10 s for a line containing `text`.
+fn expect_line(lines: &std::sync::mpsc::Receiver<String>, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(text) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("no line with {text:?} within 10 s"),
+        }
+    }
+}
+
+#[test]
+fn sighup_reloads_the_certificate_of_the_running_binary_and_keeps_it_when_the_new_pair_is_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = pair(dir.path(), "served");
+    let first = pair(dir.path(), "first");
+    let other = pair(dir.path(), "other");
+    install(&served, &first, &first);
+    let (cert, key) = (served.cert.to_str().unwrap(), served.key.to_str().unwrap());
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--sim-base-port",
+        "0",
+        "--sim-latency",
+        "0..1",
+    ];
+    let mut running = common::run_binary(&[&args[..], &["--tls-cert", cert, "--tls-key", key]].concat());
+    let lines = stderr_lines(&mut running.child);
+    let addr = running.addr;
+    assert!(connect(addr, &first.cert).is_ok());
+
+    install(&served, &first, &other);
+    common::signal(&running.child, "HUP");
+    let line = expect_line(&lines, "reload of the TLS certificate failed");
+    assert!(line.contains("does not belong to the certificate"), "{line}");
+    assert!(line.contains("the old certificate stays in force"), "{line}");
+    assert!(
+        connect(addr, &first.cert).is_ok(),
+        "the old certificate is still served"
+    );
+
+    install(&served, &other, &other);
+    common::signal(&running.child, "HUP");
+    assert!(wait_until(Duration::from_secs(10), || connect(addr, &other.cert).is_ok()));
+    assert!(connect(addr, &first.cert).is_err());
+}
