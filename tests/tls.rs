@@ -304,7 +304,11 @@ fn https_backends_are_verified_and_kept_alive() {
             .handshakes
             .load(std::sync::atomic::Ordering::Relaxed)
     };
-    assert_eq!(handshakes(), 0, "no handshake with an untrusted backend ever finished");
+    assert_eq!(
+        handshakes(),
+        0,
+        "no handshake with an untrusted backend ever finished"
+    );
     drop(untrusting);
 
     let trusting = start(Some(files.cert.clone()), Duration::from_millis(50));

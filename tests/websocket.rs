@@ -61,7 +61,8 @@ fn a_websocket_client_exchanges_a_thousand_messages_with_the_echo_app() {
 fn upgrades_past_max_tunnels_get_503_and_idle_tunnels_are_closed() {
     let cluster = cluster(1, 0..=0, |config| {
         config.max_tunnels = 1;
-        config.tunnel_idle_timeout = Duration::from_millis(300);
+        // Long enough that the first tunnel is surely still open when the second asks.
+        config.tunnel_idle_timeout = Duration::from_millis(1500);
     });
     let mut first = open(cluster.addr);
     let stream = TcpStream::connect(cluster.addr).unwrap();
