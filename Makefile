@@ -1,7 +1,7 @@
 # roundhouse: `make run` starts the balancer, `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: run test fmt clippy experiment bench bench-compare bench-bounds
+.PHONY: run test fmt clippy experiment bench bench-compare bench-bounds bench-tls
 
 run:
 	$(CARGO) run --release
@@ -41,7 +41,7 @@ simulate-plot:
 
 # Every benchmark of the project: roundhouse against nginx and HAProxy, then the
 # slow-backend bounds and memory (speed lives here, never in the tests).
-bench: bench-compare bench-bounds
+bench: bench-compare bench-bounds bench-tls
 
 # roundhouse next to nginx and HAProxy (installs them and wrk if missing; a few minutes).
 # BENCH_ARGS="--long" for 10 s runs, "--baseline REV" to add an older build, "--record"
@@ -52,3 +52,7 @@ bench-compare:
 # Slow-backend throughput against its bound, and RSS with 2,000 keep-alive clients.
 bench-bounds:
 	bash bench/bounds.sh $(BENCH_ARGS)
+
+# HTTPS requests/s and handshakes/s next to nginx with the same certificate (2.5 min).
+bench-tls:
+	bash bench/tls.sh
