@@ -210,6 +210,7 @@ impl Balancer {
         monitors.push(load::start(
             Arc::clone(&routing) as _,
             config.load_interval,
+            config.backend_ca.clone(),
             stop,
         )?);
         let policy = ForwardPolicy {

@@ -20,7 +20,6 @@ use crossbeam_channel::Receiver;
 
 use super::health::now_ms;
 use super::{BackendSource, poller};
-use crate::proxy::tls;
 
 /// Settings of the active checker.
 #[derive(Debug, Clone)]
@@ -55,10 +54,7 @@ pub fn start(
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
     // A check must not outlast its interval, or rounds would pile up.
-    let limit = policy.interval.min(Duration::from_secs(2));
-    let plain = poller::agent(limit);
-    // Made on the first https backend only: reading the system's roots takes time.
-    let mut secure: Option<Result<ureq::Agent, String>> = None;
+    let mut agents = poller::Agents::new(policy.interval.min(Duration::from_secs(2)), backend_ca);
     // Per backend URL. Only this thread touches them, so no atomics are needed.
     let mut streaks: HashMap<String, Streak> = HashMap::new();
     poller::spawn("health-check", policy.interval, stop, move || {
@@ -67,21 +63,12 @@ pub fn start(
         for backend in &backends {
             let streak = streaks.entry(backend.url.clone()).or_default();
             let url = format!("{}{}", backend.url, policy.path);
-            let agent = if backend.spec.tls {
-                let made = secure.get_or_insert_with(|| {
-                    tls::backend::trusted_roots(backend_ca.as_deref())
-                        .map(|roots| poller::agent_trusting(limit, roots))
-                        .map_err(|error| error.to_string())
-                });
-                match made {
-                    Ok(agent) => agent,
-                    Err(error) => {
-                        log::warn!("cannot check https backends: {error}");
-                        continue;
-                    }
+            let agent = match agents.for_backend(backend.spec.tls) {
+                Ok(agent) => agent,
+                Err(error) => {
+                    log::warn!("cannot check https backends: {error}");
+                    continue;
                 }
-            } else {
-                &plain
             };
             let verdict = match agent.get(&url).call() {
                 Ok(mut response) if response.status().is_success() || response.status().is_redirection() => {

@@ -8,6 +8,7 @@
 //! waits out a sleep.
 
 use std::io;
+use std::path::PathBuf;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -44,6 +45,42 @@ pub fn spawn(
 /// cannot stall a round.
 pub fn agent(limit: Duration) -> ureq::Agent {
     agent_trusting(limit, Vec::new())
+}
+
+/// A poller's agents: one for http backends, and one for https backends made on the
+/// first one met (reading the system's roots takes time a plain setup need not pay).
+pub struct Agents {
+    limit: Duration,
+    backend_ca: Option<PathBuf>,
+    plain: ureq::Agent,
+    secure: Option<Result<ureq::Agent, String>>,
+}
+
+impl Agents {
+    /// Agents giving up after `limit`; https backends verified against `backend_ca`,
+    /// else the system's roots, as forwarding verifies them.
+    pub fn new(limit: Duration, backend_ca: Option<PathBuf>) -> Self {
+        Agents {
+            limit,
+            backend_ca,
+            plain: agent(limit),
+            secure: None,
+        }
+    }
+
+    /// The agent for a backend, or why there is none (its roots could not be read).
+    pub fn for_backend(&mut self, tls: bool) -> Result<&ureq::Agent, &str> {
+        if !tls {
+            return Ok(&self.plain);
+        }
+        let (limit, backend_ca) = (self.limit, self.backend_ca.as_deref());
+        let made = self.secure.get_or_insert_with(|| {
+            tls::backend::trusted_roots(backend_ca)
+                .map(|roots| agent_trusting(limit, roots))
+                .map_err(|error| error.to_string())
+        });
+        made.as_ref().map_err(String::as_str)
+    }
 }
 
 /// The same agent, for https backends too: their certificates must chain to one of
