@@ -1,7 +1,7 @@
 # roundhouse: `make run` starts the balancer, `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: run test fmt clippy experiment bench bench-compare bench-bounds bench-tls
+.PHONY: run test fmt clippy experiment bench bench-compare bench-bounds c10k bench-tls
 
 run:
 	$(CARGO) run --release
@@ -41,7 +41,7 @@ simulate-plot:
 
 # Every benchmark of the project: roundhouse against nginx and HAProxy, then the
 # slow-backend bounds and memory (speed lives here, never in the tests).
-bench: bench-compare bench-bounds bench-tls
+bench: bench-compare bench-bounds c10k bench-tls
 
 # roundhouse next to nginx and HAProxy (installs them and wrk if missing; a few minutes).
 # BENCH_ARGS="--long" for 10 s runs, "--baseline REV" to add an older build, "--record"
@@ -52,6 +52,12 @@ bench-compare:
 # Slow-backend throughput against its bound, and RSS with 2,000 keep-alive clients.
 bench-bounds:
 	bash bench/bounds.sh $(BENCH_ARGS)
+
+# The C10k experiment: both fronts at 100, 1,000 and 10,000 connections (threads, memory,
+# req/s, context switches, predicted and measured), the event loop's bounds, the
+# descriptor limit and slowloris; draws docs/img/c10k-*.svg (about 6 minutes).
+c10k:
+	bash bench/c10k.sh --plot docs/img $(BENCH_ARGS)
 
 # HTTPS requests/s and handshakes/s next to nginx with the same certificate (2.5 min).
 bench-tls:

@@ -11,8 +11,9 @@
 # What it does: installs nginx, HAProxy and wrk from Debian's packages if missing;
 # starts three fast backends (one nginx worker answering a 2-byte 200 on three ports);
 # in front of them nginx (1 worker, upstream keepalive), HAProxy (1 thread, http-reuse)
-# and roundhouse (release build, --workers 4 and 16, queue as large as the connection
-# count, access log off when the build has one); then runs wrk -t1 at 32 and 256
+# and roundhouse (release build, --workers 4 and 16, each with the threaded front
+# (roundhouse-wN) and the event-loop front (roundhouse-epoll-wN, --front epoll), queue as
+# large as the connection count, access log off when the build has one); then runs wrk -t1 at 32 and 256
 # connections against each, several rounds, the order of targets rotating each round
 # so no target always runs first (or right after the same neighbour). Judge medians:
 # on a shared machine single runs swing widely.
@@ -160,7 +161,7 @@ fi
 max_connections=0
 for c in $CONNECTIONS; do [ "$c" -gt $max_connections ] && max_connections=$c; done
 start_roundhouse() {
-    local name=$1 bin=$2 workers=$3 port=$4
+    local name=$1 bin=$2 workers=$3 port=$4 front=${5:-threads}
     want "$name" || return 0
     local flags=(serve --listen "127.0.0.1:$port" --workers "$workers"
         --queue $((max_connections > 64 ? max_connections : 64))
@@ -174,12 +175,18 @@ start_roundhouse() {
     elif grep -q -- '--access-log' <<<"$help"; then
         flags+=(--access-log off)
     fi
+    if [ "$front" != threads ]; then
+        grep -q -- '--front' <<<"$help" || return 0
+        flags+=(--front "$front")
+    fi
     RUST_LOG=warn "$bin" "${flags[@]}" >"$RUN/$name.log" 2>&1 &
     PIDS+=($!); PID_OF[$name]=$!; PORT_OF[$name]=$port; TARGETS+=("$name")
 }
 port=$ROUNDHOUSE_PORT
 for workers in $WORKERS; do
     start_roundhouse "roundhouse-w$workers" "$BIN" "$workers" $port
+    port=$((port + 1))
+    start_roundhouse "roundhouse-epoll-w$workers" "$BIN" "$workers" $port epoll
     port=$((port + 1))
 done
 for rev in $BASELINE; do
@@ -350,6 +357,7 @@ version_of() { "$@" 2>&1 | head -n 1 | sed 's/ - https.*//'; }
     ' "$RUN/data.txt"
     echo
     echo "Targets for roundhouse (issue 11): >= 0.8x nginx req/s, p99 <= 2x nginx, 0 errors, every connection served, <= 15 CPU us/req."
+    echo "Targets for roundhouse-epoll-w4 (issue 14): >= 0.9x nginx req/s at 256 connections and >= 0.8x at 32, ahead of roundhouse-w4 at both, p99 <= 1.5x nginx, 0 errors, ctx/req <= 1.2."
 } | tee "$RUN/table.md"
 
 if [ "$RECORD" -eq 1 ]; then

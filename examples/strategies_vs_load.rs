@@ -7,19 +7,53 @@
 
 use std::process::ExitCode;
 
-use roundhouse::lab::plot::{Chart, Scale, Series};
+use roundhouse::lab::plot::okabe_ito::{BLUE, GREEN, ORANGE, VERMILLION};
+use roundhouse::lab::plot::{Axis, Chart, Colour, Legend, LineStyle, Marker, Series};
 use roundhouse::lab::simulator::{Scenario, simulate, theory};
 
 const BACKENDS: usize = 1000;
 const SEED: u64 = 1;
 const LOADS: &[f64] = &[0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99];
 
-/// (strategy, colour, legend label of its theory curve)
-const STRATEGIES: &[(&str, &str, &str)] = &[
-    ("random", "#d62728", "random: M/M/1"),
-    ("round-robin", "#ff7f0e", "round-robin: E_n/M/1"),
-    ("p2c", "#1f77b4", "p2c: Mitzenmacher"),
-    ("least-conn", "#2ca02c", "least-conn: limit 1"),
+/// How one strategy is drawn: colour, line and marker all differ, so the chart reads
+/// in grey too.
+struct Look {
+    strategy: &'static str,
+    label: &'static str,
+    colour: Colour,
+    line: LineStyle,
+    marker: Marker,
+}
+
+const STRATEGIES: &[Look] = &[
+    Look {
+        strategy: "random",
+        label: "random: M/M/1",
+        colour: VERMILLION,
+        line: LineStyle::Solid,
+        marker: Marker::Circle,
+    },
+    Look {
+        strategy: "round-robin",
+        label: "round-robin: E_n/M/1",
+        colour: ORANGE,
+        line: LineStyle::Dashed,
+        marker: Marker::Square,
+    },
+    Look {
+        strategy: "p2c",
+        label: "p2c: Mitzenmacher",
+        colour: BLUE,
+        line: LineStyle::FineDashed,
+        marker: Marker::Triangle,
+    },
+    Look {
+        strategy: "least-conn",
+        label: "least-conn: limit 1",
+        colour: GREEN,
+        line: LineStyle::Dotted,
+        marker: Marker::Cross,
+    },
 ];
 
 /// Requests for one run. Random and round-robin queues at load λ take of the order of
@@ -42,26 +76,29 @@ fn main() -> ExitCode {
     };
     let mut chart = Chart::new(
         "Balancing strategies against load, n = 1,000 backends",
-        "load per backend λ",
-        "mean time in system (mean service times, log scale)",
+        Axis::linear("load per backend λ", 0.48, 1.0),
+        Axis::log("mean time in system (service times), log scale", 0.8, 150.0),
     )
-    .with_y_scale(Scale::Log)
-    .with_x_range(0.48, 1.0)
-    .with_y_range(0.8, 150.0)
+    .with_legend(Legend::TopLeft)
     .with_footnote(format!(
-        "roundhouse simulate, seed {SEED}; lines: closed forms (docs/simulate.md), dots: simulation of the balancer's own strategy code"
+        "roundhouse simulate, seed {SEED}; lines: closed forms (docs/simulate.md); markers: simulation of the balancer's own strategy code"
     ));
 
     println!(
         "| strategy | λ | requests | measured mean | predicted mean | measured/predicted | p99 measured | p99 predicted |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for &(strategy, color, label) in STRATEGIES {
+    for look in STRATEGIES {
+        let strategy = look.strategy;
         let curve: Vec<(f64, f64)> = (0..=196)
             .map(|step| 0.5 + f64::from(step) * 0.0025)
             .filter_map(|load| Some((load, theory::predicted_mean(strategy, BACKENDS, load)?)))
             .collect();
-        chart = chart.with_series(Series::line(label, color, curve));
+        chart = chart.with_series(
+            Series::line(look.label, look.colour, curve)
+                .with_line(look.line)
+                .with_legend_marker(look.marker),
+        );
         let mut measured = Vec::new();
         for &load in LOADS {
             let requests = requests_for(strategy, load);
@@ -93,11 +130,17 @@ fn main() -> ExitCode {
             );
             measured.push((load, report.measured.mean));
         }
-        chart = chart.with_series(Series::points("", color, measured));
+        chart = chart.with_series(Series::points("", look.colour, measured).with_marker(look.marker));
     }
-    chart = chart.with_series(Series::points("simulated, n = 1000", "#555", Vec::new()));
 
-    if let Err(error) = std::fs::write(&path, chart.to_svg()) {
+    let svg = match chart.to_svg() {
+        Ok(svg) => svg,
+        Err(error) => {
+            eprintln!("strategies_vs_load: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(error) = std::fs::write(&path, svg) {
         eprintln!("strategies_vs_load: cannot write {path}: {error}");
         return ExitCode::FAILURE;
     }

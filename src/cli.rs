@@ -6,10 +6,14 @@ use std::ops::RangeInclusive;
 
 use clap::{Args, Parser, Subcommand};
 
+use std::time::Duration;
+
 use crate::config::ServeArgs;
 use crate::l4::TcpArgs;
 use crate::lab::client::ClientArgs;
 use crate::lab::sim_backend::apps::args::AppArgs;
+use crate::proxy::backends::BackendSpec;
+use crate::proxy::discovery::EtcdTarget;
 use crate::units::parse_millis_range;
 
 #[derive(Debug, Parser)]
@@ -108,6 +112,28 @@ pub struct BackendArgs {
     /// ms, the model of `roundhouse simulate`) or `uniform:MIN..MAX`.
     #[arg(long, value_name = "DIST")]
     pub latency_dist: Option<crate::lab::sim_backend::service::LatencyDist>,
+
+    /// Register in etcd under this prefix while running, so balancers started with
+    /// `--discovery` and the same URL send requests here: the key is held by a lease
+    /// that Ctrl-C revokes (balancers drop this backend at once) and that expires
+    /// --register-ttl after a crash.
+    #[arg(
+        long,
+        value_name = "etcd://HOST:PORT[,HOST:PORT...]/PREFIX",
+        requires = "advertise",
+        conflicts_with = "calc_tcp"
+    )]
+    pub register: Option<EtcdTarget>,
+
+    /// With --register: the URL balancers reach this backend at,
+    /// `http://HOST:PORT[,weight=N]` (the address other hosts know, not 0.0.0.0).
+    #[arg(long, value_name = "URL", requires = "register")]
+    pub advertise: Option<BackendSpec>,
+
+    /// With --register: the lease's lifetime, the longest a crashed backend stays
+    /// listed; renewed every third of it (whole seconds).
+    #[arg(long, default_value = "5s", value_parser = crate::proxy::discovery::register::parse_ttl, value_name = "DURATION")]
+    pub register_ttl: Duration,
 
     /// Requests served at once; the others wait in line (1 makes the backend a
     /// single-server queue, as in `roundhouse simulate`). 0: no limit.

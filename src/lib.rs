@@ -5,11 +5,13 @@
 //!
 //! 1. `http1`, `sys`, `units`: the HTTP/1 codec, thin wrappers over system calls, and
 //!    the parsers of durations and sizes. They import nothing else of the crate.
-//! 2. `proxy`: the HTTP load balancer (L7), itself layered (see its module comment).
-//! 3. `l4`: the TCP load balancer, which borrows the proxy's strategies and health.
-//! 4. `lab`: what a classroom runs against the balancer (simulated backends, client,
+//! 2. `process`: starting, supervising and replacing processes (fork/exec, waitpid,
+//!    inherited sockets); it uses only `sys` and `units`.
+//! 3. `proxy`: the HTTP load balancer (L7), itself layered (see its module comment).
+//! 4. `l4`: the TCP load balancer, which borrows the proxy's strategies and health.
+//! 5. `lab`: what a classroom runs against the balancer (simulated backends, client,
 //!    bench, simulator, plots).
-//! 5. `config` and `cli`: the program's settings, from a file and the command line.
+//! 6. `config` and `cli`: the program's settings, from a file and the command line.
 //!
 //! To follow one request: `proxy::front::server` accepts and parses it,
 //! `proxy::front::dispatch` queues it, a `proxy::pool` worker takes it,
@@ -21,6 +23,7 @@ pub mod config;
 pub mod http1;
 pub mod l4;
 pub mod lab;
+pub mod process;
 pub mod proxy;
 pub mod sys;
 pub mod units;

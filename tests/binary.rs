@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use common::{get, raw, rss_kib_of, run_binary, signal, wait_until};
+use common::{each_front, front_flag, get, raw, rss_kib_of, run_binary, signal, wait_until};
 
 const FAST: &[&str] = &["--listen", "127.0.0.1:0", "--sim-base-port", "0"];
 
@@ -18,28 +18,35 @@ fn args(extra: &[&'static str]) -> Vec<&'static str> {
 
 #[test]
 fn sigint_lets_the_request_in_flight_finish_then_exits_0() {
-    let mut running = run_binary(&args(&["--sim-latency", "400..400"]));
-    let addr = running.addr;
-    let in_flight = thread::spawn(move || get(addr, "/slow"));
-    // Wait until a worker holds the request before signalling.
-    assert!(wait_until(Duration::from_secs(10), || {
-        get(addr, "/stats").json()["backends"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|backend| backend["in_flight"] == 1)
-    }));
-    signal(&running.child, "INT");
-    let reply = in_flight.join().unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let status = running.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
-    let mut rest = String::new();
-    running.stdout.read_to_string(&mut rest).unwrap();
-    assert!(
-        rest.contains("drained; served 1 requests"),
-        "summary line: {rest}"
-    );
+    each_front(|front| {
+        let mut running = run_binary(&args(&[
+            "--front",
+            front_flag(front),
+            "--sim-latency",
+            "400..400",
+        ]));
+        let addr = running.addr;
+        let in_flight = thread::spawn(move || get(addr, "/slow"));
+        // Wait until a worker holds the request before signalling.
+        assert!(wait_until(Duration::from_secs(10), || {
+            get(addr, "/stats").json()["backends"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|backend| backend["in_flight"] == 1)
+        }));
+        signal(&running.child, "INT");
+        let reply = in_flight.join().unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let status = running.child.wait().unwrap();
+        assert_eq!(status.code(), Some(0));
+        let mut rest = String::new();
+        running.stdout.read_to_string(&mut rest).unwrap();
+        assert!(
+            rest.contains("drained; served 1 requests"),
+            "summary line: {rest}"
+        );
+    });
 }
 
 fn exit_of(args: &[&str]) -> (Option<i32>, String) {
@@ -94,20 +101,22 @@ fn bad_configuration_is_refused_with_exit_2_and_no_panic() {
 
 #[test]
 fn a_one_mebibyte_header_line_gets_431_and_rss_stays_flat() {
-    let mut running = run_binary(&args(&["--sim-latency", "0..1"]));
-    let pid = running.child.id();
-    assert_eq!(get(running.addr, "/warm").status, 200);
-    let before = rss_kib_of(pid);
-    let mut request = b"GET / HTTP/1.1\r\nHost: test\r\nX-Huge: ".to_vec();
-    request.extend(std::iter::repeat_n(b'a', 1 << 20));
-    request.extend_from_slice(b"\r\n\r\n");
-    for _ in 0..4 {
-        assert_eq!(raw(running.addr, &request).unwrap().status, 431);
-    }
-    let grown = rss_kib_of(pid).saturating_sub(before);
-    // 4 MiB of headers were sent; at most the 16 KiB head limit is ever buffered.
-    assert!(grown < 2048, "RSS grew by {grown} KiB");
-    assert_eq!(get(running.addr, "/after").status, 200);
-    running.child.kill().unwrap();
-    running.child.wait().unwrap();
+    each_front(|front| {
+        let mut running = run_binary(&args(&["--front", front_flag(front), "--sim-latency", "0..1"]));
+        let pid = running.child.id();
+        assert_eq!(get(running.addr, "/warm").status, 200);
+        let before = rss_kib_of(pid);
+        let mut request = b"GET / HTTP/1.1\r\nHost: test\r\nX-Huge: ".to_vec();
+        request.extend(std::iter::repeat_n(b'a', 1 << 20));
+        request.extend_from_slice(b"\r\n\r\n");
+        for _ in 0..4 {
+            assert_eq!(raw(running.addr, &request).unwrap().status, 431);
+        }
+        let grown = rss_kib_of(pid).saturating_sub(before);
+        // 4 MiB of headers were sent; at most the 16 KiB head limit is ever buffered.
+        assert!(grown < 2048, "RSS grew by {grown} KiB");
+        assert_eq!(get(running.addr, "/after").status, 200);
+        running.child.kill().unwrap();
+        running.child.wait().unwrap();
+    });
 }

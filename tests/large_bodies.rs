@@ -13,7 +13,8 @@ use roundhouse::http1::spool::BodyStream;
 use roundhouse::http1::{Request, Response};
 use roundhouse::proxy::front::server::{self, Handler, ServerConfig};
 
-use common::{listener, read_reply, rss_kib};
+use common::{each_front, listener, read_reply, rss_kib};
+use roundhouse::proxy::front::FrontKind;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -93,14 +94,17 @@ impl Handler for BigBackend {
     }
 }
 
-fn start() -> (
+fn start(
+    front: FrontKind,
+) -> (
     roundhouse::proxy::balancer::Balancer,
     roundhouse::proxy::front::ServerHandle,
 ) {
-    start_with_workers(4)
+    start_with_workers(front, 4)
 }
 
 fn start_with_workers(
+    front: FrontKind,
     workers: usize,
 ) -> (
     roundhouse::proxy::balancer::Balancer,
@@ -123,120 +127,127 @@ fn start_with_workers(
     balancer_config.server.limits.max_body = 200 * MIB;
     balancer_config.check.interval = Duration::ZERO;
     balancer_config.workers = workers;
+    balancer_config.front = front;
     let balancer = roundhouse::proxy::balancer::Balancer::start(listener(), &balancer_config).unwrap();
     (balancer, backend)
 }
 
 #[test]
 fn a_hundred_mebibytes_each_way_with_bounded_memory() {
-    let (balancer, _backend) = start();
-    let addr = balancer.local_addr();
-    let before = rss_kib();
+    each_front(|front| {
+        let (balancer, _backend) = start(front);
+        let addr = balancer.local_addr();
+        let before = rss_kib();
 
-    // Upload: 100 MiB with Content-Length, written as it is generated.
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let length = 100 * MIB;
-    write!(
-        stream,
-        "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {length}\r\n\r\n"
-    )
-    .unwrap();
-    std::io::copy(&mut PatternReader { position: 0, length }, &mut stream).unwrap();
-    let reply = read_reply(&mut stream, false).unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    assert_eq!(
-        reply.text().trim(),
-        format!("{length} true true"),
-        "arrived whole, in order, spooled"
-    );
-    let after_upload = rss_kib();
-
-    // Download: 100 MiB with a known length, on the same keep-alive connection.
-    stream
-        .write_all(b"GET /download?100 HTTP/1.1\r\nHost: t\r\n\r\n")
+        // Upload: 100 MiB with Content-Length, written as it is generated.
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        let length = 100 * MIB;
+        write!(
+            stream,
+            "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {length}\r\n\r\n"
+        )
         .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains(&format!("content-length: {length}")), "{head}");
-    let (count, intact) = verify((&mut stream).take(length));
-    assert_eq!(count, length);
-    assert!(intact);
-    let grown_mib = rss_kib().saturating_sub(before) / 1024;
-    eprintln!(
-        "RSS grew {} MiB after the upload and {grown_mib} MiB after both (bodies: 100 MiB each)",
-        after_upload.saturating_sub(before) / 1024
-    );
-    // The test process holds the client, the balancer and the backend; each body
-    // passes through 64 KiB buffers and 1 MiB thresholds.
-    assert!(grown_mib < 40, "RSS grew {grown_mib} MiB for 200 MiB of bodies");
+        std::io::copy(&mut PatternReader { position: 0, length }, &mut stream).unwrap();
+        let reply = read_reply(&mut stream, false).unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(
+            reply.text().trim(),
+            format!("{length} true true"),
+            "arrived whole, in order, spooled"
+        );
+        let after_upload = rss_kib();
+
+        // Download: 100 MiB with a known length, on the same keep-alive connection.
+        stream
+            .write_all(b"GET /download?100 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains(&format!("content-length: {length}")), "{head}");
+        let (count, intact) = verify((&mut stream).take(length));
+        assert_eq!(count, length);
+        assert!(intact);
+        let grown_mib = rss_kib().saturating_sub(before) / 1024;
+        eprintln!(
+            "RSS grew {} MiB after the upload and {grown_mib} MiB after both (bodies: 100 MiB each)",
+            after_upload.saturating_sub(before) / 1024
+        );
+        // The test process holds the client, the balancer and the backend; each body
+        // passes through 64 KiB buffers and 1 MiB thresholds.
+        assert!(grown_mib < 40, "RSS grew {grown_mib} MiB for 200 MiB of bodies");
+    });
 }
 
 #[test]
 fn a_body_of_unknown_length_is_relayed_chunked() {
-    let (balancer, _backend) = start();
-    let mut stream = TcpStream::connect(balancer.local_addr()).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    stream
-        .write_all(b"GET /chunked?5 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut all = Vec::new();
-    stream.read_to_end(&mut all).unwrap();
-    let split = all.windows(4).position(|window| window == b"\r\n\r\n").unwrap() + 4;
-    let head = String::from_utf8_lossy(&all[..split]).to_string();
-    assert!(head.contains("transfer-encoding: chunked"), "{head}");
-    // Decode the chunks.
-    let mut body = Vec::new();
-    let mut rest = &all[split..];
-    loop {
-        let line_end = rest.windows(2).position(|window| window == b"\r\n").unwrap();
-        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            break;
+    each_front(|front| {
+        let (balancer, _backend) = start(front);
+        let mut stream = TcpStream::connect(balancer.local_addr()).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        stream
+            .write_all(b"GET /chunked?5 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut all = Vec::new();
+        stream.read_to_end(&mut all).unwrap();
+        let split = all.windows(4).position(|window| window == b"\r\n\r\n").unwrap() + 4;
+        let head = String::from_utf8_lossy(&all[..split]).to_string();
+        assert!(head.contains("transfer-encoding: chunked"), "{head}");
+        // Decode the chunks.
+        let mut body = Vec::new();
+        let mut rest = &all[split..];
+        loop {
+            let line_end = rest.windows(2).position(|window| window == b"\r\n").unwrap();
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
         }
-        body.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
-    }
-    let (count, intact) = verify(body.as_slice());
-    assert_eq!(count, 5 * MIB);
-    assert!(intact);
+        let (count, intact) = verify(body.as_slice());
+        assert_eq!(count, 5 * MIB);
+        assert!(intact);
+    });
 }
 
 #[test]
 fn a_client_that_does_not_read_its_download_holds_no_worker() {
-    // One worker. A client asks for 64 MiB and reads none of it: the answer cannot be
-    // written, and whoever writes it waits until the client timeout (30 s).
-    let (balancer, _backend) = start_with_workers(1);
-    let addr = balancer.local_addr();
-    let mut stalled = TcpStream::connect(addr).unwrap();
-    stalled
-        .write_all(b"GET /download?64 HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
-    // Once its first bytes arrive the worker has answered it, and is busy no more.
-    let mut first = [0u8; 16];
-    stalled.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    stalled.read_exact(&mut first).unwrap();
-    assert!(first.starts_with(b"HTTP/1.1 200"));
-    // Another client is served by the same single worker, well before that timeout.
-    let started = std::time::Instant::now();
-    let mut other = TcpStream::connect(addr).unwrap();
-    other.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    other
-        .write_all(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
-        .unwrap();
-    let reply = read_reply(&mut other, false).unwrap();
-    assert_eq!(reply.status, 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "the only worker waited {:?} for a client that does not read",
-        started.elapsed()
-    );
-    drop(stalled);
+    each_front(|front| {
+        // One worker. A client asks for 64 MiB and reads none of it: the answer cannot be
+        // written, and whoever writes it waits until the client timeout (30 s).
+        let (balancer, _backend) = start_with_workers(front, 1);
+        let addr = balancer.local_addr();
+        let mut stalled = TcpStream::connect(addr).unwrap();
+        stalled
+            .write_all(b"GET /download?64 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        // Once its first bytes arrive the worker has answered it, and is busy no more.
+        let mut first = [0u8; 16];
+        stalled.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stalled.read_exact(&mut first).unwrap();
+        assert!(first.starts_with(b"HTTP/1.1 200"));
+        // Another client is served by the same single worker, well before that timeout.
+        let started = std::time::Instant::now();
+        let mut other = TcpStream::connect(addr).unwrap();
+        other.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        other
+            .write_all(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
+            .unwrap();
+        let reply = read_reply(&mut other, false).unwrap();
+        assert_eq!(reply.status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the only worker waited {:?} for a client that does not read",
+            started.elapsed()
+        );
+        drop(stalled);
+    });
 }

@@ -299,6 +299,7 @@ fn the_metrics_page_parses_strictly_and_counts_the_traffic() {
         name: name.into(),
         strategy: "round-robin".into(),
         backends: urls.iter().map(|url| url.parse().unwrap()).collect(),
+        discovery: None,
     };
     let route = |prefix: &str, pool: &str| RouteSpec {
         prefix: prefix.into(),
@@ -439,6 +440,50 @@ fn the_metrics_page_parses_strictly_and_counts_the_traffic() {
     );
     promtool_check(&page);
     balancer.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn the_discovery_families_parse_strictly_while_etcd_is_out_of_reach() {
+    // Nothing listens on this port: the watcher retries, the pool stays empty, and
+    // the page says so.
+    let etcd = listener().local_addr().unwrap();
+    let config = BalancerConfig {
+        discovery: Some(format!("etcd://{etcd}/roundhouse/web").parse().unwrap()),
+        ..BalancerConfig::default()
+    };
+    let balancer = Balancer::start(listener(), &config).unwrap();
+    let addr = balancer.local_addr();
+    let empty = get(addr, "/x");
+    assert_eq!(empty.status, 503, "an empty pool answers 503");
+    assert!(empty.text().contains("none is registered"), "{}", empty.text());
+    let page = get(addr, "/metrics").text();
+    let families = parse_page(&page).unwrap_or_else(|error| panic!("{error}\n{page}"));
+    let pool = [("pool", "default")];
+    assert_eq!(
+        value(&families, "roundhouse_discovery_connected", &pool),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&families, "roundhouse_discovery_backends", &pool),
+        Some(0.0)
+    );
+    assert!(value(&families, "roundhouse_discovery_errors_total", &pool).unwrap() >= 1.0);
+    assert_eq!(
+        value(&families, "roundhouse_discovery_reads_total", &pool),
+        Some(0.0)
+    );
+    let endpoint = etcd.to_string();
+    assert_eq!(
+        value(
+            &families,
+            "roundhouse_discovery_endpoint_info",
+            &[("pool", "default"), ("endpoint", endpoint.as_str())]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(families["roundhouse_discovery_errors_total"].kind, "counter");
+    promtool_check(&page);
+    balancer.shutdown(Duration::from_secs(1));
 }
 
 /// Runs `promtool check metrics` on the page when Debian's `prometheus` package is

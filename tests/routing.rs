@@ -18,6 +18,7 @@ fn pool(name: &str, urls: &[String]) -> PoolSpec {
         name: name.into(),
         strategy: "round-robin".into(),
         backends: urls.iter().map(|url| url.parse().unwrap()).collect(),
+        discovery: None,
     }
 }
 
@@ -168,6 +169,7 @@ fn a_backend_in_two_pools_is_one_backend_and_a_reload_keeps_its_health() {
         name: "api".into(),
         strategy: "round-robin".into(),
         backends: vec![dead.parse().unwrap(), shared[0].parse().unwrap()],
+        discovery: None,
     }];
     balancer.reload(&next).unwrap();
     let stats = get(addr, "/stats").json();

@@ -20,8 +20,9 @@ use crate::proxy::backends::health::PassivePolicy;
 use crate::proxy::balancer::BalancerConfig;
 use crate::proxy::cache::CacheArgs;
 use crate::proxy::clients::{ClientRules, NetList, parse_net};
+use crate::proxy::discovery::EtcdTarget;
 use crate::proxy::forward::UpstreamTimeouts;
-use crate::proxy::front::ServerConfig;
+use crate::proxy::front::{FrontKind, ServerConfig};
 use crate::proxy::strategy;
 use crate::proxy::tls::TlsFiles;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
@@ -56,6 +57,16 @@ pub struct ServeArgs {
     #[arg(long = "backend", value_name = "URL")]
     pub backends: Vec<BackendSpec>,
 
+    /// Take the backends from etcd instead of --backend: every key under PREFIX is one
+    /// backend (`roundhouse backend --register` writes them), followed as keys come and
+    /// go; list several members to fail over between them (docs/discovery.md).
+    #[arg(
+        long,
+        value_name = "etcd://HOST:PORT[,HOST:PORT...]/PREFIX",
+        conflicts_with = "backends"
+    )]
+    pub discovery: Option<EtcdTarget>,
+
     /// Number of simulated backends to start in this process when no --backend is given.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(0..=256), value_name = "N")]
     pub sim_backends: u16,
@@ -84,6 +95,18 @@ pub struct ServeArgs {
     /// How long an idle keep-alive connection is kept open waiting for its next request.
     #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
     pub keepalive_timeout: Duration,
+
+    /// How the front waits for clients: `threads` (a thread per connection blocking in
+    /// read(2), the classic model) or `epoll` (a few event-loop threads wait on every
+    /// socket at once: ten thousand idle clients cost memory, not threads). Everything
+    /// behind the front is the same. See "I/O multiplexing" in docs/concepts.md.
+    #[arg(long, default_value = "threads", value_name = "KIND")]
+    pub front: FrontKind,
+
+    /// Event-loop threads of `--front epoll` (each owns the connections it accepted);
+    /// more than one only helps with more cores than busy workers.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), value_name = "N")]
+    pub front_threads: u32,
 
     /// Most client connections open at once; one more gets 503 and is closed.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N")]
@@ -158,6 +181,9 @@ pub struct ServeArgs {
     #[arg(long = "trust-proxy", value_name = "CIDR", value_parser = parse_net)]
     pub trust_proxy: Vec<IpNet>,
 
+    #[command(flatten)]
+    pub processes: crate::process::args::ProcessArgs,
+
     /// Serve HTTPS with this certificate chain (PEM, the server's certificate first);
     /// needs --tls-key. SIGHUP reads it again. `roundhouse cert --self-signed --out DIR`
     /// makes one for localhost.
@@ -210,6 +236,7 @@ impl ServeArgs {
             queue: self.queue as usize,
             strategy: self.strategy.clone(),
             backends,
+            discovery: self.discovery.clone(),
             server: ServerConfig {
                 limits: Limits {
                     max_body: self.max_body,
@@ -221,6 +248,9 @@ impl ServeArgs {
                 thread_name: "conn".into(),
                 tls: None,
             },
+            front: self.front,
+            front_threads: self.front_threads as usize,
+            backends_in_process: false,
             upstream: UpstreamTimeouts {
                 connect: self.connect_timeout,
                 response: self.timeout,

@@ -66,11 +66,26 @@ pub fn resolve(
     let args = merge::settings(file, flags, explicit, &mut collector);
     let pools = pools(file, &args, &mut collector);
     let routes = routes(file, &args, &pools, &mut collector);
-    if args.backends.is_empty() && file.pools.is_empty() && args.sim_backends == 0 {
+    let processes = super::processes::processes(file, &mut collector);
+    if args.backends.is_empty() && args.discovery.is_none() && file.pools.is_empty() && args.sim_backends == 0
+    {
         collector.general(
             "backends",
-            "no backends: list some under `backends` or `[[pools]]`, or set simulated.backends above 0",
+            "no backends: list some under `backends` or `[[pools]]`, set `discovery`, or set simulated.backends above 0",
         );
+    }
+    if !args.backends.is_empty() && args.discovery.is_some() {
+        match &file.discovery {
+            Some(discovery) if !explicit.contains("discovery") => collector.at(
+                "discovery",
+                discovery,
+                "the `default` pool takes its backends from `backends` or from `discovery`, not both",
+            ),
+            _ => collector.general(
+                "discovery",
+                "the `default` pool takes its backends from `backends` or from `discovery`, not both",
+            ),
+        }
     }
     if args.cache.cache_dir.is_some() && !args.cache.cache {
         match file.cache.as_ref().and_then(|cache| cache.dir.as_ref()) {
@@ -84,7 +99,12 @@ pub fn resolve(
     }
     check_tls(file, &args, &mut collector);
     if collector.problems.is_empty() {
-        Ok(Effective { args, pools, routes })
+        Ok(Effective {
+            args,
+            pools,
+            routes,
+            processes,
+        })
     } else {
         // In file order, as a compiler reports; problems without a line come last.
         let mut problems = collector.problems;
@@ -157,11 +177,11 @@ fn pools(file: &FileConfig, args: &ServeArgs, collector: &mut Collector) -> Vec<
                 &pool.name,
                 format!("pool {name:?} is already defined (pools[{first}]); pool names must be unique"),
             );
-        } else if name == DEFAULT_POOL && !args.backends.is_empty() {
+        } else if name == DEFAULT_POOL && (!args.backends.is_empty() || args.discovery.is_some()) {
             collector.at(
                 &key("name"),
                 &pool.name,
-                "\"default\" is already the pool of the top-level `backends`; rename this pool or move those backends into it",
+                "\"default\" is already the pool of the top-level `backends` or `discovery`; rename this pool or move those backends into it",
             );
         }
         seen.entry(name.clone()).or_insert(index);
@@ -174,12 +194,27 @@ fn pools(file: &FileConfig, args: &ServeArgs, collector: &mut Collector) -> Vec<
             }
             None => args.strategy.clone(),
         };
-        if pool.backends.is_empty() {
-            collector.at(
+        let discovery = pool.discovery.as_ref().and_then(|text| {
+            match text.get_ref().parse::<crate::proxy::discovery::EtcdTarget>() {
+                Ok(target) => Some(target),
+                Err(error) => {
+                    collector.at(&key("discovery"), text, error.to_string());
+                    None
+                }
+            }
+        });
+        match (&pool.discovery, pool.backends.is_empty()) {
+            (None, true) => collector.at(
                 &key("backends"),
                 &pool.name,
-                format!("pool {name:?} has no backends"),
-            );
+                format!("pool {name:?} has no backends: list some, or set `discovery` to find them in etcd"),
+            ),
+            (Some(text), false) => collector.at(
+                &key("discovery"),
+                text,
+                format!("pool {name:?} takes its backends from `backends` or from `discovery`, not both"),
+            ),
+            _ => {}
         }
         let mut backends = Vec::new();
         for (position, entry) in pool.backends.iter().enumerate() {
@@ -192,6 +227,7 @@ fn pools(file: &FileConfig, args: &ServeArgs, collector: &mut Collector) -> Vec<
             name,
             strategy,
             backends,
+            discovery,
         });
     }
     specs
@@ -207,7 +243,7 @@ fn routes(
 ) -> Vec<RouteSpec> {
     // `default` exists when top-level backends are named, or when nothing is named
     // and simulated backends will make it.
-    let has_default = !args.backends.is_empty() || pools.is_empty();
+    let has_default = !args.backends.is_empty() || args.discovery.is_some() || pools.is_empty();
     let mut specs = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (index, route) in file.routes.iter().enumerate() {

@@ -30,6 +30,8 @@ pub struct FileConfig {
     pub strategy: Option<Spanned<String>>,
     /// `--backend`: the `default` pool's backends.
     pub backends: Option<Vec<Spanned<BackendEntry>>>,
+    /// `--discovery`: where the `default` pool finds its backends instead (etcd).
+    pub discovery: Option<Spanned<String>>,
     /// `--retries`
     pub retries: Option<Spanned<i64>>,
     /// `--load-interval`
@@ -39,6 +41,10 @@ pub struct FileConfig {
     /// `--trust-proxy`: networks whose X-Forwarded-For is believed.
     pub trust_proxy: Option<Vec<Spanned<String>>>,
     pub admin: Option<Admin>,
+    /// `--front`: `"threads"` or `"epoll"`.
+    pub front: Option<Spanned<String>>,
+    /// `--front-threads`
+    pub front_threads: Option<Spanned<i64>>,
     pub timeouts: Option<Timeouts>,
     pub limits: Option<Limits>,
     pub health: Option<Health>,
@@ -50,6 +56,25 @@ pub struct FileConfig {
     pub pools: Vec<Pool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<Route>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<Process>,
+}
+
+/// `[[processes]]`: a command to start and supervise (checked in `processes.rs`).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Process {
+    pub name: Spanned<String>,
+    /// The program and its arguments, not a shell line.
+    pub command: Spanned<Vec<String>>,
+    /// Bound by the balancer and passed at descriptor 3 (socket activation).
+    pub listen: Option<Spanned<String>>,
+    /// The backend URL the process serves: marked down while it is not running.
+    pub backend: Option<Spanned<String>>,
+    pub restart_sec: Option<Spanned<String>>,
+    pub restart_max_delay: Option<Spanned<String>>,
+    pub start_limit_burst: Option<Spanned<i64>>,
+    pub start_limit_interval: Option<Spanned<String>>,
 }
 
 /// `[admin]`: who sees the admin pages, and where.
@@ -76,6 +101,8 @@ pub struct Timeouts {
     pub keepalive: Option<Spanned<String>>,
     /// `--drain-timeout`
     pub drain: Option<Spanned<String>>,
+    /// `--upgrade-timeout`
+    pub upgrade: Option<Spanned<String>>,
 }
 
 /// `[tls]`: HTTPS on the listener, and whom to trust among HTTPS backends.
@@ -161,6 +188,8 @@ pub struct Simulated {
     pub static_max_age: Option<Spanned<i64>>,
     /// `--rates`
     pub rates: Option<Spanned<String>>,
+    /// `--sim-processes`
+    pub processes: Option<Spanned<bool>>,
 }
 
 /// `[[pools]]`
@@ -170,7 +199,11 @@ pub struct Pool {
     pub name: Spanned<String>,
     /// Defaults to the top-level `strategy`.
     pub strategy: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<Spanned<BackendEntry>>,
+    /// `etcd://HOST:PORT/PREFIX`: the pool's backends come from etcd instead of
+    /// `backends` (see src/proxy/discovery/).
+    pub discovery: Option<Spanned<String>>,
 }
 
 /// `[[routes]]`

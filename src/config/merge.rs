@@ -23,6 +23,7 @@ use crate::lab::sim_backend::apps::currency::Rates;
 use crate::proxy::access_log::AccessLogTarget;
 use crate::proxy::backends::BackendSpec;
 use crate::proxy::clients::parse_net;
+use crate::proxy::front::FrontKind;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 /// The flags given on the command line (clap's argument ids, which are `ServeArgs`'s
@@ -64,14 +65,18 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("queue", "queue"),
     ("strategy", "strategy"),
     ("backends", "backends"),
+    ("discovery", "discovery"),
     ("retries", "retries"),
     ("load_interval", "load_interval"),
     ("access_log", "access_log"),
+    ("front", "front"),
+    ("front_threads", "front_threads"),
     ("timeout", "timeouts.response"),
     ("connect_timeout", "timeouts.connect"),
     ("client_timeout", "timeouts.client"),
     ("keepalive_timeout", "timeouts.keepalive"),
     ("drain_timeout", "timeouts.drain"),
+    ("upgrade_timeout", "timeouts.upgrade"),
     ("max_connections", "limits.max_connections"),
     ("max_body", "limits.max_body"),
     ("health_path", "health.path"),
@@ -99,6 +104,7 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("backend_ca", "tls.backend_ca"),
     ("max_tunnels", "tunnels.max"),
     ("tunnel_idle_timeout", "tunnels.idle_timeout"),
+    ("sim_processes", "simulated.processes"),
 ];
 
 /// Collects problems, turning a value's byte span into its line.
@@ -259,9 +265,28 @@ pub fn settings(
                 Err(message) => layer.collector.at(&format!("backends[{index}]"), entry, message),
             }
         }
-        if !explicit.contains("backends") {
+        // `--backend` and `--discovery` both say where the `default` pool's backends
+        // come from, so either one typed replaces the file's answer.
+        if !explicit.contains("backends") && !explicit.contains("discovery") {
             args.backends = specs;
         }
+    }
+    let discovery = |text: &String| {
+        text.parse::<crate::proxy::discovery::EtcdTarget>()
+            .map(Some)
+            .map_err(|error| error.to_string())
+    };
+    if explicit.contains("backends") {
+        // Checked, not applied: the typed --backend wins.
+        let mut ignored = None;
+        layer.set("discovery", file.discovery.as_ref(), discovery, &mut ignored);
+    } else {
+        layer.set(
+            "discovery",
+            file.discovery.as_ref(),
+            discovery,
+            &mut args.discovery,
+        );
     }
     layer.set("retries", file.retries.as_ref(), int(0, 16), &mut args.retries);
     layer.set(
@@ -290,6 +315,18 @@ pub fn settings(
             &mut args.admin_listen,
         );
     }
+    layer.set(
+        "front",
+        file.front.as_ref(),
+        |text: &String| text.parse::<FrontKind>(),
+        &mut args.front,
+    );
+    layer.set(
+        "front_threads",
+        file.front_threads.as_ref(),
+        int(1, 64),
+        &mut args.front_threads,
+    );
     if let Some(tls) = &file.tls {
         let path = |text: &String| Ok(Some(std::path::PathBuf::from(text)));
         layer.set("tls_cert", tls.cert.as_ref(), path, &mut args.tls_cert);
@@ -341,6 +378,12 @@ pub fn settings(
         get(|t| t.drain.as_ref()),
         duration,
         &mut args.drain_timeout,
+    );
+    layer.set(
+        "upgrade_timeout",
+        get(|t| t.upgrade.as_ref()),
+        duration,
+        &mut args.processes.upgrade_timeout,
     );
     if let Some(limits) = &file.limits {
         layer.set(
@@ -470,6 +513,12 @@ pub fn settings(
             simulated.rates.as_ref(),
             |text: &String| text.parse::<Rates>(),
             &mut args.apps.rates,
+        );
+        layer.set(
+            "sim_processes",
+            simulated.processes.as_ref(),
+            |&on: &bool| Ok(on),
+            &mut args.processes.sim_processes,
         );
     }
     args

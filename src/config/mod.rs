@@ -18,6 +18,7 @@ pub mod args;
 pub mod check;
 pub mod file;
 pub mod merge;
+pub mod processes;
 pub mod reload;
 pub mod render;
 
@@ -87,12 +88,15 @@ pub struct Effective {
     /// The named pools.
     pub pools: Vec<PoolSpec>,
     pub routes: Vec<RouteSpec>,
+    /// `[[processes]]`: commands to supervise.
+    pub processes: Vec<processes::ProcessConfig>,
 }
 
 impl Effective {
-    /// Whether any backend is named (else simulated backends start).
+    /// Whether any backend is named, or found by discovery (else simulated backends
+    /// start).
     pub fn names_backends(&self) -> bool {
-        !self.args.backends.is_empty() || !self.pools.is_empty()
+        !self.args.backends.is_empty() || self.args.discovery.is_some() || !self.pools.is_empty()
     }
 
     /// The balancer's configuration; `backends` is the `default` pool (the named ones,
@@ -138,7 +142,10 @@ pub fn load(flags: &ServeArgs, explicit: &Explicit) -> Result<Effective, Problem
 pub fn describe_routing(config: &BalancerConfig) -> Vec<String> {
     let mut lines = Vec::new();
     for pool in &config.pools {
-        let backends: Vec<String> = pool.backends.iter().map(ToString::to_string).collect();
+        let mut backends: Vec<String> = pool.backends.iter().map(ToString::to_string).collect();
+        if let Some(target) = &pool.discovery {
+            backends.push(format!("from {target}"));
+        }
         lines.push(format!(
             "pool {} ({}): {}",
             pool.name,

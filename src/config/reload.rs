@@ -17,7 +17,7 @@ use crate::proxy::balancer::Balancer;
 use super::{Effective, Explicit, load, render};
 
 /// Top-level keys that a reload applies; everything else needs a restart.
-const LIVE_KEYS: &[&str] = &["strategy", "backends", "pools", "routes"];
+const LIVE_KEYS: &[&str] = &["strategy", "backends", "discovery", "pools", "routes"];
 
 /// What the running balancer was started with, and how to read its configuration again.
 pub struct Reloader {
@@ -132,6 +132,7 @@ impl Reloader {
         }
         self.running.args.strategy = fresh.args.strategy;
         self.running.args.backends = fresh.args.backends;
+        self.running.args.discovery = fresh.args.discovery;
         self.running.pools = fresh.pools;
         self.running.routes = fresh.routes;
         Outcome::Reloaded { needs_restart }

@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use super::Effective;
 use super::file::{self, BackendEntry, FileConfig};
+use super::processes::ProcessConfig;
 use crate::proxy::access_log::AccessLogTarget;
 use crate::proxy::backends::BackendSpec;
 use crate::proxy::routing::{PoolSpec, RouteSpec};
@@ -85,7 +86,11 @@ pub fn to_file(effective: &Effective) -> FileConfig {
         workers: int(args.workers),
         queue: int(args.queue),
         strategy: value(args.strategy.clone()),
-        backends: Some(backends(&args.backends)),
+        backends: args.discovery.is_none().then(|| backends(&args.backends)),
+        discovery: args
+            .discovery
+            .as_ref()
+            .and_then(|target| value(target.to_string())),
         retries: int(args.retries),
         load_interval: duration(args.load_interval),
         access_log: value(access_log(&args.access_log.access_log)),
@@ -94,12 +99,15 @@ pub fn to_file(effective: &Effective) -> FileConfig {
             allow: Some(nets(&args.admin_allow)),
             listen: args.admin_listen.and_then(|addr| value(addr.to_string())),
         }),
+        front: value(args.front.to_string()),
+        front_threads: int(args.front_threads),
         timeouts: Some(file::Timeouts {
             response: duration(args.timeout),
             connect: duration(args.connect_timeout),
             client: duration(args.client_timeout),
             keepalive: duration(args.keepalive_timeout),
             drain: duration(args.drain_timeout),
+            upgrade: duration(args.processes.upgrade_timeout),
         }),
         tls: Some(file::Tls {
             cert: path(args.tls_cert.as_ref()),
@@ -143,9 +151,11 @@ pub fn to_file(effective: &Effective) -> FileConfig {
                 .and_then(|dir| value(dir.display().to_string())),
             static_max_age: int(i64::try_from(args.apps.static_max_age).unwrap_or(i64::MAX)),
             rates: value(args.apps.rates.to_string()),
+            processes: value(args.processes.sim_processes),
         }),
         pools: effective.pools.iter().map(pool).collect(),
         routes: effective.routes.iter().map(route).collect(),
+        processes: effective.processes.iter().map(process).collect(),
     }
 }
 
@@ -153,7 +163,31 @@ fn pool(spec: &PoolSpec) -> file::Pool {
     file::Pool {
         name: Spanned::new(0..0, spec.name.clone()),
         strategy: value(spec.strategy.clone()),
-        backends: backends(&spec.backends),
+        // A discovery pool's members are etcd's to say, not the file's.
+        backends: if spec.discovery.is_some() {
+            Vec::new()
+        } else {
+            backends(&spec.backends)
+        },
+        discovery: spec
+            .discovery
+            .as_ref()
+            .and_then(|target| value(target.to_string())),
+    }
+}
+
+/// `config` in the file's schema, for `roundhouse check`.
+fn process(config: &ProcessConfig) -> file::Process {
+    let value = |text: String| Some(Spanned::new(0..0, text));
+    file::Process {
+        name: Spanned::new(0..0, config.name.clone()),
+        command: Spanned::new(0..0, config.command.clone()),
+        listen: config.listen.map(|addr| addr.to_string()).and_then(value),
+        backend: config.backend.clone().and_then(value),
+        restart_sec: duration(config.restart.delay),
+        restart_max_delay: duration(config.restart.max_delay),
+        start_limit_burst: Some(Spanned::new(0..0, i64::from(config.restart.burst))),
+        start_limit_interval: duration(config.restart.interval),
     }
 }
 

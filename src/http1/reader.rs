@@ -41,6 +41,11 @@ impl HttpReader {
         HttpReader::over(Arc::new(stream))
     }
 
+    /// A reader over a socket that others write to through their own `Arc`.
+    pub fn shared(stream: Arc<TcpStream>) -> Self {
+        HttpReader::over(stream)
+    }
+
     /// A reader over any `Duplex` (a TLS session, say).
     pub fn over(stream: Arc<dyn Duplex>) -> Self {
         HttpReader {

@@ -2,6 +2,7 @@
 //!
 //! OS concept: system calls cost. The head and a small body go out in one `write(2)`
 //! (with `TCP_NODELAY` set on the socket, two small writes could become two packets).
+//! A streamed body goes out a piece at a time (`BodyPump`), whoever does the writing.
 
 use std::io::{self, Read, Write};
 
@@ -24,6 +25,46 @@ pub fn write_response(
     client_version: Version,
     keep_alive: bool,
 ) -> io::Result<()> {
+    let (mut head, body) = response_head(response, method, client_version, keep_alive);
+    match body {
+        BodyPlan::Stream(mut pump) => {
+            out.write_all(&head)?;
+            let mut piece = Vec::with_capacity(PIECE + 32);
+            while pump.next_piece(&mut piece)? {
+                out.write_all(&piece)?;
+            }
+        }
+        BodyPlan::Bytes if response.body.len() <= COALESCE_LIMIT => {
+            head.extend_from_slice(&response.body);
+            out.write_all(&head)?;
+        }
+        BodyPlan::Bytes => {
+            out.write_all(&head)?;
+            out.write_all(&response.body)?;
+        }
+        BodyPlan::None => out.write_all(&head)?,
+    }
+    out.flush()
+}
+
+/// What follows a response head on the wire.
+pub enum BodyPlan {
+    None,
+    /// `response.body`.
+    Bytes,
+    /// A streamed body, read and framed a piece at a time.
+    Stream(BodyPump),
+}
+
+/// The head of `response` as bytes (for a small body, with room to append it), and what
+/// follows it. A front that must not block (the event loop) writes the head and pumps
+/// a streamed body itself; `write_response` does both at once on a blocking socket.
+pub fn response_head(
+    response: &Response,
+    method: &Method,
+    client_version: Version,
+    keep_alive: bool,
+) -> (Vec<u8>, BodyPlan) {
     let status = response.status;
     let body_allowed = body_allowed(method, status);
     let mut head = Vec::with_capacity(256 + response.body.len().min(COALESCE_LIMIT));
@@ -71,22 +112,18 @@ pub fn write_response(
         head.extend_from_slice(b"connection: keep-alive\r\n");
     }
     head.extend_from_slice(b"\r\n");
-    if let Some(stream) = stream {
-        out.write_all(&head)?;
-        let reader = stream
-            .take()
-            .ok_or_else(|| io::Error::other("response body stream already consumed"))?;
-        copy_body(reader, out, stream.length, chunked)?;
-    } else if body_allowed && response.body.len() <= COALESCE_LIMIT {
-        head.extend_from_slice(&response.body);
-        out.write_all(&head)?;
-    } else {
-        out.write_all(&head)?;
-        if body_allowed {
-            out.write_all(&response.body)?;
-        }
-    }
-    out.flush()
+    let plan = match stream {
+        Some(stream) => BodyPlan::Stream(BodyPump {
+            reader: stream.take(),
+            length: stream.length,
+            chunked,
+            copied: 0,
+            finished: false,
+        }),
+        None if body_allowed && !response.body.is_empty() => BodyPlan::Bytes,
+        None => BodyPlan::None,
+    };
+    (head, plan)
 }
 
 fn push_header(head: &mut Vec<u8>, name: &str, value: &[u8]) {
@@ -96,42 +133,71 @@ fn push_header(head: &mut Vec<u8>, name: &str, value: &[u8]) {
     head.extend_from_slice(b"\r\n");
 }
 
-/// Copies a streamed body through one 64 KiB buffer, as chunks when `chunked`. A body
-/// that ends before its declared length is an error: the client must not mistake a
-/// truncated body for a whole one, so the connection is closed.
-fn copy_body(
-    mut reader: Box<dyn Read + Send>,
-    out: &mut impl Write,
+/// The most body bytes read from a stream for one piece.
+pub const PIECE: usize = 64 * 1024;
+
+/// A streamed body on its way out: read from its source a piece at a time, framed as
+/// chunks when `chunked`. Reading may block (the source is a backend), writing is the
+/// caller's: a blocking socket (`write_response`), or a worker's non-blocking send that
+/// hands what the socket did not take back to an event loop (`proxy::pool::relay`).
+pub struct BodyPump {
+    reader: Option<Box<dyn Read + Send>>,
     length: Option<u64>,
     chunked: bool,
-) -> io::Result<()> {
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut copied = 0u64;
-    loop {
-        let read = match reader.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        copied += read as u64;
-        if chunked {
-            out.write_all(format!("{read:x}\r\n").as_bytes())?;
-            out.write_all(&buffer[..read])?;
-            out.write_all(b"\r\n")?;
-        } else {
-            out.write_all(&buffer[..read])?;
+    copied: u64,
+    finished: bool,
+}
+
+impl BodyPump {
+    /// Replaces `piece` with the next framed bytes to send; false once the body (and
+    /// its last chunk) is out. A body that ends before its declared length is an
+    /// error: the client must not mistake a truncated body for a whole one, so the
+    /// connection is closed.
+    pub fn next_piece(&mut self, piece: &mut Vec<u8>) -> io::Result<bool> {
+        piece.clear();
+        if self.finished {
+            return Ok(false);
         }
-    }
-    if chunked {
-        out.write_all(b"0\r\n\r\n")?;
-    }
-    match length {
-        Some(length) if copied != length => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("body ended after {copied} of {length} bytes"),
-        )),
-        _ => Ok(()),
+        let reader = self
+            .reader
+            .as_mut()
+            .ok_or_else(|| io::Error::other("response body stream already consumed"))?;
+        let header_room = if self.chunked { 16 } else { 0 };
+        piece.resize(header_room + PIECE, 0);
+        let read = loop {
+            match reader.read(&mut piece[header_room..]) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        if read == 0 {
+            self.finished = true;
+            piece.clear();
+            if let Some(length) = self.length
+                && self.copied != length
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("body ended after {} of {length} bytes", self.copied),
+                ));
+            }
+            if self.chunked {
+                piece.extend_from_slice(b"0\r\n\r\n");
+                return Ok(true);
+            }
+            return Ok(false);
+        }
+        self.copied += read as u64;
+        piece.truncate(header_room + read);
+        if self.chunked {
+            // The chunk-size line goes right before the data, in the room left for it.
+            let size = format!("{read:x}\r\n");
+            let start = header_room - size.len();
+            piece[start..header_room].copy_from_slice(size.as_bytes());
+            piece.drain(..start);
+            piece.extend_from_slice(b"\r\n");
+        }
+        Ok(true)
     }
 }
 

@@ -153,6 +153,7 @@ impl TcpBackends {
                 authority: target.addr.to_string(),
                 weight: target.spec.weight,
                 tls: false,
+                load: None,
             })
             .collect();
         Ok(TcpBackends {

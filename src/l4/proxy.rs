@@ -232,6 +232,9 @@ fn accept_loop(listener: &TcpListener, proxy: &Arc<Proxy>) {
     // Out of file descriptors or similar: back off (5 ms doubling to 1 s) instead of
     // spinning, as the HTTP front does.
     while let Some((stream, peer)) = accept_with_backoff(listener, &proxy.stopping) {
+        if proxy.stopping.load(Ordering::SeqCst) {
+            break; // the wake-up connection of `wake_acceptor`, or one that came with it
+        }
         let Some(id) = proxy.register(&stream) else {
             // nginx's `limit_conn` closes too; HAProxy's `maxconn` stops accepting and
             // lets the kernel's backlog queue. A counted, visible refusal is the lesson.

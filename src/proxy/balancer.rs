@@ -28,10 +28,13 @@ use crate::proxy::backends::health::PassivePolicy;
 use crate::proxy::backends::load;
 use crate::proxy::cache::{Cache, CacheConfig};
 use crate::proxy::clients::ClientRules;
+use crate::proxy::discovery::{Discovery, EtcdTarget};
 use crate::proxy::forward::UpstreamTimeouts;
 use crate::proxy::forward::{ForwardPolicy, Proxy};
 use crate::proxy::front::admin_listener::AdminHandler;
 use crate::proxy::front::dispatch::Dispatcher;
+use crate::proxy::front::limit::{self, ConnectionLimit};
+use crate::proxy::front::running::{self, FrontKind, RunningFront};
 use crate::proxy::front::server::{self, ServerConfig, ServerHandle};
 use crate::proxy::pool::WorkerPool;
 use crate::proxy::routing::{DEFAULT_POOL, PoolSpec, RouteSpec, RoutingError, RoutingTable};
@@ -48,7 +51,16 @@ pub struct BalancerConfig {
     pub queue: usize,
     pub strategy: String,
     pub backends: Vec<BackendSpec>,
+    /// Where the `default` pool finds its backends instead of `backends` (etcd).
+    pub discovery: Option<EtcdTarget>,
     pub server: ServerConfig,
+    /// How the front waits for clients (`--front`).
+    pub front: FrontKind,
+    /// Event-loop threads of the epoll front (`--front-threads`).
+    pub front_threads: usize,
+    /// The backends run in this process (the simulated ones): each backend connection
+    /// then costs two descriptors here, both of its ends.
+    pub backends_in_process: bool,
     pub upstream: UpstreamTimeouts,
     /// Extra attempts on other backends after a retryable failure.
     pub retries: u32,
@@ -78,13 +90,14 @@ pub struct BalancerConfig {
 }
 
 impl BalancerConfig {
-    /// Every pool: `default` from `strategy` and `backends` (when there are any
-    /// backends), then the named ones.
+    /// Every pool: `default` from `strategy` and `backends` or `discovery` (when
+    /// either names backends), then the named ones.
     pub fn all_pools(&self) -> Vec<PoolSpec> {
-        let default = (!self.backends.is_empty()).then(|| PoolSpec {
+        let default = (!self.backends.is_empty() || self.discovery.is_some()).then(|| PoolSpec {
             name: DEFAULT_POOL.to_string(),
             strategy: self.strategy.clone(),
             backends: self.backends.clone(),
+            discovery: self.discovery.clone(),
         });
         default.into_iter().chain(self.pools.iter().cloned()).collect()
     }
@@ -97,7 +110,11 @@ impl Default for BalancerConfig {
             queue: 64,
             strategy: "round-robin".into(),
             backends: Vec::new(),
+            discovery: None,
             server: ServerConfig::default(),
+            front: FrontKind::default(),
+            front_threads: 1,
+            backends_in_process: false,
             upstream: UpstreamTimeouts {
                 connect: Duration::from_secs(2),
                 response: Duration::from_secs(10),
@@ -140,16 +157,21 @@ pub enum StartError {
     AccessLog(std::io::Error),
     #[error(transparent)]
     Tls(#[from] CertError),
+    #[error("--tls-cert is served by --front threads only, for now; the event loop speaks plain HTTP")]
+    TlsFront,
 }
 
 /// A running balancer.
 pub struct Balancer {
-    server: ServerHandle,
+    server: RunningFront,
+    limit: ConnectionLimit,
     /// The admin pages' own listener, with `--admin-listen`.
     admin_server: Option<ServerHandle>,
     pool: WorkerPool,
     stats: Arc<Stats>,
     routing: Arc<RoutingTable>,
+    /// The etcd watchers of discovery pools (none without `discovery`).
+    discovery: Arc<Discovery>,
     /// Background threads (health checker, load poller) and the channel whose closing
     /// tells them to stop.
     monitors: Vec<JoinHandle<()>>,
@@ -195,6 +217,9 @@ impl Balancer {
         let strategy = strategy::by_name(&config.strategy)?;
         let stats = Arc::new(Stats::new(strategy.name(), config.workers));
         let routing = Arc::new(RoutingTable::new(&pools, &config.routes, config.load_interval)?);
+        // Before the monitors and the front, so discovery pools are filled (if etcd
+        // answers) when the first check and the first request come.
+        let discovery = Arc::new(Discovery::start(Arc::clone(&routing), &pools)?);
         // Both monitors ask the routing table for its backends every round, so they
         // follow reloads. The load poller idles while no pool uses least-load.
         let (stop_monitors, stop) = crossbeam_channel::bounded(0);
@@ -218,6 +243,9 @@ impl Balancer {
             retries: config.retries,
             passive: config.passive,
         };
+        if config.tls.is_some() && config.front == FrontKind::Epoll {
+            return Err(StartError::TlsFront);
+        }
         let tls = match &config.tls {
             Some(files) => Some(Arc::new(TlsAcceptor::new(files.clone())?)),
             None => None,
@@ -255,6 +283,7 @@ impl Balancer {
                         capacity: config.queue,
                         tls: tls.clone(),
                         tunnels: Arc::clone(&tunnels),
+                        discovery: Some(Arc::clone(&discovery)),
                     },
                     rules: Arc::clone(&rules),
                 };
@@ -275,20 +304,32 @@ impl Balancer {
         )
         .with_cache(cache)
         .with_access_log(access_log.as_ref().map(AccessLog::sender))
+        .with_discovery(Arc::clone(&discovery))
         .with_clients(rules, admin_server.is_none())
         .with_admin_extras(tls.clone(), tunnels);
-        let pool = WorkerPool::start(config.workers, queue, proxy)?;
-        let settings = ServerConfig {
-            tls: tls.clone(),
-            ..config.server.clone()
-        };
-        let server = server::start(listener, settings, Arc::new(dispatcher))?;
+        // Unbounded, but holding at most one resume per connection (`pool::relay`).
+        let (resumes, resumed) = crossbeam_channel::unbounded();
+        let pool = WorkerPool::start(config.workers, queue, resumed, proxy)?;
+        let limit = connection_limit(config, &pools);
+        let mut server_config = config.server.clone();
+        server_config.max_connections = limit.effective;
+        server_config.tls.clone_from(&tls);
+        let server = running::start(
+            config.front,
+            config.front_threads,
+            listener,
+            server_config,
+            Arc::new(dispatcher),
+            resumes,
+        )?;
         Ok(Balancer {
             admin_server,
             server,
+            limit,
             pool,
             stats,
             routing,
+            discovery,
             monitors,
             stop_monitors,
             access_log,
@@ -310,9 +351,21 @@ impl Balancer {
 
     /// Swaps in the pools and routes of `config` (everything else in it is ignored:
     /// it needs a restart). Requests in flight finish on the old table; backends that
-    /// stay keep their health. On error the old table stays.
+    /// stay keep their health, and discovery pools keep what etcd said. On error the
+    /// old table stays.
     pub fn reload(&self, config: &BalancerConfig) -> Result<(), RoutingError> {
-        self.routing.replace(&config.all_pools(), &config.routes)
+        let pools = config.all_pools();
+        self.routing.replace(&pools, &config.routes)?;
+        // The new table is in force; now start and stop watchers to match it.
+        if let Err(error) = self.discovery.sync(&pools) {
+            log::error!("reload: cannot start a discovery watcher: {error}");
+        }
+        Ok(())
+    }
+
+    /// The etcd watchers of the discovery pools.
+    pub fn discovery(&self) -> &Arc<Discovery> {
+        &self.discovery
     }
 
     /// The pools and routes in force.
@@ -336,6 +389,11 @@ impl Balancer {
         self.admin_server.as_ref().map(ServerHandle::local_addr)
     }
 
+    /// The client connections the front holds, after the descriptor limit.
+    pub fn connection_limit(&self) -> ConnectionLimit {
+        self.limit
+    }
+
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
     }
@@ -348,24 +406,44 @@ impl Balancer {
     /// Stops accepting, finishes every accepted request (up to `drain`), stops the
     /// workers, and reports what was done.
     pub fn shutdown(self, drain: Duration) -> Summary {
+        self.finish(drain, false)
+    }
+
+    /// The same, once a new process accepts on the listening socket (an upgrade): see
+    /// `ServerHandle::hand_over` for how idle keep-alive connections are let go.
+    pub fn hand_over(self, drain: Duration) -> Summary {
+        self.finish(drain, true)
+    }
+
+    fn finish(self, drain: Duration, handing_over: bool) -> Summary {
         let Balancer {
             mut server,
             admin_server,
             pool,
             stats,
+            discovery,
             monitors,
             stop_monitors,
             access_log,
             ..
         } = self;
+        discovery.stop();
         drop(stop_monitors);
         if let Some(mut admin_server) = admin_server {
-            admin_server.shutdown(Duration::ZERO);
+            if handing_over {
+                admin_server.hand_over(Duration::ZERO);
+            } else {
+                admin_server.shutdown(Duration::ZERO);
+            }
         }
         for monitor in monitors {
             let _ = monitor.join();
         }
-        let drained = server.shutdown(drain);
+        let drained = if handing_over {
+            server.hand_over(drain)
+        } else {
+            server.shutdown(drain)
+        };
         // Dropping the server drops the dispatcher and with it the channel's sender;
         // the workers' `recv` then fails and they exit. If connections are still busy
         // after the drain timeout they hold the sender, so we do not wait for workers.
@@ -386,4 +464,20 @@ impl Balancer {
             drained,
         }
     }
+}
+
+/// Raises the descriptor limit as far as it goes and fits `--max-connections` under it.
+/// Each worker keeps at most one idle connection to each backend it used (it answers
+/// one request at a time, `forward::conn_pool`), so backends take about workers x
+/// backends descriptors.
+fn connection_limit(config: &BalancerConfig, pools: &[PoolSpec]) -> ConnectionLimit {
+    let descriptors = crate::sys::limits::raise_descriptor_limit();
+    let backends: usize = pools.iter().map(|pool| pool.backends.len()).sum();
+    let ends = if config.backends_in_process { 2 } else { 1 };
+    let backend_connections = (config.workers * backends * ends) as u64;
+    let limit = limit::fit(config.server.max_connections, backend_connections, descriptors);
+    if let Some(line) = limit.shortfall() {
+        log::warn!("{line}");
+    }
+    limit
 }

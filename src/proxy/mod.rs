@@ -16,6 +16,7 @@ pub mod backends;
 pub mod balancer;
 pub mod cache;
 pub mod clients;
+pub mod discovery;
 pub mod forward;
 pub mod front;
 pub mod pool;

@@ -32,8 +32,24 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// How long one `accept(2)` waits before looking at the `stopping` flag again, on the
+/// listeners that `wake_periodically` was called on.
+pub const ACCEPT_WAKE: Duration = Duration::from_millis(100);
+
+/// Makes `accept(2)` on `listener` give up after `ACCEPT_WAKE` (`SO_RCVTIMEO`, which
+/// Linux applies to `accept` too), so an acceptor sees its `stopping` flag without
+/// being woken. `wake_acceptor` cannot wake it when the socket is shared with another
+/// process (during an upgrade): its connection may be accepted by the other process.
+pub fn wake_periodically(listener: &TcpListener) -> io::Result<()> {
+    socket2::SockRef::from(listener).set_read_timeout(Some(ACCEPT_WAKE))
+}
+
 /// The next connection from `listener`, or `None` once `stopping` is set. Shared by
 /// every accept loop so that all of them survive a descriptor shortage the same way.
+///
+/// A connection taken from the accept queue is returned even if `stopping` was set
+/// meanwhile: dropping it would reset a client that did nothing wrong, so the caller
+/// serves it (or drops it, if it prefers).
 ///
 /// A failed `accept(2)` (EMFILE: out of file descriptors, or a similar passing
 /// shortage) is retried after a pause that starts at 5 ms and doubles up to 1 s, as
@@ -41,8 +57,13 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 pub fn accept_with_backoff(listener: &TcpListener, stopping: &AtomicBool) -> Option<(TcpStream, SocketAddr)> {
     let mut backoff = Duration::from_millis(5);
     loop {
+        if stopping.load(Ordering::SeqCst) {
+            return None;
+        }
         match listener.accept() {
-            Ok(pair) => return (!stopping.load(Ordering::SeqCst)).then_some(pair),
+            Ok(pair) => return Some(pair),
+            // `SO_RCVTIMEO` ran out (`wake_periodically`): look at `stopping` again.
+            Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
             Err(error) => {
                 if stopping.load(Ordering::SeqCst) {
                     return None;

@@ -1,5 +1,5 @@
-//! Signals as messages: SIGINT and SIGTERM mean stop, SIGHUP means reload, SIGUSR1
-//! means reopen the log files (nginx's conventions).
+//! Signals as messages: SIGINT and SIGTERM mean stop, SIGHUP reload, SIGUSR1 reopen the
+//! log files, SIGUSR2 upgrade in place (nginx's conventions).
 //!
 //! OS concept: signals and the self-pipe trick. A signal interrupts whatever a thread
 //! is doing, and a handler may then only call async-signal-safe functions: no locks,
@@ -19,7 +19,7 @@
 use std::thread;
 
 use crossbeam_channel::Receiver;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 /// What a signal asks for.
@@ -31,13 +31,28 @@ pub enum Event {
     Reload,
     /// SIGUSR1: reopen the access log (after logrotate moved it).
     ReopenLogs,
+    /// SIGUSR2: start the program file anew with our listening sockets, then drain and
+    /// exit (nginx's binary upgrade; src/process/upgrade.rs).
+    Upgrade,
 }
+
+/// Every signal `listen` handles and what it means. A signal whose default action
+/// kills the process (SIGUSR1 and SIGUSR2 do) must be in this table before anyone is
+/// told to send it; adding one is one line here and one arm where `Event`s are read.
+const HANDLED: &[(i32, Event)] = &[
+    (SIGINT, Event::Stop),
+    (SIGTERM, Event::Stop),
+    (SIGHUP, Event::Reload),
+    (SIGUSR1, Event::ReopenLogs),
+    (SIGUSR2, Event::Upgrade),
+];
 
 /// Installs the handlers and returns the channel their events arrive on. Call it once,
 /// early in `main`, before anything that a signal could interrupt.
 pub fn listen() -> Result<Receiver<Event>, String> {
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])
-        .map_err(|error| format!("cannot install the signal handlers: {error}"))?;
+    let numbers: Vec<i32> = HANDLED.iter().map(|(signal, _)| *signal).collect();
+    let mut signals =
+        Signals::new(&numbers).map_err(|error| format!("cannot install the signal handlers: {error}"))?;
     // Unbounded: a burst of SIGHUPs must not block this thread, and each one is
     // cheap to handle (the kernel may also merge pending signals into one).
     let (sender, events) = crossbeam_channel::unbounded();
@@ -45,10 +60,8 @@ pub fn listen() -> Result<Receiver<Event>, String> {
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
-                let event = match signal {
-                    SIGHUP => Event::Reload,
-                    SIGUSR1 => Event::ReopenLogs,
-                    _ => Event::Stop,
+                let Some(&(_, event)) = HANDLED.iter().find(|(number, _)| *number == signal) else {
+                    continue;
                 };
                 if sender.send(event).is_err() {
                     return;
@@ -57,4 +70,25 @@ pub fn listen() -> Result<Receiver<Event>, String> {
         })
         .map_err(|error| format!("cannot start the signal thread: {error}"))?;
     Ok(events)
+}
+
+/// SIGCHLD as messages: one `()` whenever a child process may have exited, for the
+/// supervisor (src/process/supervisor.rs), which then asks each of its children with
+/// `waitpid(pid, WNOHANG)`. Signals of one kind merge while pending, so one message can
+/// stand for several exits: it means "look", not "one child".
+pub fn child_exits() -> Result<(Receiver<()>, signal_hook::iterator::Handle), String> {
+    let mut signals =
+        Signals::new([SIGCHLD]).map_err(|error| format!("cannot install the SIGCHLD handler: {error}"))?;
+    let handle = signals.handle();
+    // Bounded to one: a pending "look" already covers every exit after it.
+    let (sender, exits) = crossbeam_channel::bounded(1);
+    thread::Builder::new()
+        .name("sigchld".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                let _ = sender.try_send(());
+            }
+        })
+        .map_err(|error| format!("cannot start the SIGCHLD thread: {error}"))?;
+    Ok((exits, handle))
 }

@@ -13,6 +13,7 @@ use http::{HeaderMap, StatusCode};
 use parking_lot::Mutex;
 use roundhouse::http1::{Request, Response};
 use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
+use roundhouse::proxy::front::FrontKind;
 use roundhouse::proxy::front::server::{self, Handler, ServerConfig, ServerHandle};
 
 type Respond = dyn Fn(&Request) -> Response + Send + Sync;
@@ -76,11 +77,40 @@ pub fn balancer(backend: &TestBackend, config: BalancerConfig) -> Balancer {
     balancer_at(&backend.url(), config)
 }
 
+thread_local! {
+    /// The front the balancers of the running test use (`on_each_front`).
+    static FRONT: std::cell::Cell<FrontKind> = const { std::cell::Cell::new(FrontKind::Threads) };
+}
+
+/// Runs `body` once with each front: every balancer it starts uses that front. The
+/// cache sits behind both (the event loop answers fresh hits itself and hands misses
+/// to a worker), so every cache test holds for both.
+pub fn on_each_front(mut body: impl FnMut()) {
+    for front in [FrontKind::Threads, FrontKind::Epoll] {
+        FRONT.with(|current| current.set(front));
+        let label = FrontLabel(front);
+        body();
+        drop(label);
+    }
+}
+
+/// Names the front of a failing run (on the way out of a panic).
+struct FrontLabel(FrontKind);
+
+impl Drop for FrontLabel {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("(this failure was with --front {})", self.0);
+        }
+    }
+}
+
 /// A balancer in front of the backend at `url` (a raw backend, or one that is gone).
 pub fn balancer_at(url: &str, config: BalancerConfig) -> Balancer {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut config = BalancerConfig {
         backends: vec![url.parse().unwrap()],
+        front: FRONT.with(|current| current.get()),
         ..config
     };
     // These tests count the backend's requests exactly: no health checks among them.

@@ -2,6 +2,8 @@
 //! OS-chosen ports, speak raw HTTP, and wait for conditions with a deadline.
 #![allow(dead_code)]
 
+pub mod load;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::RangeInclusive;
@@ -9,7 +11,51 @@ use std::time::{Duration, Instant};
 
 use roundhouse::lab::sim_backend::{self, SimConfig};
 use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
-use roundhouse::proxy::front::ServerHandle;
+use roundhouse::proxy::front::{FrontKind, ServerHandle};
+
+/// Both fronts. A test that talks to the front runs its one body once for each
+/// (`each_front`): the event loop must behave exactly as the threads do.
+pub const FRONTS: [FrontKind; 2] = [FrontKind::Threads, FrontKind::Epoll];
+
+/// Runs `body` for each front in turn; a failure says which front it failed with.
+pub fn each_front(mut body: impl FnMut(FrontKind)) {
+    for front in FRONTS {
+        let _label = FrontLabel(front);
+        body(front);
+    }
+}
+
+/// The `--front` value of `front`.
+pub fn front_flag(front: FrontKind) -> &'static str {
+    match front {
+        FrontKind::Threads => "threads",
+        FrontKind::Epoll => "epoll",
+    }
+}
+
+/// Names the front of a failing run (on the way out of a panic).
+struct FrontLabel(FrontKind);
+
+impl Drop for FrontLabel {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("(this failure was with --front {})", self.0);
+        }
+    }
+}
+
+/// `cluster` with the front of `front`.
+pub fn cluster_on(
+    front: FrontKind,
+    count: usize,
+    latency: RangeInclusive<u64>,
+    adjust: impl FnOnce(&mut BalancerConfig),
+) -> Cluster {
+    cluster(count, latency, |config| {
+        config.front = front;
+        adjust(config);
+    })
+}
 
 /// A balancer and the simulated backends behind it.
 pub struct Cluster {
@@ -101,20 +147,37 @@ pub fn read_reply(stream: &mut TcpStream, head_request: bool) -> std::io::Result
             }
         }
     }
+    // Nothing past this response is consumed, so pipelined answers can be read one by
+    // one: the head is peeked at and only its own bytes are taken, the body is read to
+    // its length and no further.
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
-        if let Some(position) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
-            break position + 4;
-        }
-        let read = read_some(stream, &mut chunk)?;
-        if read == 0 {
+        let peeked = loop {
+            match stream.peek(&mut chunk) {
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        if peeked == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "closed before a response",
             ));
         }
-        buffer.extend_from_slice(&chunk[..read]);
+        let mut seen = buffer.clone();
+        seen.extend_from_slice(&chunk[..peeked]);
+        let end = seen
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+            .map(|position| position + 4);
+        let take = end.map_or(peeked, |end| end - buffer.len());
+        let mut taken = vec![0u8; take];
+        stream.read_exact(&mut taken)?;
+        buffer.extend_from_slice(&taken);
+        if let Some(end) = end {
+            break end;
+        }
     };
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
@@ -139,13 +202,13 @@ pub fn read_reply(stream: &mut TcpStream, head_request: bool) -> std::io::Result
         _ if no_body => body.clear(),
         Some(length) => {
             while body.len() < length {
-                let read = read_some(stream, &mut chunk)?;
+                let want = (length - body.len()).min(chunk.len());
+                let read = read_some(stream, &mut chunk[..want])?;
                 if read == 0 {
                     break;
                 }
                 body.extend_from_slice(&chunk[..read]);
             }
-            body.truncate(length);
         }
         None => {
             stream.read_to_end(&mut body)?;
@@ -208,13 +271,37 @@ pub struct Running {
 }
 
 /// Starts the binary and waits for its `listening on http://ADDR` (or https) line.
+pub fn run_binary(args: &[&str]) -> Running {
+    run_binary_with_env(args, &[])
+}
+
+/// `run_binary` with environment variables set for the process.
+pub fn run_binary_with_env(args: &[&str], env: &[(&str, &str)]) -> Running {
+    run_binary_under_with_env(&[], args, env)
+}
+
+/// `run_binary` through a wrapper command (`prlimit --nofile=...`), when not empty.
+pub fn run_binary_under(wrapper: &[&str], args: &[&str]) -> Running {
+    run_binary_under_with_env(wrapper, args, &[])
+}
+
 // The child is handed to the caller, and `Running`'s Drop kills and waits for it.
 #[allow(clippy::zombie_processes)]
-pub fn run_binary(args: &[&str]) -> Running {
+fn run_binary_under_with_env(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Running {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_roundhouse"))
+    let binary = env!("CARGO_BIN_EXE_roundhouse");
+    let mut command = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut command = std::process::Command::new(program);
+            command.args(rest).arg(binary);
+            command
+        }
+        None => std::process::Command::new(binary),
+    };
+    let mut child = command
         .args(args)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -273,4 +360,55 @@ fn vm_rss_kib(status_file: &str) -> u64 {
         .and_then(|line| line.split_whitespace().nth(1))
         .and_then(|value| value.parse().ok())
         .unwrap_or(0)
+}
+
+/// A process this test did not start itself (it was started by one that did, and may
+/// have been reparented since): SIGTERM on drop, then SIGKILL if it lingers.
+pub struct ProcessGuard(pub u32);
+
+impl Drop for ProcessGuard {
+    fn drop(&mut self) {
+        let alive =
+            |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists() && state_of(pid) != Some('Z');
+        if !alive(self.0) {
+            return;
+        }
+        kill_pid(self.0, "TERM");
+        if !wait_until(Duration::from_secs(10), || !alive(self.0)) {
+            kill_pid(self.0, "KILL");
+        }
+    }
+}
+
+/// Sends a signal by name to a PID with kill(1).
+pub fn kill_pid(pid: u32, name: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status();
+}
+
+/// The state letter of a process (`R`, `S`, `Z` for a zombie...), from /proc/PID/stat.
+pub fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.trim_start().chars().next()
+}
+
+/// The children of `parent` (PID and state letter), by scanning /proc: field 4 of each
+/// /proc/PID/stat is the parent's PID.
+pub fn children_of(parent: u32) -> Vec<(u32, char)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (_, after_name) = stat.rsplit_once(')')?;
+            let mut fields = after_name.split_whitespace();
+            let state = fields.next()?.chars().next()?;
+            let ppid: u32 = fields.next()?.parse().ok()?;
+            (ppid == parent).then_some((pid, state))
+        })
+        .collect()
 }

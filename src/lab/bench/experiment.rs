@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Args;
 use serde_json::Value;
 
-use crate::lab::plot::okabe_ito::{BLACK, BLUE, ORANGE, SKY_BLUE, VERMILLION};
-use crate::lab::plot::{Chart, Legend, Marker, Scale, Series, zero_to};
+use crate::lab::plot::okabe_ito::{BLACK, BLUE, ORANGE};
+use crate::lab::plot::{Axis, Chart, Legend, Marker, Series};
 use crate::units::{parse_duration, parse_millis_range};
 
 #[derive(Debug, Clone, Args)]
@@ -55,6 +55,8 @@ pub struct Row {
     pub limit: String,
     pub ratio: Option<f64>,
     pub mean_service_ms: Option<f64>,
+    /// Mean latency of the answered requests.
+    pub mean_ms: f64,
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub p99_ms: f64,
@@ -76,6 +78,7 @@ impl Row {
             limit: balancer["bound"]["limit"].as_str().unwrap_or("?").to_string(),
             ratio: number(&balancer["ratio"]),
             mean_service_ms: number(&balancer["mean_service_ms"]),
+            mean_ms: number(&report["latency_ms"]["mean"])?,
             p50_ms: number(&report["latency_ms"]["p50"])?,
             p90_ms: number(&report["latency_ms"]["p90"])?,
             p99_ms: number(&report["latency_ms"]["p99"])?,
@@ -111,12 +114,16 @@ pub fn run(args: &ExperimentArgs) -> Result<(), String> {
         rows.push(row);
     }
     let mean_ms = (args.sim_latency.start() + args.sim_latency.end()) as f64 / 2.0;
+    let plot = |chart: Chart| chart.to_svg().map_err(|error| error.to_string());
     let files = [
         (
             "workers-vs-throughput.svg",
-            throughput_chart(&rows, args, mean_ms).to_svg(),
+            plot(throughput_chart(&rows, args, mean_ms))?,
         ),
-        ("workers-vs-p99.svg", latency_chart(&rows, args, mean_ms).to_svg()),
+        (
+            "workers-vs-latency.svg",
+            plot(latency_chart(&rows, args, mean_ms))?,
+        ),
         ("workers-vs-throughput.md", table(&rows, args, &machine())),
     ];
     for (name, text) in files {
@@ -216,16 +223,20 @@ fn workers_range(rows: &[Row], clients: f64) -> (f64, f64) {
     (smallest / 1.4, largest * 1.4)
 }
 
-const WORKERS_LABEL: &str = "worker threads W (--workers), log scale";
+/// A base-2 y axis from just under `low` to well over `high` (room for the legend).
+fn doubling_axis(label: &str, low: f64, high: f64) -> Axis {
+    Axis::log2(label, low / 1.5, high * 2.5)
+}
 
-/// Both experiment charts: wide, with big markers a reader can count, and the x axis
-/// in doublings of the worker count.
-fn workers_chart(title: &str, y_label: &str, x_range: (f64, f64)) -> Chart {
-    Chart::new(title, WORKERS_LABEL, y_label)
-        .with_size(900.0, 560.0)
-        .with_marker_size(12.0)
-        .with_x_scale(Scale::Log2)
-        .with_x_range(x_range.0, x_range.1)
+/// Both experiment charts: base-2 axes both ways, so that doubling the workers is one
+/// step right and doubling the throughput one step up, and a bound of the form c·W is a
+/// straight line at 45 degrees.
+fn workers_chart(title: &str, x_range: (f64, f64), y: Axis) -> Chart {
+    Chart::new(
+        title,
+        Axis::log2("worker threads W (--workers), log scale", x_range.0, x_range.1),
+        y,
+    )
 }
 
 /// `points_per_doubling` points of `f` along the x range, for a smooth curve.
@@ -241,36 +252,50 @@ fn curve((min, max): (f64, f64), f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The smallest and largest positive value of `values` (a log axis cannot show 0).
+fn positive_span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values
+        .filter(|value| *value > 0.0 && value.is_finite())
+        .fold((f64::INFINITY, 0.0_f64), |(low, high), value| {
+            (low.min(value), high.max(value))
+        })
+}
+
 pub fn throughput_chart(rows: &[Row], args: &ExperimentArgs, mean_ms: f64) -> Chart {
     let clients = args.clients as f64;
     let seconds = mean_ms / 1000.0;
     let x_range = workers_range(rows, clients);
     let knee = clients / seconds;
-    let top = rows.iter().map(|row| row.throughput).fold(knee, f64::max) * 1.15;
     let bound = curve(x_range, |workers| workers.min(clients) / seconds);
-    let (y_low, y_high) = zero_to(top);
+    let (low, high) = positive_span(
+        bound
+            .iter()
+            .map(|point| point.1)
+            .chain(rows.iter().map(|row| row.throughput)),
+    );
     let measured = rows
         .iter()
         .map(|row| (row.workers as f64, row.throughput))
         .collect();
+    let few = (clients / 4.0).max(x_range.0 * 2.0);
     workers_chart(
         "More workers, more throughput, until the clients run out",
-        "throughput (requests per second)",
         x_range,
+        doubling_axis("throughput (requests per second), log scale", low, high),
     )
     .with_subtitle(format!(
-        "{} clients, backends {}..{} ms (mean {:.1} s), {:.0} s per point; line: min(W, {}) / {:.1} s",
+        "{} clients, backends {}..{} ms (mean E[S] = {:.1} s), {:.0} s per point",
         args.clients,
         args.sim_latency.start(),
         args.sim_latency.end(),
         seconds,
         args.duration.as_secs_f64(),
-        args.clients,
-        seconds
     ))
-    .with_y_range(y_low, y_high)
     .with_series(Series::line(
-        format!("Little's law bound min(W, {}) / {:.1} s", args.clients, seconds),
+        format!(
+            "Little's law bound X = min(W, {}) / {:.1} s",
+            args.clients, seconds
+        ),
         BLUE,
         bound,
     ))
@@ -280,52 +305,50 @@ pub fn throughput_chart(rows: &[Row], args: &ExperimentArgs, mean_ms: f64) -> Ch
         format!("knee: W = {} clients, {:.0} req/s", args.clients, knee),
     )
     .with_note(
-        (clients / 4.0, knee * 0.75),
-        format!("W < {}: the workers are the limit", args.clients),
+        (few, few / seconds * 2.2),
+        "W doubles, X doubles: the workers are the limit",
     )
     .with_note(
-        (x_range.1, knee * 0.25),
+        (x_range.1, knee * 1.5),
         format!("W > {}: the clients are the limit", args.clients),
     )
-    .with_legend(Legend::TopLeft)
+    .with_legend(Legend::BottomRight)
 }
 
+/// Mean time in system against workers: the measured mean beside the mean Little's law
+/// predicts, R = L / X with L = c (a closed loop always has its c requests in the
+/// system) and X the bound above. Percentiles are not on this chart: Little's law says
+/// nothing about them (the table has them).
 pub fn latency_chart(rows: &[Row], args: &ExperimentArgs, mean_ms: f64) -> Chart {
     let clients = args.clients as f64;
     let seconds = mean_ms / 1000.0;
     let x_range = workers_range(rows, clients);
     let predicted = curve(x_range, |workers| clients * seconds / workers.min(clients));
     let run = args.duration.as_secs_f64();
-    let highest = predicted
+    let measured: Vec<(f64, f64)> = rows
         .iter()
-        .map(|(_, y)| *y)
-        .chain(rows.iter().map(|row| row.p99_ms / 1000.0))
-        .fold(run, f64::max);
-    // A run without answers has latencies of 0, which a log axis cannot show.
-    let lowest = rows
-        .iter()
-        .map(|row| row.p50_ms / 1000.0)
-        .filter(|p50| *p50 > 0.0)
-        .fold(seconds, f64::min);
-    let measured = |quantile: fn(&Row) -> f64| {
-        rows.iter()
-            .map(|row| (row.workers as f64, quantile(row) / 1000.0))
-            .collect()
-    };
+        .map(|row| (row.workers as f64, row.mean_ms / 1000.0))
+        .collect();
+    let (low, high) = positive_span(
+        predicted
+            .iter()
+            .chain(measured.iter())
+            .map(|point| point.1)
+            .chain([run]),
+    );
     workers_chart(
-        "Waiting time falls as workers are added",
-        "latency (seconds), log scale",
+        "Mean time in system falls as workers are added",
         x_range,
+        doubling_axis("mean latency R (seconds), log scale", low, high),
     )
     .with_subtitle(format!(
-        "{} clients, backends {}..{} ms; each point from a {:.0} s run",
+        "{} clients, backends {}..{} ms (mean E[S] = {:.1} s); each point a {:.0} s run",
         args.clients,
         args.sim_latency.start(),
         args.sim_latency.end(),
+        seconds,
         run
     ))
-    .with_y_scale(Scale::Log2)
-    .with_y_range(lowest / 1.5, highest * 1.5)
     .with_series(Series::line(
         format!(
             "Little's law: mean R = {} x {:.1} s / min(W, {})",
@@ -335,16 +358,11 @@ pub fn latency_chart(rows: &[Row], args: &ExperimentArgs, mean_ms: f64) -> Chart
         predicted,
     ))
     .with_series(
-        Series::points("p99 measured", VERMILLION, measured(|row| row.p99_ms)).with_marker(Marker::Square),
+        Series::points("measured mean of answered requests", ORANGE, measured).with_marker(Marker::Square),
     )
-    .with_series(Series::points(
-        "p50 measured",
-        SKY_BLUE,
-        measured(|row| row.p50_ms),
-    ))
     .with_series(
         Series::line(
-            format!("run length {run:.0} s: longer waits are not observed"),
+            format!("run length {run:.0} s: longer waits are never answered, so not measured"),
             BLACK,
             vec![(x_range.0, run), (x_range.1, run)],
         )
@@ -421,18 +439,19 @@ pub fn table(rows: &[Row], args: &ExperimentArgs, machine: &str) -> String {
          the run (`busy_ms` in /stats); the ratio is achieved throughput over that bound.\n\n",
     );
     out.push_str(
-        "| W | throughput (req/s) | bound (req/s) | limited by | achieved / bound | E[S] (ms) | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | requests | errors |\n\
-         |---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| W | throughput (req/s) | bound (req/s) | limited by | achieved / bound | E[S] (ms) | mean (ms) | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | requests | errors |\n\
+         |---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for row in rows {
         out.push_str(&format!(
-            "| {} | {:.1} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |\n",
+            "| {} | {:.1} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |\n",
             row.workers,
             row.throughput,
             optional(row.bound, 1),
             row.limit,
             optional(row.ratio, 3),
             optional(row.mean_service_ms, 1),
+            row.mean_ms,
             row.p50_ms,
             row.p90_ms,
             row.p99_ms,
@@ -445,7 +464,9 @@ pub fn table(rows: &[Row], args: &ExperimentArgs, machine: &str) -> String {
         "\nA closed loop always has its c requests in the system, so c requests are still unanswered\n\
          when a {:.0} s run ends. With few workers most of them have waited in the queue longer than\n\
          the run lasted (Little's law predicts a mean wait of c x E[S] / W: 32 s for one worker), so\n\
-         the latency percentiles of those rows describe only the requests that did finish.\n\
+         the latency mean and percentiles of those rows describe only the requests that did finish.\n\
+         Little's law predicts the mean (R = c / X), so the latency plot sets the mean against it;\n\
+         the percentiles are here only.\n\
          Throughput counts answers within the run; the service cut off at its end is why even a\n\
          perfect balancer measures a little under the bound (about 1 - E[S] / (2 x run length)).\n",
         args.duration.as_secs_f64()
@@ -476,6 +497,7 @@ mod tests {
             limit: "workers".into(),
             ratio: Some(0.98),
             mean_service_ms: Some(500.0),
+            mean_ms: 520.0,
             p50_ms: 500.0,
             p90_ms: 700.0,
             p99_ms: 900.0,
@@ -497,7 +519,7 @@ mod tests {
     fn rows_come_from_bench_json() {
         let report = serde_json::json!({
             "throughput_rps": 7.8, "requests": 78, "errors": 0, "unfinished": 64,
-            "latency_ms": {"p50": 1.0, "p90": 2.0, "p99": 3.0, "max": 4.0},
+            "latency_ms": {"mean": 1.5, "p50": 1.0, "p90": 2.0, "p99": 3.0, "max": 4.0},
             "balancer": {"mean_service_ms": 501.0, "ratio": 0.97,
                          "bound": {"requests_per_s": 8.0, "limit": "workers"}},
         });
@@ -505,6 +527,7 @@ mod tests {
         assert_eq!(row.bound, Some(8.0));
         assert_eq!(row.limit, "workers");
         assert_eq!(row.ratio, Some(0.97));
+        assert_eq!(row.mean_ms, 1.5);
         assert!(Row::from_report(4, &serde_json::json!({})).is_none());
     }
 
@@ -513,23 +536,43 @@ mod tests {
         let args = args();
         assert_eq!(args.workers, vec![1, 2, 4, 8, 16, 32, 64, 128]);
         let rows: Vec<Row> = [1, 2, 4].into_iter().map(|w| row(w, w as f64 * 1.9)).collect();
-        let svg = throughput_chart(&rows, &args, 500.0).to_svg();
+        let chart = throughput_chart(&rows, &args, 500.0);
+        assert_eq!(chart.x.scale, crate::lab::plot::Scale::Log2);
         assert_eq!(
-            svg.matches("<circle").count(),
-            3 + 1,
-            "three points and the legend's"
+            chart.y.scale,
+            crate::lab::plot::Scale::Log2,
+            "log-log: doubling is a line"
         );
+        let svg = chart.to_svg().unwrap();
         assert!(svg.contains("knee: W = 64 clients, 128 req/s"), "{svg}");
-        let svg = latency_chart(&rows, &args, 500.0).to_svg();
-        assert_eq!(
-            svg.matches(r#"width="12""#).count(),
-            3 + 1,
-            "p99 squares: three and the legend's"
+        assert!(svg.contains("measured (roundhouse bench)"));
+        let chart = latency_chart(&rows, &args, 500.0);
+        let labels: Vec<&str> = chart.series.iter().map(|series| series.label.as_str()).collect();
+        assert!(
+            labels
+                .iter()
+                .any(|label| label.starts_with("Little's law: mean R")),
+            "{labels:?}"
         );
+        assert!(
+            labels.contains(&"measured mean of answered requests"),
+            "{labels:?}"
+        );
+        assert!(
+            !labels
+                .iter()
+                .any(|label| label.contains("p99") || label.contains("p50")),
+            "percentiles are not set against Little's mean: {labels:?}"
+        );
+        let measured = &chart.series[1];
+        assert_eq!(measured.points[2], (4.0, 0.52));
+        // The dashed run-length line and the solid prediction differ without colour.
+        assert_ne!(chart.series[0].line, chart.series[2].line);
         let table = table(&rows, &args, "2 cores");
         assert!(
-            table
-                .contains("| 4 | 7.6 | 8.0 | workers | 0.980 | 500.0 | 500 | 700 | 900 | 1000 | 100 | 0 |\n"),
+            table.contains(
+                "| 4 | 7.6 | 8.0 | workers | 0.980 | 500.0 | 520 | 500 | 700 | 900 | 1000 | 100 | 0 |\n"
+            ),
             "{table}"
         );
         assert!(table.contains("--workers W --queue 256"), "{table}");

@@ -123,11 +123,18 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         .as_ref()
         .and_then(|_| probe::fetch(&args.url.stats_url, timeout).ok().flatten());
     progress.finish();
-    let delta = match (&before, &after) {
-        (Some(before), Some(after)) => Some(probe::RunDelta::between(before, after)),
+    // After an upgrade another process answers, whose counters started from zero: the
+    // difference would mean nothing.
+    let replaced = match (&before, &after) {
+        (Some(before), Some(after)) if before.pid != after.pid => before.pid.zip(after.pid),
         _ => None,
     };
-    let report = Report::new(&plan, &outcome, delta.as_ref());
+    let delta = match (&before, &after) {
+        (Some(before), Some(after)) if replaced.is_none() => Some(probe::RunDelta::between(before, after)),
+        _ => None,
+    };
+    let mut report = Report::new(&plan, &outcome, delta.as_ref());
+    report.balancer_replaced = replaced;
     let text = if args.json {
         let mut json = serde_json::to_string_pretty(&report).map_err(|error| error.to_string())?;
         json.push('\n');

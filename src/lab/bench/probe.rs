@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub backends: Vec<BackendSnapshot>,
     /// Requests refused with 503 because the queue was full.
     pub rejected: u64,
+    /// The balancer's process; another one after an upgrade (SIGUSR2).
+    pub pid: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +64,7 @@ impl Snapshot {
             workers,
             backends,
             rejected,
+            pid: stats.get("pid").and_then(Value::as_u64),
         })
     }
 }

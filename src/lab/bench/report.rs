@@ -34,6 +34,9 @@ pub struct Report {
     pub latency_ms: Latency,
     /// Present when the target is a roundhouse balancer.
     pub balancer: Option<BalancerReport>,
+    /// The balancer's PIDs before and after, when an upgrade replaced it during the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balancer_replaced: Option<(u64, u64)>,
 }
 
 /// Latency of answered requests, in milliseconds.
@@ -132,6 +135,7 @@ impl Report {
             throughput_rps: throughput,
             latency_ms: latency,
             balancer,
+            balancer_replaced: None,
         }
     }
 
@@ -182,6 +186,11 @@ impl Report {
         }
         match &self.balancer {
             Some(balancer) => self.write_balancer(out, balancer),
+            None if let Some((before, after)) = self.balancer_replaced => writeln!(
+                out,
+                "(the balancer was replaced during the run, PID {before} -> {after} (an upgrade): \
+                 its counters started again, so there is no per-worker view or bound)"
+            ),
             None => writeln!(
                 out,
                 "(the target has no roundhouse /stats, so there is no per-worker view or bound)"

@@ -68,6 +68,9 @@ fn accept_loop(listener: &TcpListener, config: &OneShotConfig, answer: &Arc<Answ
     let mut number = 0u64;
     // Out of descriptors or a similar passing shortage: back off, as the HTTP front does.
     while let Some((stream, _)) = accept_with_backoff(listener, stopping) {
+        if stopping.load(Ordering::SeqCst) {
+            break; // the wake-up connection of `wake_acceptor`, or one that came with it
+        }
         if open.fetch_add(1, Ordering::SeqCst) >= config.max_connections {
             open.fetch_sub(1, Ordering::SeqCst);
             reply_and_close(stream, "Erro: too many connections, try again", config.timeout);

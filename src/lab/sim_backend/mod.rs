@@ -29,6 +29,7 @@ use crate::proxy::front::server::{self, Handler, ServerConfig, ServerHandle};
 
 pub mod apps;
 pub mod load;
+pub mod process;
 pub mod service;
 
 use crate::sys::cpu::CpuMeter;

@@ -26,6 +26,8 @@ pub struct Page<'a> {
     pub stats: &'a Stats,
     pub cache: &'a CacheStats,
     pub routing: &'a RoutingTable,
+    /// The etcd watchers of discovery pools (empty without discovery).
+    pub discovery: &'a [std::sync::Arc<crate::proxy::discovery::Status>],
     pub queue: Queue,
     pub tls: Option<&'a TlsCounters>,
     pub tunnels: &'a Tunnels,
@@ -50,6 +52,7 @@ impl Page<'_> {
         self.cache(&mut page);
         self.reloads(&mut page);
         super::connections::metrics(self.tls, self.tunnels, &mut page);
+        super::discovery::render(self.discovery, &mut page);
         page.finish()
     }
 

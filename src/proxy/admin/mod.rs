@@ -6,6 +6,7 @@
 
 pub mod connections;
 pub mod dashboard;
+pub mod discovery;
 pub mod metrics;
 pub mod prometheus;
 pub mod stats_page;
@@ -17,6 +18,7 @@ use http::{Method, StatusCode, header};
 
 use crate::http1::{Request, Response};
 use crate::proxy::cache::{Cache, CacheStats};
+use crate::proxy::discovery::Discovery;
 use crate::proxy::pool::Job;
 use crate::proxy::routing::RoutingTable;
 use crate::proxy::stats::Stats;
@@ -36,6 +38,8 @@ pub struct AdminPages {
     /// The listener's TLS (its handshake counters), when it serves HTTPS.
     pub tls: Option<Arc<TlsAcceptor>>,
     pub tunnels: Arc<Tunnels>,
+    /// The etcd watchers of discovery pools, shown under `discovery`.
+    pub discovery: Option<Arc<Discovery>>,
 }
 
 impl AdminPages {
@@ -58,6 +62,10 @@ impl AdminPages {
             depth: self.jobs.len(),
             capacity: self.capacity,
         };
+        let statuses = self
+            .discovery
+            .as_ref()
+            .map_or_else(Vec::new, |discovery| discovery.statuses());
         let empty = CacheStats::default();
         let cache = self.cache.as_deref().map_or(&empty, Cache::counters);
         match request.path() {
@@ -66,6 +74,7 @@ impl AdminPages {
                 let mut document = stats_page::document(&self.stats, cache, routing.all_backends(), queue);
                 crate::proxy::routing::report::extend_stats(&self.routing, &routing, &mut document);
                 connections::stats(self.tls_counters(), &self.tunnels, &mut document);
+                document["discovery"] = crate::proxy::discovery::stats_json(&statuses);
                 Some(Response::json(StatusCode::OK, &document).with_header(header::CACHE_CONTROL, "no-store"))
             }
             "/dashboard" => Some(dashboard::response()),
@@ -74,6 +83,7 @@ impl AdminPages {
                     stats: &self.stats,
                     cache,
                     routing: &self.routing,
+                    discovery: &statuses,
                     queue,
                     tls: self.tls_counters(),
                     tunnels: &self.tunnels,

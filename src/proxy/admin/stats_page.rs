@@ -53,7 +53,9 @@ pub fn document(stats: &Stats, cache: &CacheStats, backends: &BackendSet, queue:
             })
         })
         .collect();
-    json!({
+    let mut document = json!({
+        // Which process answers: it changes when an upgrade (SIGUSR2) hands over.
+        "pid": std::process::id(),
         "uptime_s": stats.started.elapsed().as_secs_f64(),
         "strategy": stats.strategy,
         "workers": workers,
@@ -74,5 +76,9 @@ pub fn document(stats: &Stats, cache: &CacheStats, backends: &BackendSet, queue:
             "server_errors": load(&stats.server_errors),
         },
         "cache": cache.snapshot(),
-    })
+    });
+    if let Some(processes) = stats.processes.get() {
+        document["processes"] = processes.snapshot();
+    }
+    document
 }

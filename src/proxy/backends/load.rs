@@ -60,7 +60,7 @@ pub fn start(
     let mut agents = poller::Agents::new(interval.min(Duration::from_secs(1)), backend_ca);
     poller::spawn("load-poller", interval, stop, move || {
         for backend in source.load_polled() {
-            let url = format!("{}/load", backend.url);
+            let url = backend.load_url();
             let Ok(agent) = agents.for_backend(backend.spec.tls) else {
                 continue;
             };

@@ -28,6 +28,9 @@ pub struct BackendSpec {
     pub weight: u32,
     /// Whether the backend speaks HTTPS (its certificate verified, see `proxy::tls`).
     pub tls: bool,
+    /// Where `least-load` asks for this backend's load; `None` means `URL/load`. Only
+    /// discovery sets it (an etcd entry's `load`, see src/proxy/discovery/entry.rs).
+    pub load: Option<String>,
 }
 
 impl BackendSpec {
@@ -107,6 +110,7 @@ impl std::str::FromStr for BackendSpec {
             authority: format!("{host}:{port}"),
             weight,
             tls,
+            load: None,
         })
     }
 }
@@ -144,6 +148,14 @@ impl Backend {
             load: LoadReport::default(),
             busy_us: AtomicU64::new(0),
         }
+    }
+
+    /// The URL the load poller asks (`least-load`).
+    pub fn load_url(&self) -> String {
+        self.spec
+            .load
+            .clone()
+            .unwrap_or_else(|| format!("{}/load", self.url))
     }
 
     /// Counts a request as in flight until the returned guard is dropped, so every

@@ -235,6 +235,21 @@ impl Cache {
         }
     }
 
+    /// The answer from a fresh stored entry, if there is one: the part of `serve` that
+    /// never waits, for a front that may not wait (the event loop answers hits on its
+    /// own thread and sends everything else to a worker, which calls `serve`).
+    pub fn fresh_hit(&self, request: &Request) -> Option<Response> {
+        let key = key::primary_key(request)?;
+        // A range is cut from the stored body by `serve_range`: the worker does it.
+        if range::requested(&request.headers).is_some() {
+            return None;
+        }
+        let entry = self
+            .lookup(&key, &request.headers)
+            .filter(|entry| entry.is_fresh_for(&request.headers, SystemTime::now()))?;
+        Some(self.answer(&entry, &request.headers, CacheStatus::Hit, None))
+    }
+
     /// The stored variant for these request headers, if any may be used for them.
     fn lookup(&self, key: &str, request: &HeaderMap) -> Option<Arc<Entry>> {
         let entry = self.store.lock().find(key, request)?;
@@ -676,6 +691,11 @@ impl Cache {
 pub trait Upstream: Send + Sync + 'static {
     /// Sends `request` to a backend and waits for the answer (or a 502/503/504).
     fn fetch(&self, request: Request) -> Response;
+
+    /// The way to a backend for a revalidation that runs after the client is answered,
+    /// on a thread of its own: the same one, unless this one forwards on the calling
+    /// thread (a worker's), which that thread would not be.
+    fn background(self: Arc<Self>) -> Arc<dyn Upstream>;
 }
 
 /// The statuses RFC 5861 section 4 calls an error.

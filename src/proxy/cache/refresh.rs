@@ -45,7 +45,7 @@ pub fn in_background(
     conditional::strip_conditionals(&mut refresh.headers);
     let (cache, upstream, entry, owned_key) = (
         Arc::clone(cache),
-        Arc::clone(upstream),
+        Arc::clone(upstream).background(),
         Arc::clone(entry),
         key.to_string(),
     );

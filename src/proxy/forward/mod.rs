@@ -377,6 +377,13 @@ fn failure_response(
 ) -> Response {
     if failures.is_empty() {
         let count = backends.len();
+        if count == 0 {
+            // Only a discovery pool can be empty: nothing registered, or all left.
+            return Response::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no backend is available: the pool has none (none is registered under its etcd prefix)",
+            );
+        }
         let text = if details {
             format!("no backend is available: all {count} are marked down by health checks")
         } else {

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,7 @@ use crate::http1::writer::write_response;
 use crate::proxy::pool::direct::{DirectAnswer, Turn, keeps_connection};
 use crate::proxy::tls::TlsAcceptor;
 use crate::proxy::tls::acceptor::HandshakeFailure;
-use crate::sys::listen::{accept_with_backoff, wake_acceptor};
+use crate::sys::listen::{accept_with_backoff, wake_acceptor, wake_periodically};
 
 /// What a server does with each request. Called on the connection's own thread, so a
 /// slow handler delays only its own client.
@@ -54,6 +54,16 @@ pub trait Handler: Send + Sync + 'static {
     /// Hands the request to a thread that answers through `direct` and returns `None`;
     /// or, when it cannot, returns the answer for the connection thread to write.
     fn hand_off(&self, request: Request, direct: DirectAnswer) -> Option<Response> {
+        let response = self.handle(request);
+        direct.take_back(&response);
+        Some(response)
+    }
+
+    /// For a front that must never wait (the event loop): answers at once what needs no
+    /// waiting and returns it, or hands the request to a thread that answers through
+    /// `direct` and returns `None`. The default answers right here, which suits only a
+    /// handler that never blocks.
+    fn answer_or_hand_off(&self, request: Request, direct: DirectAnswer) -> Option<Response> {
         let response = self.handle(request);
         direct.take_back(&response);
         Some(response)
@@ -98,19 +108,26 @@ struct Shared {
     config: ServerConfig,
     handler: Arc<dyn Handler>,
     /// Shared with workers answering directly (`direct`), so they too close on drain.
+    /// Set: accept no more, and answer every request with `Connection: close`.
     stopping: Arc<AtomicBool>,
+    /// Set: a connection waiting for its next request closes instead. With `stopping`
+    /// at a Ctrl-C; later during a hand-over (`ServerHandle::hand_over`).
+    close_idle: AtomicBool,
     /// Protects the table of open connections: taken only to add or remove one, and by
     /// shutdown to wake the idle ones; never held while reading or writing a socket.
     connections: Mutex<ConnectionTable>,
     /// Signalled when a connection closes, so a draining shutdown can wait for zero.
     connection_closed: Condvar,
+    /// Connections refused over the limit whose 503 is still lingering.
+    lingering_refusals: AtomicUsize,
 }
 
 #[derive(Default)]
 struct ConnectionTable {
     next_id: u64,
-    /// A clone of each open socket and whether its thread is waiting for a new request.
-    open: HashMap<u64, (TcpStream, Arc<AtomicBool>)>,
+    /// Each open socket (the connection's one descriptor, shared) and whether its
+    /// thread is waiting for a new request.
+    open: HashMap<u64, (Arc<TcpStream>, Arc<AtomicBool>)>,
 }
 
 /// A running server: its address, and the way to stop it.
@@ -127,12 +144,15 @@ pub fn start(
     handler: Arc<dyn Handler>,
 ) -> std::io::Result<ServerHandle> {
     let local_addr = listener.local_addr()?;
+    wake_periodically(&listener)?;
     let shared = Arc::new(Shared {
         config,
         handler,
         stopping: Arc::new(AtomicBool::new(false)),
+        close_idle: AtomicBool::new(false),
         connections: Mutex::new(ConnectionTable::default()),
         connection_closed: Condvar::new(),
+        lingering_refusals: AtomicUsize::new(0),
     });
     let acceptor_shared = Arc::clone(&shared);
     let acceptor = thread::Builder::new()
@@ -159,23 +179,50 @@ impl ServerHandle {
     /// for connections with a request in progress to finish it. Returns true when every
     /// connection closed in time.
     pub fn shutdown(&mut self, drain: Duration) -> bool {
+        self.finish(drain, Duration::ZERO, false)
+    }
+
+    /// Like `shutdown`, when another process now accepts on the same listening socket
+    /// (an upgrade). Nothing in the accept queue is ours to take any more, and idle
+    /// keep-alive connections are not closed under their clients: each stays until its
+    /// next request, which is answered with `Connection: close` (the client then
+    /// reconnects, to the new process), or until its own keep-alive timeout, within
+    /// `drain`. Closing it while the client may be sending is the race every server has
+    /// at shutdown (nginx closes idle connections at once); Envoy's drain and HAProxy's
+    /// `idle-close-on-response` wait for the next request the same way.
+    pub fn hand_over(&mut self, drain: Duration) -> bool {
+        self.finish(drain, drain, true)
+    }
+
+    /// Stops accepting and drains; idle connections are closed after `idle_grace`.
+    /// `shared_listener`: another process accepts on the socket too.
+    fn finish(&mut self, drain: Duration, idle_grace: Duration, shared_listener: bool) -> bool {
         self.shared.stopping.store(true, Ordering::SeqCst);
-        // accept(2) has no timeout: see `wake_acceptor`.
-        wake_acceptor(self.local_addr);
+        if !shared_listener {
+            self.shared.close_idle.store(true, Ordering::SeqCst);
+            // accept(2) waits up to ACCEPT_WAKE; a connection to ourselves ends it now.
+            // Not on a shared socket: the other process could take that connection.
+            wake_acceptor(self.local_addr);
+        }
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
         }
-        let deadline = Instant::now() + drain;
+        let started = Instant::now();
+        let deadline = started + drain;
         let mut table = self.shared.connections.lock();
         loop {
+            if started.elapsed() >= idle_grace {
+                self.shared.close_idle.store(true, Ordering::SeqCst);
+            }
+            let closing_idle = self.shared.close_idle.load(Ordering::SeqCst);
             // A thread blocked reading an idle connection cannot see `stopping`;
             // shutting down the read side makes its read(2) return 0 at once. A thread
             // busy with a request keeps its write side and closes after answering.
-            let idle: Vec<TcpStream> = table
+            let idle: Vec<Arc<TcpStream>> = table
                 .open
                 .values()
-                .filter(|(_, idle)| idle.load(Ordering::SeqCst))
-                .filter_map(|(stream, _)| stream.try_clone().ok())
+                .filter(|(_, idle)| closing_idle && idle.load(Ordering::SeqCst))
+                .map(|(stream, _)| Arc::clone(stream))
                 .collect();
             if table.open.is_empty() {
                 return true;
@@ -203,10 +250,19 @@ impl ServerHandle {
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     // Out of file descriptors or a similar passing shortage: `accept_with_backoff`
     // backs off like Go's net/http (5 ms doubling to 1 s) instead of spinning.
+    // A connection accepted as `stopping` was set is served all the same (one request,
+    // answered with `Connection: close`): it was taken from the queue, and the other
+    // process (during an upgrade) can no longer have it.
     while let Some((stream, peer)) = accept_with_backoff(&listener, &shared.stopping) {
+        // Accepted sockets inherit the listener's `SO_RCVTIMEO` (`wake_periodically`).
+        let _ = stream.set_read_timeout(None);
+        // One descriptor per connection: the reader, the writer, a worker answering
+        // directly and the connection table all share it (`&TcpStream` is `Read` and
+        // `Write`), where `try_clone` would `dup(2)` one descriptor for each.
+        let stream = Arc::new(stream);
         let registered = register(&shared, &stream);
         let Some((id, idle)) = registered else {
-            refuse_over_limit(stream);
+            refuse_over_limit(&shared, stream);
             continue;
         };
         let thread_shared = Arc::clone(&shared);
@@ -217,8 +273,8 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 // Connection threads wake up once per request: as SCHED_BATCH they do
                 // not preempt the worker that woke them (see sys::sched).
                 crate::sys::sched::batch_current_thread();
-                if let Some(conn) = secure(&thread_shared.config, stream, peer) {
-                    serve_connection(&thread_shared, conn, peer, &idle);
+                if let Some(conn) = secure(&thread_shared.config, &stream, peer) {
+                    serve_connection(&thread_shared, conn, stream, peer, &idle);
                 }
                 unregister(&thread_shared, id);
             });
@@ -230,8 +286,8 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 }
 
 /// Adds a connection to the table unless the table is full.
-fn register(shared: &Shared, stream: &TcpStream) -> Option<(u64, Arc<AtomicBool>)> {
-    let clone = stream.try_clone().ok()?;
+fn register(shared: &Shared, stream: &Arc<TcpStream>) -> Option<(u64, Arc<AtomicBool>)> {
+    let clone = Arc::clone(stream);
     let mut table = shared.connections.lock();
     if table.open.len() >= shared.config.max_connections {
         return None;
@@ -250,23 +306,54 @@ fn unregister(shared: &Shared, id: u64) {
 
 /// Over `--max-connections`: answer 503 without reading the request, and close.
 /// (HAProxy's `maxconn` queues instead; a bounded, visible refusal is the lesson here.)
-fn refuse_over_limit(mut stream: TcpStream) {
+///
+/// Closing a socket whose request is still unread sends a reset, not the 503, so the
+/// refusal lingers like an error answer (`linger`). Up to `MAX_LINGERING_REFUSALS`
+/// linger on threads of their own; past that the acceptor lingers itself, which stops
+/// accepting for a moment: the kernel's accept queue holds the next clients meanwhile,
+/// and they get their 503 in turn rather than a reset.
+fn refuse_over_limit(shared: &Arc<Shared>, stream: Arc<TcpStream>) {
+    /// Refusals lingering at once on threads of their own.
+    const MAX_LINGERING_REFUSALS: usize = 64;
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let response = Response::text(StatusCode::SERVICE_UNAVAILABLE, "too many connections, try again")
-        .with_header(header::RETRY_AFTER, "1");
-    let _ = write_response(&mut stream, &response, &Method::GET, Version::HTTP_11, false);
+    let mut out: &TcpStream = &stream;
+    let _ = write_response(&mut out, &over_limit(), &Method::GET, Version::HTTP_11, false);
+    let lingering = shared.lingering_refusals.fetch_add(1, Ordering::SeqCst);
+    let done = {
+        let shared = Arc::clone(shared);
+        move || {
+            linger(&mut HttpReader::shared(stream));
+            shared.lingering_refusals.fetch_sub(1, Ordering::SeqCst);
+        }
+    };
+    if lingering >= MAX_LINGERING_REFUSALS {
+        return done();
+    }
+    let spawned = thread::Builder::new()
+        .name(format!("{}-refuse", shared.config.thread_name))
+        .stack_size(64 * 1024)
+        .spawn(done);
+    if let Err(error) = spawned {
+        log::warn!("cannot start a thread to refuse a connection: {error}");
+    }
+}
+
+/// The answer to a connection over the limit (shared by both fronts).
+pub fn over_limit() -> Response {
+    Response::text(StatusCode::SERVICE_UNAVAILABLE, "too many connections, try again")
+        .with_header(header::RETRY_AFTER, "1")
 }
 
 /// The connection as a byte stream: the socket itself, or, with TLS, a session over it
 /// once the handshake is done (`None` if it failed or took longer than the client
 /// timeout; the acceptor counts which).
-fn secure(config: &ServerConfig, stream: TcpStream, peer: SocketAddr) -> Option<Arc<dyn Duplex>> {
+fn secure(config: &ServerConfig, stream: &Arc<TcpStream>, peer: SocketAddr) -> Option<Arc<dyn Duplex>> {
     let Some(tls) = &config.tls else {
-        return Some(Arc::new(stream));
+        return Some(Arc::clone(stream) as Arc<dyn Duplex>);
     };
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(config.client_timeout));
-    match tls.accept(stream, Instant::now() + config.client_timeout) {
+    match tls.accept(Arc::clone(stream), Instant::now() + config.client_timeout) {
         Ok(session) => Some(Arc::new(session)),
         Err(HandshakeFailure::TimedOut) => {
             log::debug!("{peer}: TLS handshake timed out");
@@ -279,19 +366,22 @@ fn secure(config: &ServerConfig, stream: TcpStream, peer: SocketAddr) -> Option<
     }
 }
 
-/// The keep-alive loop of one connection.
-fn serve_connection(shared: &Shared, conn: Arc<dyn Duplex>, peer: SocketAddr, idle: &AtomicBool) {
+/// The keep-alive loop of one connection, over `conn` (`stream` itself, or a TLS
+/// session on it).
+fn serve_connection(
+    shared: &Shared,
+    conn: Arc<dyn Duplex>,
+    stream: Arc<TcpStream>,
+    peer: SocketAddr,
+    idle: &AtomicBool,
+) {
     let config = &shared.config;
-    let _ = conn.socket().set_nodelay(true);
-    let _ = conn.socket().set_write_timeout(Some(config.client_timeout));
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(config.client_timeout));
     // The workers' handle on the socket, for answering it directly: plain TCP only,
     // since a TLS session has one writer, this thread (workers answer it through a
     // reply slot instead).
-    let shared_writer = match conn.is_plain().then(|| conn.socket().try_clone()) {
-        Some(Ok(clone)) => Some(Arc::new(clone)),
-        Some(Err(_)) => return,
-        None => None,
-    };
+    let shared_writer = conn.is_plain().then_some(stream);
     let tls = !conn.is_plain();
     let mut writer: &dyn Duplex = &*conn;
     let mut reader = HttpReader::over(Arc::clone(&conn));
@@ -313,7 +403,7 @@ fn serve_connection(shared: &Shared, conn: Arc<dyn Duplex>, peer: SocketAddr, id
                 }
             }
         }
-        if shared.stopping.load(Ordering::SeqCst) && reader.buffered().is_empty() {
+        if shared.close_idle.load(Ordering::SeqCst) && reader.buffered().is_empty() {
             return;
         }
         let head = read_request_head(&mut reader, &config.limits, idle_deadline, config.client_timeout);
@@ -480,16 +570,21 @@ fn answer_error(
     shared.handler.rejected(peer, status);
     let response = Response::text(status, error.to_string());
     let _ = write_response(writer, &response, &Method::GET, Version::HTTP_11, false);
-    linger(*writer, reader);
+    linger(reader);
 }
+
+/// How long a connection closed after an error answer (or a refusal) keeps discarding
+/// what its client still sends, and how much it discards at most (nginx's
+/// `lingering_time` is 30 s; a few seconds are enough for a client to read its answer).
+pub const LINGER_TIME: Duration = Duration::from_secs(2);
+pub const LINGER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Closing a socket that still has unread bytes makes the kernel send a reset, which can
 /// destroy our error response before the client reads it. Like nginx's
 /// `lingering_close`, half-close and discard what the client still sends, for a while.
-fn linger(writer: &dyn Duplex, reader: &mut HttpReader) {
-    const LINGER_TIME: Duration = Duration::from_secs(2);
-    const LINGER_BYTES: usize = 64 * 1024 * 1024;
-    let _ = writer.shutdown_write();
+fn linger(reader: &mut HttpReader) {
+    // Over TLS this sends the close_notify first.
+    let _ = reader.duplex().shutdown_write();
     let deadline = Instant::now() + LINGER_TIME;
     let mut discarded = 0;
     while discarded < LINGER_BYTES {

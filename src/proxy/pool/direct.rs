@@ -15,9 +15,15 @@
 //! the socket's send buffer almost always takes whole; whatever does not fit, and every
 //! large or streamed body, is written by a short-lived thread of its own. A slow reader
 //! then costs a thread, as it did when the connection thread wrote, never a worker.
+//!
+//! With the event-loop front there is no connection thread to wait on a `Turn`, and a
+//! thread per slow reader is what the loop exists to avoid. So an answer for the loop
+//! carries a `Handback` instead: after its one non-blocking send the worker reports
+//! "written" or hands the unwritten rest (and a streamed body's remainder, see
+//! `relay.rs`) back to the loop, which writes it when the socket is writable.
 
 use std::io::{self, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -25,11 +31,12 @@ use std::time::Instant;
 
 use http::{Method, Version, header};
 use parking_lot::{Condvar, Mutex};
-use socket2::SockRef;
 
+use super::handback::{Handback, Relay, Rest, close_unless, send_now};
+use super::relay::Resume;
 use crate::http1::interim::Interim;
 use crate::http1::message::Response;
-use crate::http1::writer::{COALESCE_LIMIT, write_response};
+use crate::http1::writer::{BodyPlan, COALESCE_LIMIT, response_head, write_response};
 
 /// Whether the answer to the previous request is out, and if so whether the
 /// connection stays open.
@@ -91,6 +98,8 @@ pub struct DirectAnswer {
     /// The server's "stopping" flag: a draining server closes after this answer.
     stopping: Arc<AtomicBool>,
     turn: Arc<Turn>,
+    /// Set for an event loop's connection: reports go there, not to `turn`.
+    handback: Option<Box<dyn Handback>>,
     before_write: Option<BeforeWrite>,
     /// The request's interim responses, whose unsent rest goes before the answer.
     interim: Option<Arc<Interim>>,
@@ -112,6 +121,7 @@ impl DirectAnswer {
             keep_alive,
             stopping,
             turn: Arc::new(Turn::default()),
+            handback: None,
             before_write: None,
             interim: None,
             finished: false,
@@ -122,6 +132,21 @@ impl DirectAnswer {
     pub fn with_interim(mut self, interim: Option<Arc<Interim>>) -> Self {
         self.interim = interim;
         self
+    }
+
+    /// An answer for an event loop's connection: the socket is non-blocking and the
+    /// loop learns the outcome through `handback`.
+    pub fn for_loop(
+        stream: Arc<TcpStream>,
+        method: Method,
+        version: Version,
+        keep_alive: bool,
+        stopping: Arc<AtomicBool>,
+        handback: Box<dyn Handback>,
+    ) -> Self {
+        let mut direct = DirectAnswer::new(stream, method, version, keep_alive, stopping);
+        direct.handback = Some(handback);
+        direct
     }
 
     /// The turn the connection thread waits on before its next request.
@@ -140,6 +165,9 @@ impl DirectAnswer {
         if let Some(hook) = self.before_write.take() {
             hook(response);
         }
+        if let Some(handback) = self.handback.take() {
+            handback.taken_back();
+        }
         self.finished = true;
     }
 
@@ -152,18 +180,22 @@ impl DirectAnswer {
         let keep_alive = self.keep_alive
             && keeps_connection(&response, self.version)
             && !self.stopping.load(Ordering::SeqCst);
-        let small = response.stream.is_none() && response.body.len() <= COALESCE_LIMIT;
         // Interim bytes the socket did not take yet go first.
         let early = self
             .interim
             .take()
             .map(|interim| interim.finish())
             .unwrap_or_default();
+        if let Some(handback) = self.handback.take() {
+            self.finished = true;
+            return self.answer_for_loop(&response, early, keep_alive, handback);
+        }
+        let small = response.stream.is_none() && response.body.len() <= COALESCE_LIMIT;
         if small {
             let mut bytes = early;
             let serialized = write_response(&mut bytes, &response, &self.method, self.version, keep_alive);
             debug_assert!(serialized.is_ok(), "writing to a Vec cannot fail");
-            match SockRef::from(&*self.stream).send_with_flags(&bytes, libc::MSG_DONTWAIT) {
+            match send_now(&self.stream, &bytes) {
                 Ok(sent) if sent == bytes.len() => return self.finish(keep_alive),
                 Ok(sent) => return self.write_on_own_thread(Unwritten::Bytes(bytes, sent), keep_alive),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -205,10 +237,63 @@ impl DirectAnswer {
         }
     }
 
+    /// One non-blocking send; what the socket does not take goes back to the loop. A
+    /// streamed body is relayed piece by piece (`relay.rs`).
+    fn answer_for_loop(
+        &self,
+        response: &Response,
+        early: Vec<u8>,
+        keep_alive: bool,
+        handback: Box<dyn Handback>,
+    ) {
+        let (head, body) = response_head(response, &self.method, self.version, keep_alive);
+        let mut bytes = early;
+        bytes.extend_from_slice(&head);
+        match body {
+            BodyPlan::Stream(pump) => {
+                let resume = Resume {
+                    relay: Relay {
+                        pump,
+                        keep_open: keep_alive,
+                    },
+                    pending: bytes,
+                    stream: Arc::clone(&self.stream),
+                    handback,
+                };
+                return resume.run();
+            }
+            BodyPlan::Bytes => bytes.extend_from_slice(&response.body),
+            BodyPlan::None => {}
+        }
+        let mut sent = 0;
+        while sent < bytes.len() {
+            match send_now(&self.stream, &bytes[sent..]) {
+                Ok(count) => sent += count,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    return handback.unwritten(Rest {
+                        bytes,
+                        sent,
+                        relay: None,
+                        keep_open: keep_alive,
+                    });
+                }
+                Err(_) => {
+                    close_unless(&self.stream, false);
+                    return handback.written(false);
+                }
+            }
+        }
+        close_unless(&self.stream, keep_alive);
+        handback.written(keep_alive);
+    }
+
     fn finish(&mut self, keep_open: bool) {
         close_unless(&self.stream, keep_open);
         self.finished = true;
-        self.turn.finish(keep_open);
+        match self.handback.take() {
+            Some(handback) => handback.written(keep_open),
+            None => self.turn.finish(keep_open),
+        }
     }
 }
 
@@ -224,7 +309,7 @@ impl Drop for DirectAnswer {
             );
             let mut bytes = Vec::new();
             if write_response(&mut bytes, &failed, &self.method, self.version, false).is_ok() {
-                let _ = SockRef::from(&*self.stream).send_with_flags(&bytes, libc::MSG_DONTWAIT);
+                let _ = send_now(&self.stream, &bytes);
             }
             self.finish(false);
         }
@@ -252,14 +337,6 @@ pub fn keeps_connection(response: &Response, client_version: Version) -> bool {
             .as_ref()
             .is_some_and(|stream| stream.length.is_none());
     !handler_wants_close && !close_delimited
-}
-
-/// Closes the connection when it is not to be kept, which also wakes the connection
-/// thread blocked reading the next request.
-fn close_unless(stream: &TcpStream, keep_open: bool) {
-    if !keep_open {
-        let _ = stream.shutdown(Shutdown::Both);
-    }
 }
 
 #[cfg(test)]

@@ -67,18 +67,25 @@ pub fn build(
         if built_pools.iter().any(|pool| pool.name == spec.name) {
             return Err(RoutingError::DuplicatePool(spec.name.clone()));
         }
-        if spec.backends.is_empty() {
+        // A pool fed by discovery may be empty for a while (nothing registered yet);
+        // its requests get 503 until a backend appears.
+        if spec.backends.is_empty() && spec.discovery.is_none() {
             return Err(RoutingError::EmptyPool(spec.name.clone()));
         }
         let strategy = strategy::by_name(&spec.strategy)
             .map_err(|error| RoutingError::Strategy(spec.name.clone(), error))?;
         let mut members = Vec::new();
         for backend in &spec.backends {
-            let shared = Arc::clone(
-                known
-                    .entry(backend.authority.clone())
-                    .or_insert_with(|| Arc::new(Backend::new(backend.clone()))),
-            );
+            let shared = match known.get(&backend.authority) {
+                // A new load address (from discovery) makes a new backend; everything
+                // else about a backend lives in its pool membership.
+                Some(same) if same.spec.load == backend.load => Arc::clone(same),
+                _ => {
+                    let fresh = Arc::new(Backend::new(backend.clone()));
+                    known.insert(backend.authority.clone(), Arc::clone(&fresh));
+                    fresh
+                }
+            };
             if !everyone.iter().any(|(seen, _)| Arc::ptr_eq(seen, &shared)) {
                 everyone.push((Arc::clone(&shared), backend.weight));
             }
@@ -159,6 +166,7 @@ mod tests {
                 .iter()
                 .map(|url| url.parse::<BackendSpec>().unwrap())
                 .collect(),
+            discovery: None,
         }
     }
 

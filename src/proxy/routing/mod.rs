@@ -10,10 +10,12 @@
 //! whole worker processes (old workers finish their requests on the old config).
 
 pub mod build;
+pub mod discovered;
 pub mod report;
 pub mod route;
 pub mod spec;
 pub mod table;
+pub mod target;
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! Pools and routes as configured: plain data, checked by the configuration (`src/config/`) and built
 //! into a live `Routing` by `build.rs`.
 
+use super::target::EtcdTarget;
 use crate::proxy::backends::BackendSpec;
 
 /// The pool that gets requests no route matches, and the name of the pool made from
@@ -13,7 +14,11 @@ pub const DEFAULT_POOL: &str = "default";
 pub struct PoolSpec {
     pub name: String,
     pub strategy: String,
+    /// The backends listed in the configuration; empty when `discovery` finds them.
     pub backends: Vec<BackendSpec>,
+    /// Where the backends are found instead of listed: an etcd prefix that
+    /// discovery watches (src/proxy/discovery/; the pool then starts empty and follows etcd).
+    pub discovery: Option<EtcdTarget>,
 }
 
 /// A path prefix sent to a pool (an nginx `location` with `proxy_pass`).

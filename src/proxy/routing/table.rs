@@ -18,9 +18,11 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 
 use super::Routing;
-use super::build::{self, KnownBackends, RoutingError};
+use super::build::{self, RoutingError};
+use super::discovered::Inputs;
 use super::spec::{PoolSpec, RouteSpec};
-use crate::proxy::backends::{Backend, BackendSource};
+use super::target::EtcdTarget;
+use crate::proxy::backends::{Backend, BackendSource, BackendSpec};
 use crate::proxy::stats::requests::RequestSeries;
 
 /// The current routing plus what outlives any one routing: the request counters and
@@ -28,10 +30,11 @@ use crate::proxy::stats::requests::RequestSeries;
 pub struct RoutingTable {
     /// Which routing is in force (see the module comment for what the lock covers).
     current: RwLock<Arc<Routing>>,
-    /// Every backend ever configured, by address (see `build.rs`). The mutex also
-    /// serialises reloads, so each builds on the one before. Held only while building
-    /// a table; workers never take it.
-    known: Mutex<KnownBackends>,
+    /// What the table is built from (see `discovered.rs`), with every backend ever
+    /// configured (see `build.rs`). The mutex also serialises rebuilds, a reload's and
+    /// discovery's, so each builds on the one before. Held only while building a
+    /// table; workers never take it.
+    inputs: Mutex<Inputs>,
     load_interval: Duration,
     series: RequestSeries,
     pub reloads: AtomicU64,
@@ -47,11 +50,11 @@ impl RoutingTable {
         load_interval: Duration,
     ) -> Result<Self, RoutingError> {
         let series = RequestSeries::default();
-        let mut known = KnownBackends::new();
-        let routing = build::build(pools, routes, load_interval, &mut known, &series)?;
+        let mut inputs = Inputs::new(pools, routes);
+        let routing = build::build(pools, routes, load_interval, &mut inputs.known, &series)?;
         Ok(RoutingTable {
             current: RwLock::new(Arc::new(routing)),
-            known: Mutex::new(known),
+            inputs: Mutex::new(inputs),
             load_interval,
             series,
             reloads: AtomicU64::new(0),
@@ -67,20 +70,62 @@ impl RoutingTable {
 
     /// Builds a routing for `pools` and `routes`, keeping the backends that stay, and
     /// makes it current. On error the current routing stays.
+    /// Pools that take their backends from etcd get the ones discovery found last.
     pub fn replace(&self, pools: &[PoolSpec], routes: &[RouteSpec]) -> Result<(), RoutingError> {
-        let mut known = self.known.lock();
-        let built = build::build(pools, routes, self.load_interval, &mut known, &self.series);
-        match built {
-            Ok(routing) => {
-                *self.current.write() = Arc::new(routing);
+        let mut inputs = self.inputs.lock();
+        let previous = (
+            std::mem::replace(&mut inputs.pools, pools.to_vec()),
+            std::mem::replace(&mut inputs.routes, routes.to_vec()),
+        );
+        match self.rebuild(&mut inputs) {
+            Ok(()) => {
+                inputs.forget_stale();
                 self.record_reload(true);
                 Ok(())
             }
             Err(error) => {
+                (inputs.pools, inputs.routes) = previous;
                 self.record_reload(false);
                 Err(error)
             }
         }
+    }
+
+    /// Hands the discovery watcher of `pool` at `target` its source number (see
+    /// `discovered.rs`); a watcher started earlier for that pool can no longer write.
+    pub fn attach_discovery(&self, pool: &str, target: &EtcdTarget) -> u64 {
+        self.inputs.lock().attach(pool, target)
+    }
+
+    /// Makes `backends` the members of discovery pool `pool`, through the same swap a
+    /// reload uses: requests in flight finish on the old table, and backends that stay
+    /// keep their health and counters. Returns `Ok(false)`, changing nothing, when
+    /// `source` is no longer the pool's watcher.
+    pub fn set_discovered(
+        &self,
+        pool: &str,
+        source: u64,
+        backends: Vec<BackendSpec>,
+    ) -> Result<bool, RoutingError> {
+        let mut inputs = self.inputs.lock();
+        if !inputs.set(pool, source, backends) {
+            return Ok(false);
+        }
+        self.rebuild(&mut inputs).map(|()| true)
+    }
+
+    /// Builds a table from `inputs` and makes it current.
+    fn rebuild(&self, inputs: &mut Inputs) -> Result<(), RoutingError> {
+        let pools = inputs.resolved_pools();
+        let routing = build::build(
+            &pools,
+            &inputs.routes,
+            self.load_interval,
+            &mut inputs.known,
+            &self.series,
+        )?;
+        *self.current.write() = Arc::new(routing);
+        Ok(())
     }
 
     /// Counts a reload attempt; also called for a file that failed its checks before
@@ -129,6 +174,7 @@ mod tests {
             name: name.into(),
             strategy: "round-robin".into(),
             backends: vec![url.parse().unwrap()],
+            discovery: None,
         }
     }
 
@@ -163,5 +209,65 @@ mod tests {
         let polled = table.load_polled();
         assert_eq!(polled.len(), 1, "only the least-load pool's backends are polled");
         assert_eq!(polled[0].url, "http://b:1");
+    }
+
+    #[test]
+    fn discovery_changes_swap_the_table_and_a_reload_keeps_them() {
+        let web = PoolSpec {
+            discovery: Some("etcd://e:1/web".parse().unwrap()),
+            backends: Vec::new(),
+            ..pool("default", "http://unused:1")
+        };
+        let table = RoutingTable::new(std::slice::from_ref(&web), &[], Duration::from_secs(1)).unwrap();
+        assert!(
+            table.current().all_backends().is_empty(),
+            "a discovery pool starts empty"
+        );
+        let source = table.attach_discovery("default", web.discovery.as_ref().unwrap());
+        let specs =
+            |urls: &[&str]| -> Vec<BackendSpec> { urls.iter().map(|url| url.parse().unwrap()).collect() };
+        assert!(
+            table
+                .set_discovered("default", source, specs(&["http://a:1"]))
+                .unwrap()
+        );
+        let before = table.current();
+        assert!(
+            table
+                .set_discovered("default", source, specs(&["http://a:1", "http://b:1"]))
+                .unwrap()
+        );
+        let after = table.current();
+        assert_eq!(
+            before.all_backends().len(),
+            1,
+            "the holder of the old table keeps it"
+        );
+        assert!(
+            Arc::ptr_eq(
+                &before.all_backends().members()[0],
+                &after.all_backends().members()[0]
+            ),
+            "a stays the same backend"
+        );
+        assert_eq!(table.reloads.load(Ordering::Relaxed), 0, "discovery is no reload");
+        table.replace(std::slice::from_ref(&web), &[]).unwrap();
+        assert_eq!(
+            table.current().all_backends().len(),
+            2,
+            "a reload keeps what was found"
+        );
+        assert!(
+            !table.set_discovered("default", source + 1, Vec::new()).unwrap(),
+            "no such watcher"
+        );
+        // A new load address is a new backend (its load is asked elsewhere).
+        let mut moved = specs(&["http://a:1"]);
+        moved[0].load = Some("http://a:2/load".into());
+        table.set_discovered("default", source, moved).unwrap();
+        let current = table.current();
+        let member = &current.all_backends().members()[0];
+        assert!(!Arc::ptr_eq(member, &after.all_backends().members()[0]));
+        assert_eq!(member.load_url(), "http://a:2/load");
     }
 }

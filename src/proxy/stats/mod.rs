@@ -13,11 +13,14 @@ pub mod histogram;
 pub mod requests;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use http::StatusCode;
 
 use histogram::Histogram;
+
+use crate::process::supervisor::ProcessTable;
 
 /// What one worker thread has done.
 #[derive(Debug, Default)]
@@ -49,6 +52,9 @@ pub struct Stats {
     /// Time from a request's head to its response, for requests a worker handled
     /// (`roundhouse_request_duration_seconds` in `/metrics`).
     pub durations: Histogram,
+    /// The supervised child processes, when there are any (`--sim-processes`,
+    /// `[[processes]]`); set once, after the supervisor starts.
+    pub processes: OnceLock<Arc<ProcessTable>>,
 }
 
 impl Stats {
@@ -67,6 +73,7 @@ impl Stats {
             panics: AtomicU64::new(0),
             worker_restarts: AtomicU64::new(0),
             durations: Histogram::default(),
+            processes: OnceLock::new(),
         }
     }
 

@@ -130,7 +130,7 @@ impl TlsAcceptor {
 
     /// Runs the server side of a handshake on `socket` (on the caller's thread, which
     /// it blocks until `deadline` at most) and counts how it ended.
-    pub fn accept(&self, socket: TcpStream, deadline: Instant) -> Result<TlsStream, HandshakeFailure> {
+    pub fn accept(&self, socket: Arc<TcpStream>, deadline: Instant) -> Result<TlsStream, HandshakeFailure> {
         let outcome = self
             .new_session()
             .map_err(|error| HandshakeFailure::Failed(error.to_string()))

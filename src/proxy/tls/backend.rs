@@ -78,7 +78,7 @@ impl BackendTls {
             .map_err(|_| format!("{host:?} is not a name TLS can check a certificate against"))?;
         let session =
             ClientConnection::new(Arc::clone(&self.config), name).map_err(|error| error.to_string())?;
-        let stream = TlsStream::new(socket, session);
+        let stream = TlsStream::new(Arc::new(socket), session);
         stream.handshake(deadline).map_err(|error| match rustls_error(&error) {
             Some(rustls::Error::InvalidCertificate(reason)) => format!(
                 "the backend's certificate was not accepted ({reason:?}); trust its CA with --backend-ca FILE"

@@ -21,6 +21,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -36,7 +37,8 @@ const READ_BYTES: usize = 8 * 1024;
 
 /// A TLS session (server or client side) and its socket.
 pub struct TlsStream {
-    socket: TcpStream,
+    /// Shared with the front's connection table, which shuts it down on a drain.
+    socket: Arc<TcpStream>,
     /// Protects the session: keys, record numbers and rustls' buffers. Held only to move
     /// bytes into or out of rustls and for non-blocking sends, never across a wait.
     session: Mutex<Session>,
@@ -53,7 +55,7 @@ struct Session {
 }
 
 impl TlsStream {
-    pub fn new(socket: TcpStream, session: impl Into<Connection>) -> Self {
+    pub fn new(socket: Arc<TcpStream>, session: impl Into<Connection>) -> Self {
         TlsStream {
             socket,
             session: Mutex::new(Session {
@@ -86,7 +88,7 @@ impl TlsStream {
                 return Err(ErrorKind::TimedOut.into());
             }
             self.socket.set_read_timeout(Some(remaining))?;
-            let read = retry_interrupted(|| Read::read(&mut &self.socket, &mut raw))?;
+            let read = retry_interrupted(|| Read::read(&mut &*self.socket, &mut raw))?;
             if read == 0 {
                 return Err(io::Error::new(
                     ErrorKind::UnexpectedEof,
@@ -156,7 +158,7 @@ impl TlsStream {
             }
             None => None,
         };
-        let mut fds = [PollFd::new(&self.socket, PollFlags::OUT)];
+        let mut fds = [PollFd::new(&*self.socket, PollFlags::OUT)];
         match poll(&mut fds, timeout.as_ref()) {
             Ok(0) => Err(ErrorKind::TimedOut.into()),
             Ok(_) => Ok(()),
@@ -216,7 +218,7 @@ impl Duplex for TlsStream {
                     }
                 }
             }
-            let read = retry_interrupted(|| Read::read(&mut &self.socket, &mut raw))?;
+            let read = retry_interrupted(|| Read::read(&mut &*self.socket, &mut raw))?;
             if read == 0 {
                 return Ok(0);
             }
@@ -300,7 +302,6 @@ mod tests {
     use crate::proxy::tls::self_signed::write_self_signed;
     use crate::proxy::tls::{BackendTls, TlsAcceptor, TlsFiles};
     use std::net::TcpListener;
-    use std::sync::Arc;
     use std::thread;
 
     #[test]
@@ -319,7 +320,7 @@ mod tests {
         // The server echoes until the client's close_notify, then closes its side.
         let server = thread::spawn(move || {
             let (socket, _) = listener.accept().unwrap();
-            let stream = acceptor.accept(socket, deadline).unwrap();
+            let stream = acceptor.accept(Arc::new(socket), deadline).unwrap();
             let mut buffer = [0u8; 8192];
             loop {
                 let count = stream.read(&mut buffer).unwrap();
