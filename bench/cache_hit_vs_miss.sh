@@ -3,6 +3,7 @@
 # the same machine, reported as a ratio (absolute numbers depend on the machine).
 #
 #   cargo build --release && bench/cache_hit_vs_miss.sh
+#   FRONT=epoll bench/cache_hit_vs_miss.sh     # the same with the event-loop front
 #
 # MISS: `--cache` off, every request goes through the queue, a worker and a simulated
 #       backend answering at once (--sim-latency 0), so this is the proxy's own cost.
@@ -17,6 +18,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-2}
+FRONT=${FRONT:-threads}
 URL_PATH='/hello?cache=60'
 
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install -y wrk)" >&2; exit 2; }
@@ -30,7 +32,7 @@ run() {
     local label=$1
     shift
     local out="$workdir/$label.out"
-    "$BIN" --listen 127.0.0.1:0 --sim-base-port 0 --sim-backends 3 --sim-latency 0 \
+    "$BIN" --listen 127.0.0.1:0 --front "$FRONT" --sim-base-port 0 --sim-backends 3 --sim-latency 0 \
         --workers 4 --queue 1024 "$@" >"$out" 2>/dev/null &
     local pid=$!
     local addr=""

@@ -396,15 +396,9 @@ pub fn check_storable(
 }
 
 /// Whether `request_headers` may be answered by the stored response without asking the
-/// backend, now.
+/// backend, now. (A request that asks nothing, no Cache-Control and no Pragma, never
+/// gets here: `Entry::is_fresh_for` answers it from the entry's own expiry time.)
 pub fn is_fresh_for(policy: &CachePolicy, uri: &Uri, request_headers: &HeaderMap, now: SystemTime) -> bool {
-    // The hit path. A request with no Cache-Control and no Pragma asks nothing of the
-    // entry but to be fresh (the store already matched its host, target and Vary), and
-    // `before_request` would also build a whole copy of the response's fields, with a
-    // formatted Date, only to have it thrown away: one lookup is enough.
-    if !request_headers.contains_key(header::CACHE_CONTROL) && !request_headers.contains_key(header::PRAGMA) {
-        return !policy.is_stale(now);
-    }
     let request_headers = request_view(request_headers);
     let request = AsGet {
         uri,
