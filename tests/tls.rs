@@ -1,6 +1,8 @@
 //! HTTPS: the listener with a certificate (curl, openssl and rustls clients), reloads
 //! that keep the old certificate when the new one is bad, handshake counters, HTTPS
-//! backends verified against a CA, and a WebSocket over TLS.
+//! backends verified against a CA, and a WebSocket over TLS. What the listener does is
+//! checked with both fronts: the threaded one handshakes on each connection's thread,
+//! the event loop drives the sessions itself (`each_front`).
 
 mod common;
 
@@ -10,11 +12,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{cluster, wait_until};
+use common::{cluster_on, each_front, front_flag, wait_until};
 use roundhouse::http1::transport::Duplex;
 use roundhouse::lab::sim_backend::{SimBackend, SimConfig};
 use roundhouse::proxy::backends::checker::CheckPolicy;
 use roundhouse::proxy::balancer::{Balancer, BalancerConfig};
+use roundhouse::proxy::front::FrontKind;
 use roundhouse::proxy::front::server::{self, ServerConfig};
 use roundhouse::proxy::tls::self_signed::write_self_signed;
 use roundhouse::proxy::tls::{BackendTls, CertError, TlsAcceptor, TlsFiles, TlsStream};
@@ -49,9 +52,13 @@ fn install(to: &TlsFiles, from: &TlsFiles, key_from: &TlsFiles) {
     std::fs::copy(&key_from.key, &to.key).unwrap();
 }
 
-fn https_cluster(files: &TlsFiles, adjust: impl FnOnce(&mut BalancerConfig)) -> common::Cluster {
+fn https_cluster(
+    front: FrontKind,
+    files: &TlsFiles,
+    adjust: impl FnOnce(&mut BalancerConfig),
+) -> common::Cluster {
     let files = files.clone();
-    cluster(1, 0..=0, move |config| {
+    cluster_on(front, 1, 0..=0, move |config| {
         config.tls = Some(files);
         adjust(config);
     })
@@ -115,25 +122,27 @@ fn curl_with_cacert_gets_200_over_https_and_the_backend_hears_https() {
     }
     let dir = tempfile::tempdir().unwrap();
     let files = pair(dir.path(), "a");
-    let cluster = https_cluster(&files, |_| {});
-    let url = format!("https://localhost:{}/hello", cluster.addr.port());
-    let output = Command::new("curl")
-        .args(["-sS", "--cacert"])
-        .arg(&files.cert)
-        .args(["-w", "\n%{http_code} %{http_version}", &url])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        text.ends_with("\n200 1.1"),
-        "{text}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(text.contains("\"x-forwarded-proto\": \"https\""), "{text}");
-    assert!(text.contains("proto=https"), "{text}");
-    // Without the CA, curl refuses the certificate: it really is the one we gave.
-    let refused = Command::new("curl").args(["-sS", &url]).output().unwrap();
-    assert!(!refused.status.success());
+    each_front(|front| {
+        let cluster = https_cluster(front, &files, |_| {});
+        let url = format!("https://localhost:{}/hello", cluster.addr.port());
+        let output = Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(&files.cert)
+            .args(["-w", "\n%{http_code} %{http_version}", &url])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.ends_with("\n200 1.1"),
+            "{text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(text.contains("\"x-forwarded-proto\": \"https\""), "{text}");
+        assert!(text.contains("proto=https"), "{text}");
+        // Without the CA, curl refuses the certificate: it really is the one we gave.
+        let refused = Command::new("curl").args(["-sS", &url]).output().unwrap();
+        assert!(!refused.status.success());
+    });
 }
 
 #[test]
@@ -148,40 +157,42 @@ fn tls_1_1_is_refused_and_counted_while_1_2_and_1_3_are_served() {
     }
     let dir = tempfile::tempdir().unwrap();
     let files = pair(dir.path(), "a");
-    let cluster = https_cluster(&files, |_| {});
-    let connect = format!("127.0.0.1:{}", cluster.addr.port());
-    let s_client = |version: &str| {
-        // SECLEVEL=0 lets this openssl offer TLS 1.1 at all, so the refusal is ours.
-        Command::new("openssl")
-            .args([
-                "s_client",
-                version,
-                "-cipher",
-                "DEFAULT:@SECLEVEL=0",
-                "-connect",
-                &connect,
-            ])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    };
-    let old = s_client("-tls1_1");
-    let text = String::from_utf8_lossy(&old.stderr).to_string() + &String::from_utf8_lossy(&old.stdout);
-    assert!(!old.status.success(), "TLS 1.1 must fail: {text}");
-    assert!(text.contains("alert"), "the server refused with an alert: {text}");
-    for version in ["-tls1_2", "-tls1_3"] {
-        let output = s_client(version);
-        let text = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            text.contains("Verification") || text.contains("Cipher is"),
-            "{version}: {text}"
-        );
-        assert!(
-            !text.contains("Cipher is (NONE)"),
-            "{version} must be served: {text}"
-        );
-    }
-    assert_eq!(tls_stat(cluster.addr, &files.cert, "handshakes_failed"), 1);
+    each_front(|front| {
+        let cluster = https_cluster(front, &files, |_| {});
+        let connect = format!("127.0.0.1:{}", cluster.addr.port());
+        let s_client = |version: &str| {
+            // SECLEVEL=0 lets this openssl offer TLS 1.1 at all, so the refusal is ours.
+            Command::new("openssl")
+                .args([
+                    "s_client",
+                    version,
+                    "-cipher",
+                    "DEFAULT:@SECLEVEL=0",
+                    "-connect",
+                    &connect,
+                ])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap()
+        };
+        let old = s_client("-tls1_1");
+        let text = String::from_utf8_lossy(&old.stderr).to_string() + &String::from_utf8_lossy(&old.stdout);
+        assert!(!old.status.success(), "TLS 1.1 must fail: {text}");
+        assert!(text.contains("alert"), "the server refused with an alert: {text}");
+        for version in ["-tls1_2", "-tls1_3"] {
+            let output = s_client(version);
+            let text = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                text.contains("Verification") || text.contains("Cipher is"),
+                "{version}: {text}"
+            );
+            assert!(
+                !text.contains("Cipher is (NONE)"),
+                "{version} must be served: {text}"
+            );
+        }
+        assert_eq!(tls_stat(cluster.addr, &files.cert, "handshakes_failed"), 1);
+    });
 }
 
 #[test]
@@ -191,66 +202,161 @@ fn a_mismatched_or_expired_pair_on_reload_keeps_the_old_certificate() {
     let first = pair(dir.path(), "first");
     install(&served, &first, &first);
     let other = pair(dir.path(), "other");
-    let cluster = https_cluster(&served, |_| {});
-    let addr = cluster.addr;
-    let open = connect(addr, &first.cert).unwrap();
-    assert_eq!(get(&open, "/hello").0, 200);
+    each_front(|front| {
+        install(&served, &first, &first);
+        let cluster = https_cluster(front, &served, |_| {});
+        let addr = cluster.addr;
+        let open = connect(addr, &first.cert).unwrap();
+        assert_eq!(get(&open, "/hello").0, 200);
 
-    // Other's certificate with first's key: refused, and first's certificate stays.
-    install(&served, &other, &first);
-    let error = cluster.balancer.reload_tls().unwrap().unwrap_err();
-    assert!(matches!(error, CertError::Mismatch { .. }), "{error}");
-    assert!(
-        error.to_string().contains("does not belong to the certificate"),
-        "{error}"
-    );
-    assert!(connect(addr, &first.cert).is_ok());
+        // Other's certificate with first's key: refused, and first's certificate stays.
+        install(&served, &other, &first);
+        let error = cluster.balancer.reload_tls().unwrap().unwrap_err();
+        assert!(matches!(error, CertError::Mismatch { .. }), "{error}");
+        assert!(
+            error.to_string().contains("does not belong to the certificate"),
+            "{error}"
+        );
+        assert!(connect(addr, &first.cert).is_ok());
 
-    let old = expired(dir.path());
-    install(&served, &old, &old);
-    let error = cluster.balancer.reload_tls().unwrap().unwrap_err();
-    assert!(error.to_string().contains("expired on 2020-01-01"), "{error}");
-    assert!(connect(addr, &first.cert).is_ok());
+        let old = expired(dir.path());
+        install(&served, &old, &old);
+        let error = cluster.balancer.reload_tls().unwrap().unwrap_err();
+        assert!(error.to_string().contains("expired on 2020-01-01"), "{error}");
+        assert!(connect(addr, &first.cert).is_ok());
 
-    // A good pair takes over for new connections; the open one keeps its session.
-    install(&served, &other, &other);
-    cluster.balancer.reload_tls().unwrap().unwrap();
-    assert!(connect(addr, &first.cert).is_err());
-    assert!(connect(addr, &other.cert).is_ok());
-    assert_eq!(get(&open, "/hello").0, 200);
-    let tls = &stats(addr, &other.cert)["tls"];
-    assert_eq!(
-        (tls["reloads"].as_u64(), tls["reload_failures"].as_u64()),
-        (Some(1), Some(2))
-    );
+        // A good pair takes over for new connections; the open one keeps its session.
+        install(&served, &other, &other);
+        cluster.balancer.reload_tls().unwrap().unwrap();
+        assert!(connect(addr, &first.cert).is_err());
+        assert!(connect(addr, &other.cert).is_ok());
+        assert_eq!(get(&open, "/hello").0, 200);
+        let tls = &stats(addr, &other.cert)["tls"];
+        assert_eq!(
+            (tls["reloads"].as_u64(), tls["reload_failures"].as_u64()),
+            (Some(1), Some(2))
+        );
+    });
 }
 
 #[test]
 fn a_slow_handshake_times_out_like_a_slow_client_and_is_counted() {
     let dir = tempfile::tempdir().unwrap();
     let files = pair(dir.path(), "a");
-    let cluster = https_cluster(&files, |config| {
-        config.server.client_timeout = Duration::from_millis(300);
+    each_front(|front| {
+        let cluster = https_cluster(front, &files, |config| {
+            config.server.client_timeout = Duration::from_millis(300);
+        });
+        let mut silent = TcpStream::connect(cluster.addr).unwrap();
+        silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut byte = [0u8; 1];
+        // Closed by the server after the client timeout, without a worker involved.
+        assert!(matches!(
+            std::io::Read::read(&mut silent, &mut byte),
+            Ok(0) | Err(_)
+        ));
+        assert!(wait_until(Duration::from_secs(5), || tls_stat(
+            cluster.addr,
+            &files.cert,
+            "handshakes_timed_out"
+        ) == 1));
+        let metrics = connect(cluster.addr, &files.cert).unwrap();
+        let page = get(&metrics, "/metrics").1;
+        assert!(
+            page.contains("roundhouse_tls_handshakes_total{outcome=\"timed_out\"} 1"),
+            "{page}"
+        );
     });
-    let mut silent = TcpStream::connect(cluster.addr).unwrap();
-    silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut byte = [0u8; 1];
-    // Closed by the server after the client timeout, without a worker involved.
-    assert!(matches!(
-        std::io::Read::read(&mut silent, &mut byte),
-        Ok(0) | Err(_)
-    ));
-    assert!(wait_until(Duration::from_secs(5), || tls_stat(
-        cluster.addr,
-        &files.cert,
-        "handshakes_timed_out"
-    ) == 1));
-    let metrics = connect(cluster.addr, &files.cert).unwrap();
-    let page = get(&metrics, "/metrics").1;
-    assert!(
-        page.contains("roundhouse_tls_handshakes_total{outcome=\"timed_out\"} 1"),
-        "{page}"
-    );
+}
+
+/// The byte at `index` of a large test body: a pattern that shows loss or reordering.
+fn pattern(index: usize) -> u8 {
+    (index % 251) as u8
+}
+
+/// A backend streaming `?N` MiB of pattern: `/length` with a Content-Length, anything
+/// else chunked.
+struct Patterns;
+
+struct PatternReader(usize, usize);
+
+impl std::io::Read for PatternReader {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let count = (self.1 - self.0).min(buffer.len());
+        for (offset, byte) in buffer[..count].iter_mut().enumerate() {
+            *byte = pattern(self.0 + offset);
+        }
+        self.0 += count;
+        Ok(count)
+    }
+}
+
+impl server::Handler for Patterns {
+    fn handle(&self, request: roundhouse::http1::Request) -> roundhouse::http1::Response {
+        let length = request.query().and_then(|query| query.parse().ok()).unwrap_or(1) << 20;
+        let declared = (request.path() == "/length").then_some(length as u64);
+        let mut response = roundhouse::http1::Response::new(http::StatusCode::OK);
+        response.stream = Some(roundhouse::http1::spool::BodyStream::new(
+            Box::new(PatternReader(0, length)),
+            declared,
+        ));
+        response
+    }
+}
+
+#[test]
+fn large_answers_arrive_intact_over_https_on_one_kept_alive_connection() {
+    if !has("curl") {
+        eprintln!("skipped: curl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = pair(dir.path(), "a");
+    let backend_listener = common::listener();
+    let port = backend_listener.local_addr().unwrap().port();
+    let backend = server::start(backend_listener, ServerConfig::default(), Arc::new(Patterns)).unwrap();
+    let expected: Vec<u8> = (0..6 << 20).map(pattern).collect();
+    each_front(|front| {
+        let tls = files.clone();
+        let balancer_config = BalancerConfig {
+            backends: vec![format!("http://127.0.0.1:{port}").parse().unwrap()],
+            tls: Some(tls),
+            front,
+            check: CheckPolicy {
+                interval: Duration::ZERO,
+                ..CheckPolicy::default()
+            },
+            ..BalancerConfig::default()
+        };
+        let balancer = Balancer::start(common::listener(), &balancer_config).unwrap();
+        let base = format!("https://localhost:{}", balancer.local_addr().port());
+        let (with_length, chunked) = (dir.path().join("length"), dir.path().join("chunked"));
+        let output = Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(&files.cert)
+            .arg(format!("{base}/length?6"))
+            .arg("-o")
+            .arg(&with_length)
+            .arg(format!("{base}/chunked?6"))
+            .arg("-o")
+            .arg(&chunked)
+            .args(["-w", "%{http_code} %{num_connects}\n"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            text,
+            "200 1\n200 0\n",
+            "two 200s, the second on the first's connection: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for path in [&with_length, &chunked] {
+            let body = std::fs::read(path).unwrap();
+            assert_eq!(body.len(), expected.len(), "{path:?}");
+            assert!(body == expected, "{path:?}: the bytes differ from the pattern");
+        }
+    });
+    drop(backend);
 }
 
 /// A simulated backend that speaks only HTTPS, with `files`.
@@ -351,7 +457,7 @@ fn a_websocket_over_tls_is_tunnelled() {
     use tungstenite::Message;
     let dir = tempfile::tempdir().unwrap();
     let files = pair(dir.path(), "a");
-    let cluster = https_cluster(&files, |_| {});
+    let cluster = https_cluster(FrontKind::Threads, &files, |_| {});
     let stream = connect(cluster.addr, &files.cert).unwrap();
     stream
         .socket()
@@ -421,33 +527,36 @@ fn sighup_reloads_the_certificate_of_the_running_binary_and_keeps_it_when_the_ne
     let served = pair(dir.path(), "served");
     let first = pair(dir.path(), "first");
     let other = pair(dir.path(), "other");
-    install(&served, &first, &first);
-    let (cert, key) = (served.cert.to_str().unwrap(), served.key.to_str().unwrap());
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--sim-base-port",
-        "0",
-        "--sim-latency",
-        "0..1",
-    ];
-    let mut running = common::run_binary(&[&args[..], &["--tls-cert", cert, "--tls-key", key]].concat());
-    let lines = stderr_lines(&mut running.child);
-    let addr = running.addr;
-    assert!(connect(addr, &first.cert).is_ok());
+    each_front(|front| {
+        install(&served, &first, &first);
+        let (cert, key) = (served.cert.to_str().unwrap(), served.key.to_str().unwrap());
+        let args = [
+            "--listen",
+            "127.0.0.1:0",
+            "--sim-base-port",
+            "0",
+            "--sim-latency",
+            "0..1",
+        ];
+        let tls = ["--tls-cert", cert, "--tls-key", key, "--front", front_flag(front)];
+        let mut running = common::run_binary(&[&args[..], &tls].concat());
+        let lines = stderr_lines(&mut running.child);
+        let addr = running.addr;
+        assert!(connect(addr, &first.cert).is_ok());
 
-    install(&served, &first, &other);
-    common::signal(&running.child, "HUP");
-    let line = expect_line(&lines, "reload of the TLS certificate failed");
-    assert!(line.contains("does not belong to the certificate"), "{line}");
-    assert!(line.contains("the old certificate stays in force"), "{line}");
-    assert!(
-        connect(addr, &first.cert).is_ok(),
-        "the old certificate is still served"
-    );
+        install(&served, &first, &other);
+        common::signal(&running.child, "HUP");
+        let line = expect_line(&lines, "reload of the TLS certificate failed");
+        assert!(line.contains("does not belong to the certificate"), "{line}");
+        assert!(line.contains("the old certificate stays in force"), "{line}");
+        assert!(
+            connect(addr, &first.cert).is_ok(),
+            "the old certificate is still served"
+        );
 
-    install(&served, &other, &other);
-    common::signal(&running.child, "HUP");
-    assert!(wait_until(Duration::from_secs(10), || connect(addr, &other.cert).is_ok()));
-    assert!(connect(addr, &first.cert).is_err());
+        install(&served, &other, &other);
+        common::signal(&running.child, "HUP");
+        assert!(wait_until(Duration::from_secs(10), || connect(addr, &other.cert).is_ok()));
+        assert!(connect(addr, &first.cert).is_err());
+    });
 }

@@ -157,8 +157,6 @@ pub enum StartError {
     AccessLog(std::io::Error),
     #[error(transparent)]
     Tls(#[from] CertError),
-    #[error("--tls-cert is served by --front threads only, for now; the event loop speaks plain HTTP")]
-    TlsFront,
 }
 
 /// A running balancer.
@@ -243,9 +241,6 @@ impl Balancer {
             retries: config.retries,
             passive: config.passive,
         };
-        if config.tls.is_some() && config.front == FrontKind::Epoll {
-            return Err(StartError::TlsFront);
-        }
         let tls = match &config.tls {
             Some(files) => Some(Arc::new(TlsAcceptor::new(files.clone())?)),
             None => None,

@@ -103,6 +103,9 @@ pub struct DirectAnswer {
     before_write: Option<BeforeWrite>,
     /// The request's interim responses, whose unsent rest goes before the answer.
     interim: Option<Arc<Interim>>,
+    /// The loop writes every byte (a TLS connection: one session, one writer, the loop):
+    /// the worker serializes the answer and hands it all back, never touching the socket.
+    hand_back_all: bool,
     finished: bool,
 }
 
@@ -124,6 +127,7 @@ impl DirectAnswer {
             handback: None,
             before_write: None,
             interim: None,
+            hand_back_all: false,
             finished: false,
         }
     }
@@ -147,6 +151,12 @@ impl DirectAnswer {
         let mut direct = DirectAnswer::new(stream, method, version, keep_alive, stopping);
         direct.handback = Some(handback);
         direct
+    }
+
+    /// Every byte of the answer goes back to the loop, which encrypts it (`hand_back_all`).
+    pub fn handing_back_all(mut self, yes: bool) -> Self {
+        self.hand_back_all = yes;
+        self
     }
 
     /// The turn the connection thread waits on before its next request.
@@ -238,7 +248,8 @@ impl DirectAnswer {
     }
 
     /// One non-blocking send; what the socket does not take goes back to the loop. A
-    /// streamed body is relayed piece by piece (`relay.rs`).
+    /// streamed body is relayed piece by piece (`relay.rs`). Over TLS nothing is sent
+    /// here: all of it goes back.
     fn answer_for_loop(
         &self,
         response: &Response,
@@ -259,11 +270,20 @@ impl DirectAnswer {
                     pending: bytes,
                     stream: Arc::clone(&self.stream),
                     handback,
+                    hand_back_all: self.hand_back_all,
                 };
                 return resume.run();
             }
             BodyPlan::Bytes => bytes.extend_from_slice(&response.body),
             BodyPlan::None => {}
+        }
+        if self.hand_back_all {
+            return handback.unwritten(Rest {
+                bytes,
+                sent: 0,
+                relay: None,
+                keep_open: keep_alive,
+            });
         }
         let mut sent = 0;
         while sent < bytes.len() {
@@ -288,7 +308,10 @@ impl DirectAnswer {
     }
 
     fn finish(&mut self, keep_open: bool) {
-        close_unless(&self.stream, keep_open);
+        // Over TLS the loop closes, after its close_notify.
+        if !self.hand_back_all {
+            close_unless(&self.stream, keep_open);
+        }
         self.finished = true;
         match self.handback.take() {
             Some(handback) => handback.written(keep_open),
@@ -309,6 +332,17 @@ impl Drop for DirectAnswer {
             );
             let mut bytes = Vec::new();
             if write_response(&mut bytes, &failed, &self.method, self.version, false).is_ok() {
+                if self.hand_back_all
+                    && let Some(handback) = self.handback.take()
+                {
+                    self.finished = true;
+                    return handback.unwritten(Rest {
+                        bytes,
+                        sent: 0,
+                        relay: None,
+                        keep_open: false,
+                    });
+                }
                 let _ = send_now(&self.stream, &bytes);
             }
             self.finish(false);

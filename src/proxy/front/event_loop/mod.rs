@@ -11,8 +11,8 @@
 //!
 //! Read in this order: `reactor` (the loop: poll, accept, dispatch readiness, timers),
 //! `connection` (one client's state machine), `timers` (every deadline in one heap),
-//! `completions` (how workers report back, and why they seldom wake the loop), `table`
-//! (tokens to connections).
+//! `completions` (how workers report back, and why they seldom wake the loop), `secure`
+//! (TLS driven by the loop, handshake included), `table` (tokens to connections).
 //!
 //! Everything behind the front is the threaded front's: the same `Handler` (for the
 //! balancer, `dispatch::Dispatcher`: admin pages and cache hits answered on the loop,
@@ -28,6 +28,7 @@
 mod completions;
 mod connection;
 mod reactor;
+mod secure;
 mod table;
 mod timers;
 

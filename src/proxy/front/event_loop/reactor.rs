@@ -282,9 +282,10 @@ impl Reactor {
     }
 
     fn close(&mut self, slot: usize) {
-        let Some(connection) = self.connections.remove(slot) else {
+        let Some(mut connection) = self.connections.remove(slot) else {
             return;
         };
+        connection.closing();
         let _ = self
             .poll
             .registry()
