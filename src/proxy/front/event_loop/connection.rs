@@ -700,7 +700,24 @@ impl Connection {
                 }
                 self.written += taken;
             }
+        } else {
+            self.write_plain()?;
         }
+        if self.written == self.output.len() {
+            self.written = 0;
+            // A large answer's buffer is given back; a small one is kept for the next.
+            if self.output.capacity() > 64 * 1024 {
+                self.output = Vec::new();
+            } else {
+                self.output.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// The plain socket's share of `flush` (never for a TLS connection: its bytes go
+    /// out only as records).
+    fn write_plain(&mut self) -> io::Result<()> {
         while self.written < self.output.len() && self.writable {
             match (&*self.stream).write(&self.output[self.written..]) {
                 Ok(count) => {
@@ -710,15 +727,6 @@ impl Connection {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.writable = false,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(error),
-            }
-        }
-        if self.written == self.output.len() {
-            self.written = 0;
-            // A large answer's buffer is given back; a small one is kept for the next.
-            if self.output.capacity() > 64 * 1024 {
-                self.output = Vec::new();
-            } else {
-                self.output.clear();
             }
         }
         Ok(())
