@@ -457,19 +457,21 @@ fn a_websocket_over_tls_is_tunnelled() {
     use tungstenite::Message;
     let dir = tempfile::tempdir().unwrap();
     let files = pair(dir.path(), "a");
-    let cluster = https_cluster(FrontKind::Threads, &files, |_| {});
-    let stream = connect(cluster.addr, &files.cert).unwrap();
-    stream
-        .socket()
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let url = format!("wss://localhost:{}/ws/echo", cluster.addr.port());
-    let (mut socket, _) = tungstenite::client::client(url, Io(stream)).expect("wss handshake");
-    for number in 0..200 {
-        let text = format!("secret {number}");
-        socket.send(Message::text(text.clone())).unwrap();
-        assert_eq!(socket.read().unwrap(), Message::text(text));
-    }
+    each_front(|front| {
+        let cluster = https_cluster(front, &files, |_| {});
+        let stream = connect(cluster.addr, &files.cert).unwrap();
+        stream
+            .socket()
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let url = format!("wss://localhost:{}/ws/echo", cluster.addr.port());
+        let (mut socket, _) = tungstenite::client::client(url, Io(stream)).expect("wss handshake");
+        for number in 0..200 {
+            let text = format!("secret {number}");
+            socket.send(Message::text(text.clone())).unwrap();
+            assert_eq!(socket.read().unwrap(), Message::text(text));
+        }
+    });
 }
 
 #[test]

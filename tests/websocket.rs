@@ -1,6 +1,7 @@
 //! WebSocket and other upgrades through the balancer: a real WebSocket client
 //! (tungstenite) talks to the simulated backend's `/ws/echo`; the tunnel is counted,
-//! capped, closed when idle, passes each half-close on, and holds no worker.
+//! capped, closed when idle, passes each half-close on, and holds no worker, with both
+//! fronts (the event loop hands an upgraded connection to the same tunnel code).
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{cluster, raise_descriptor_limit, wait_until};
+use common::{cluster_on, each_front, raise_descriptor_limit, wait_until};
 use serde_json::Value;
 use tungstenite::{Message, WebSocket};
 
@@ -35,57 +36,61 @@ fn open(addr: SocketAddr) -> WebSocket<TcpStream> {
 
 #[test]
 fn a_websocket_client_exchanges_a_thousand_messages_with_the_echo_app() {
-    let cluster = cluster(1, 0..=0, |_| {});
-    let mut socket = open(cluster.addr);
-    for number in 0..1000 {
-        let text = format!("message {number}");
-        socket.send(Message::text(text.clone())).unwrap();
-        assert_eq!(socket.read().unwrap(), Message::text(text));
-    }
-    socket.send(Message::binary(vec![0u8, 255, 7])).unwrap();
-    assert_eq!(socket.read().unwrap(), Message::binary(vec![0u8, 255, 7]));
-    assert_eq!(tunnels(cluster.addr, "opened"), 1);
-    assert_eq!(tunnels(cluster.addr, "open"), 1);
-    socket.close(None).unwrap();
-    // The close handshake goes through the tunnel too, then both ends close.
-    while socket.read().is_ok() {}
-    drop(socket);
-    assert!(
-        wait_until(Duration::from_secs(10), || tunnels(cluster.addr, "open") == 0),
-        "the tunnel's place is given back when it closes"
-    );
-    assert!(tunnels(cluster.addr, "bytes_up") > 1000 * 9);
+    each_front(|front| {
+        let cluster = cluster_on(front, 1, 0..=0, |_| {});
+        let mut socket = open(cluster.addr);
+        for number in 0..1000 {
+            let text = format!("message {number}");
+            socket.send(Message::text(text.clone())).unwrap();
+            assert_eq!(socket.read().unwrap(), Message::text(text));
+        }
+        socket.send(Message::binary(vec![0u8, 255, 7])).unwrap();
+        assert_eq!(socket.read().unwrap(), Message::binary(vec![0u8, 255, 7]));
+        assert_eq!(tunnels(cluster.addr, "opened"), 1);
+        assert_eq!(tunnels(cluster.addr, "open"), 1);
+        socket.close(None).unwrap();
+        // The close handshake goes through the tunnel too, then both ends close.
+        while socket.read().is_ok() {}
+        drop(socket);
+        assert!(
+            wait_until(Duration::from_secs(10), || tunnels(cluster.addr, "open") == 0),
+            "the tunnel's place is given back when it closes"
+        );
+        assert!(tunnels(cluster.addr, "bytes_up") > 1000 * 9);
+    });
 }
 
 #[test]
 fn upgrades_past_max_tunnels_get_503_and_idle_tunnels_are_closed() {
-    let cluster = cluster(1, 0..=0, |config| {
-        config.max_tunnels = 1;
-        // Long enough that the first tunnel is surely still open when the second asks.
-        config.tunnel_idle_timeout = Duration::from_millis(1500);
-    });
-    let mut first = open(cluster.addr);
-    let stream = TcpStream::connect(cluster.addr).unwrap();
-    match tungstenite::client::client(format!("ws://{}/ws/echo", cluster.addr), stream) {
-        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
-            assert_eq!(response.status(), 503)
+    each_front(|front| {
+        let cluster = cluster_on(front, 1, 0..=0, |config| {
+            config.max_tunnels = 1;
+            // Long enough that the first tunnel is surely still open when the second asks.
+            config.tunnel_idle_timeout = Duration::from_millis(1500);
+        });
+        let mut first = open(cluster.addr);
+        let stream = TcpStream::connect(cluster.addr).unwrap();
+        match tungstenite::client::client(format!("ws://{}/ws/echo", cluster.addr), stream) {
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                assert_eq!(response.status(), 503)
+            }
+            other => panic!("a second tunnel past --max-tunnels 1 must get 503, got {other:?}"),
         }
-        other => panic!("a second tunnel past --max-tunnels 1 must get 503, got {other:?}"),
-    }
-    assert_eq!(tunnels(cluster.addr, "refused"), 1);
-    // Nothing moves: the idle timeout closes the tunnel, and its place is free again.
-    assert!(wait_until(Duration::from_secs(10), || tunnels(
-        cluster.addr,
-        "idle_closed"
-    ) == 1));
-    assert!(first.read().is_err(), "the idle tunnel was closed");
-    assert!(wait_until(Duration::from_secs(10), || tunnels(
-        cluster.addr,
-        "open"
-    ) == 0));
-    let mut again = open(cluster.addr);
-    again.send(Message::text("back")).unwrap();
-    assert_eq!(again.read().unwrap(), Message::text("back"));
+        assert_eq!(tunnels(cluster.addr, "refused"), 1);
+        // Nothing moves: the idle timeout closes the tunnel, and its place is free again.
+        assert!(wait_until(Duration::from_secs(10), || tunnels(
+            cluster.addr,
+            "idle_closed"
+        ) == 1));
+        assert!(first.read().is_err(), "the idle tunnel was closed");
+        assert!(wait_until(Duration::from_secs(10), || tunnels(
+            cluster.addr,
+            "open"
+        ) == 0));
+        let mut again = open(cluster.addr);
+        again.send(Message::text("back")).unwrap();
+        assert_eq!(again.read().unwrap(), Message::text("back"));
+    });
 }
 
 #[test]
@@ -95,28 +100,30 @@ fn five_hundred_open_tunnels_hold_no_worker() {
         eprintln!("skipped: 500 tunnels need about 5,000 descriptors here and the limit is {limit}");
         return;
     }
-    let cluster = cluster(1, 0..=0, |config| {
-        config.workers = 4;
-        config.max_tunnels = 600;
+    each_front(|front| {
+        let cluster = cluster_on(front, 1, 0..=0, |config| {
+            config.workers = 4;
+            config.max_tunnels = 600;
+        });
+        let mut sockets: Vec<WebSocket<TcpStream>> = (0..500).map(|_| open(cluster.addr)).collect();
+        assert_eq!(tunnels(cluster.addr, "open"), 500);
+        // Four workers, five hundred open WebSockets: a plain request is answered at once.
+        let started = Instant::now();
+        let reply = common::get(cluster.addr, "/hello");
+        assert_eq!(reply.status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a GET waited {:?} behind the tunnels",
+            started.elapsed()
+        );
+        let workers = &cluster.balancer.stats().workers;
+        assert!(workers.iter().all(|worker| !worker.busy.load(Ordering::Relaxed)));
+        // And every tunnel still works.
+        for (number, socket) in sockets.iter_mut().enumerate().step_by(50) {
+            socket.send(Message::text(format!("{number}"))).unwrap();
+            assert_eq!(socket.read().unwrap(), Message::text(format!("{number}")));
+        }
     });
-    let mut sockets: Vec<WebSocket<TcpStream>> = (0..500).map(|_| open(cluster.addr)).collect();
-    assert_eq!(tunnels(cluster.addr, "open"), 500);
-    // Four workers, five hundred open WebSockets: a plain request is answered at once.
-    let started = Instant::now();
-    let reply = common::get(cluster.addr, "/hello");
-    assert_eq!(reply.status, 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "a GET waited {:?} behind the tunnels",
-        started.elapsed()
-    );
-    let workers = &cluster.balancer.stats().workers;
-    assert!(workers.iter().all(|worker| !worker.busy.load(Ordering::Relaxed)));
-    // And every tunnel still works.
-    for (number, socket) in sockets.iter_mut().enumerate().step_by(50) {
-        socket.send(Message::text(format!("{number}"))).unwrap();
-        assert_eq!(socket.read().unwrap(), Message::text(format!("{number}")));
-    }
 }
 
 /// A backend that accepts any upgrade (`Upgrade: echo`), echoes bytes until the
@@ -160,34 +167,39 @@ fn echo_until_fin_backend() -> SocketAddr {
 #[test]
 fn any_upgrade_the_backend_accepts_is_tunnelled_and_each_half_close_passed_on() {
     let backend = echo_until_fin_backend();
-    let mut config = roundhouse::proxy::balancer::BalancerConfig::default();
-    config.backends.push(format!("http://{backend}").parse().unwrap());
-    let balancer = roundhouse::proxy::balancer::Balancer::start(common::listener(), &config).unwrap();
-    let mut client = TcpStream::connect(balancer.local_addr()).unwrap();
-    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    client
-        .write_all(b"GET /chat HTTP/1.1\r\nhost: test\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n")
-        .unwrap();
-    let mut received = Vec::new();
-    let mut buffer = [0u8; 1024];
-    while !received.windows(4).any(|window| window == b"\r\n\r\n") {
-        let count = client.read(&mut buffer).unwrap();
-        assert!(count > 0, "closed before the 101");
-        received.extend_from_slice(&buffer[..count]);
-    }
-    let head = String::from_utf8_lossy(&received).to_lowercase();
-    assert!(head.starts_with("http/1.1 101"), "{head}");
-    assert!(
-        head.contains("upgrade: echo") && head.contains("connection: upgrade"),
-        "{head}"
-    );
-    client.write_all(b"ping").unwrap();
-    let mut echoed = [0u8; 4];
-    client.read_exact(&mut echoed).unwrap();
-    assert_eq!(&echoed, b"ping");
-    // Our FIN reaches the backend (it answers `bye` only then), and its FIN reaches us.
-    client.shutdown(Shutdown::Write).unwrap();
-    let mut rest = Vec::new();
-    client.read_to_end(&mut rest).unwrap();
-    assert_eq!(rest, b"bye");
+    each_front(|front| {
+        let mut config = roundhouse::proxy::balancer::BalancerConfig {
+            front,
+            ..Default::default()
+        };
+        config.backends.push(format!("http://{backend}").parse().unwrap());
+        let balancer = roundhouse::proxy::balancer::Balancer::start(common::listener(), &config).unwrap();
+        let mut client = TcpStream::connect(balancer.local_addr()).unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        client
+            .write_all(b"GET /chat HTTP/1.1\r\nhost: test\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n")
+            .unwrap();
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while !received.windows(4).any(|window| window == b"\r\n\r\n") {
+            let count = client.read(&mut buffer).unwrap();
+            assert!(count > 0, "closed before the 101");
+            received.extend_from_slice(&buffer[..count]);
+        }
+        let head = String::from_utf8_lossy(&received).to_lowercase();
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        assert!(
+            head.contains("upgrade: echo") && head.contains("connection: upgrade"),
+            "{head}"
+        );
+        client.write_all(b"ping").unwrap();
+        let mut echoed = [0u8; 4];
+        client.read_exact(&mut echoed).unwrap();
+        assert_eq!(&echoed, b"ping");
+        // Our FIN reaches the backend (it answers `bye` only then), and its FIN reaches us.
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"bye");
+    });
 }

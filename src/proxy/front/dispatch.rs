@@ -179,21 +179,19 @@ impl Handler for Dispatcher {
     /// the loop wait).
     fn answer_or_hand_off(&self, mut request: Request, direct: DirectAnswer) -> Option<Response> {
         let details = self.prepare(&mut request);
-        let now = if request.wants_upgrade() {
-            // The event loop cannot hand its socket to a tunnel yet (issue 19 built
-            // upgrades for the threaded front): said plainly rather than half done.
-            self.stats.record_status(StatusCode::NOT_IMPLEMENTED);
-            Some(Response::text(
-                StatusCode::NOT_IMPLEMENTED,
-                "upgrades (WebSocket) are served by --front threads only, for now",
-            ))
-        } else if self.is_admin_page(&request) {
+        let upgrade = request.wants_upgrade();
+        let now = if self.is_admin_page(&request) {
             self.admin_page(&request, details)
+        } else if upgrade {
+            // An upgrade is a connection, not a cacheable answer: its worker forwards it
+            // and hands the `101` back to the loop, which gives the connection to a
+            // tunnel (`event_loop::connection`).
+            None
         } else {
             self.cache.as_ref().and_then(|cache| cache.fresh_hit(&request))
         };
         let Some(mut response) = now else {
-            let cache = self.cache.as_ref().map(|cache| CacheJob {
+            let cache = self.cache.as_ref().filter(|_| !upgrade).map(|cache| CacheJob {
                 cache: Arc::clone(cache),
                 queue: Arc::clone(self.upstream(details)),
             });

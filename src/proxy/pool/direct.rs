@@ -29,13 +29,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Instant;
 
-use http::{Method, Version, header};
+use http::{Method, StatusCode, Version, header};
 use parking_lot::{Condvar, Mutex};
 
 use super::handback::{Handback, Relay, Rest, close_unless, send_now};
 use super::relay::Resume;
 use crate::http1::interim::Interim;
 use crate::http1::message::Response;
+use crate::http1::upgrade::Upgrade;
 use crate::http1::writer::{BodyPlan, COALESCE_LIMIT, response_head, write_response};
 
 /// Whether the answer to the previous request is out, and if so whether the
@@ -198,6 +199,15 @@ impl DirectAnswer {
             .unwrap_or_default();
         if let Some(handback) = self.handback.take() {
             self.finished = true;
+            if response.status == StatusCode::SWITCHING_PROTOCOLS
+                && let Some(upgrade) = response.upgrade.as_ref().and_then(Upgrade::take)
+            {
+                // The connection stays open for the new protocol, so the head says so.
+                let mut head = early;
+                let serialized = write_response(&mut head, &response, &self.method, self.version, true);
+                debug_assert!(serialized.is_ok(), "writing to a Vec cannot fail");
+                return handback.switched(head, upgrade);
+            }
             return self.answer_for_loop(&response, early, keep_alive, handback);
         }
         let small = response.stream.is_none() && response.body.len() <= COALESCE_LIMIT;
@@ -327,7 +337,7 @@ impl Drop for DirectAnswer {
     fn drop(&mut self) {
         if !self.finished {
             let failed = Response::text(
-                http::StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "worker failed while serving this request",
             );
             let mut bytes = Vec::new();
@@ -376,7 +386,6 @@ pub fn keeps_connection(response: &Response, client_version: Version) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::StatusCode;
     use std::io::Read;
     use std::net::TcpListener;
 

@@ -25,7 +25,8 @@ use std::mem;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use http::{Method, StatusCode, Version, header};
@@ -40,14 +41,20 @@ use crate::http1::interim::Interim;
 use crate::http1::message::{Request, Response};
 use crate::http1::sink::BodySink;
 use crate::http1::spool::{SPOOL_THRESHOLD, Spool};
+use crate::http1::upgrade::OnUpgrade;
 use crate::http1::writer::{BodyPlan, response_head};
 use crate::proxy::front::server::{Handler, LINGER_BYTES, LINGER_TIME, ServerConfig, over_limit};
 use crate::proxy::pool::direct::{DirectAnswer, keeps_connection};
 use crate::proxy::pool::handback::Rest;
 use crate::proxy::pool::relay::{Relay, Resume};
+use crate::proxy::tls::TlsStream;
 
 /// Bytes one connection may read in one turn before the others get theirs.
 const READ_BUDGET: usize = 1024 * 1024;
+
+/// Stack of the thread that runs a tunnel's first direction (as a connection thread of
+/// the threaded front would): its copy buffer is on the heap.
+const TUNNEL_STACK: usize = 256 * 1024;
 
 /// Bytes that arrived and are not parsed yet are held up to this much beyond the
 /// largest head: a client that pipelines without reading its answers stops being read
@@ -84,6 +91,9 @@ pub enum Verdict {
     /// Its budget ran out with work left: run it again after the others.
     Again,
     Close,
+    /// A `101` is out: the connection leaves the loop for its new protocol
+    /// (`into_tunnel`).
+    Upgraded,
 }
 
 /// Where the connection is in its request.
@@ -138,6 +148,8 @@ enum Then {
     Linger,
     /// Hand this request on (it waited for a `100 Continue` to go out first).
     Dispatch(Box<Request>, bool),
+    /// The `101` is out: the new protocol takes the connection.
+    Upgrade(Box<dyn OnUpgrade>),
 }
 
 /// Whether the state machine goes on now or waits.
@@ -146,6 +158,7 @@ enum Flow {
     Wait,
     Again,
     Close,
+    Upgraded,
 }
 
 pub struct Connection {
@@ -181,6 +194,8 @@ pub struct Connection {
     pub scheduled: Option<Instant>,
     /// Already in the loop's list of connections to run this round.
     pub queued: bool,
+    /// The new protocol after a `101`, once its head is written.
+    upgraded: Option<Box<dyn OnUpgrade>>,
 }
 
 impl Connection {
@@ -220,6 +235,7 @@ impl Connection {
             deadline: None,
             scheduled: None,
             queued: false,
+            upgraded: None,
         }
     }
 
@@ -264,6 +280,58 @@ impl Connection {
         };
     }
 
+    /// A worker's `101`: the loop writes its head, then hands the connection over.
+    pub fn take_switched(
+        &mut self,
+        head: Vec<u8>,
+        upgrade: Box<dyn OnUpgrade>,
+        config: &ServerConfig,
+        now: Instant,
+    ) {
+        if !matches!(self.phase, Phase::Answering { .. }) {
+            return;
+        }
+        // Nothing of it was sent: the worker left the socket alone.
+        self.output = head;
+        self.written = 0;
+        self.phase = Phase::Writing {
+            then: Then::Upgrade(upgrade),
+            until: now + config.client_timeout,
+        };
+    }
+
+    /// Runs the new protocol on threads of its own, over a blocking socket: the tunnel
+    /// code the threaded front uses (one thread per direction, `proxy::tunnel`), which
+    /// never holds a worker. What the client sent after its request goes along; over
+    /// TLS the session goes along too, now shared by the tunnel's two threads
+    /// (`TlsStream`).
+    pub fn into_tunnel(mut self, write_timeout: Duration) {
+        let Some(upgrade) = self.upgraded.take() else {
+            return;
+        };
+        let received = mem::take(&mut self.input);
+        if let Err(error) = self.stream.set_nonblocking(false) {
+            log::warn!(
+                "{}: cannot hand an upgraded connection to its tunnel: {error}",
+                self.peer
+            );
+            return;
+        }
+        let _ = self.stream.set_write_timeout(Some(write_timeout));
+        // (Named in full: in scope, the trait's `read` would shadow the socket's.)
+        let client: Arc<dyn crate::http1::transport::Duplex> = match self.secure.take() {
+            None => Arc::clone(&self.stream) as _,
+            Some(secure) => Arc::new(TlsStream::new(Arc::clone(&self.stream), secure.into_session())),
+        };
+        let spawned = thread::Builder::new()
+            .name("tunnel".into())
+            .stack_size(TUNNEL_STACK)
+            .spawn(move || upgrade.run(client, received));
+        if let Err(error) = spawned {
+            log::warn!("cannot start a thread for a tunnel: {error}");
+        }
+    }
+
     /// The loop closes the connection: over TLS, close_notify first (or the handshake
     /// that never finished is counted).
     pub fn closing(&mut self) {
@@ -296,6 +364,10 @@ impl Connection {
                 Flow::Continue => continue,
                 Flow::Wait => return Verdict::Wait,
                 Flow::Again => return Verdict::Again,
+                Flow::Upgraded => {
+                    self.phase = Phase::Closed;
+                    return Verdict::Upgraded;
+                }
                 Flow::Close => {
                     self.phase = Phase::Closed;
                     return Verdict::Close;
@@ -613,6 +685,10 @@ impl Connection {
                 Flow::Continue
             }
             Then::Dispatch(request, keep_alive) => self.dispatch(cx, *request, keep_alive),
+            Then::Upgrade(upgrade) => {
+                self.upgraded = Some(upgrade);
+                Flow::Upgraded
+            }
         }
     }
 

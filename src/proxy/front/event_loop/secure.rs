@@ -57,6 +57,11 @@ impl Secure {
         })
     }
 
+    /// The session, for a `TlsStream` once the connection leaves the loop (a tunnel).
+    pub fn into_session(self) -> ServerConnection {
+        *self.session
+    }
+
     pub fn is_handshaking(&self) -> bool {
         self.session.is_handshaking()
     }
