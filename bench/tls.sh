@@ -6,7 +6,10 @@
 #
 # Two measures, each with wrk -t1 -c32 against nginx (1 worker, and 2 workers: one per
 # core, as roundhouse's connection threads spread over both) and roundhouse
-# (--workers 4), all terminating TLS in front of the same three fast nginx backends:
+# (--workers 4) with each front: threads (a handshake on each connection's thread),
+# epoll with one event loop and with two (`--front-threads 2`; the loops run the
+# handshakes and all record encryption themselves), all terminating TLS in front of the
+# same three fast nginx backends:
 #   - HTTPS requests/s on kept-alive connections (one handshake per connection, then
 #     only record encryption: the steady cost of TLS);
 #   - handshakes/s: every request on a new connection (`Connection: close`), so each
@@ -74,7 +77,8 @@ wait_listening() {
 
 B1=$((BASE + 1)); B2=$((BASE + 2)); B3=$((BASE + 3))
 NGINX_PORT=$((BASE + 102)); NGINX2_PORT=$((BASE + 103)); ROUNDHOUSE_PORT=$((BASE + 301))
-for port in $B1 $B2 $B3 $NGINX_PORT $NGINX2_PORT $ROUNDHOUSE_PORT; do
+EPOLL_PORT=$((BASE + 302)); EPOLL2_PORT=$((BASE + 303))
+for port in $B1 $B2 $B3 $NGINX_PORT $NGINX2_PORT $ROUNDHOUSE_PORT $EPOLL_PORT $EPOLL2_PORT; do
     if listening "$port"; then
         echo "tls.sh: port $port is in use; choose other ports with BENCH_PORT_BASE=N" >&2
         exit 2
@@ -105,16 +109,27 @@ nginx -p "$RUN" -c "$RUN/nginx-tls-w1.conf" -g 'daemon off;' >"$RUN/nginx.log" 2
 PIDS+=($!)
 nginx -p "$RUN" -c "$RUN/nginx-tls-w2.conf" -g 'daemon off;' >"$RUN/nginx2.log" 2>&1 &
 PIDS+=($!)
-RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$ROUNDHOUSE_PORT" --workers 4 \
-    --queue 256 --max-connections 1024 --access-log off \
-    --tls-cert "$CERT" --tls-key "$KEY" \
-    --backend "http://127.0.0.1:$B1" --backend "http://127.0.0.1:$B2" --backend "http://127.0.0.1:$B3" \
-    >"$RUN/roundhouse.log" 2>&1 &
-PIDS+=($!)
-for port in $B1 $B2 $B3 $NGINX_PORT $NGINX2_PORT $ROUNDHOUSE_PORT; do wait_listening "$port"; done
+start_roundhouse() {
+    local name=$1 port=$2
+    shift 2
+    RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$port" --workers 4 \
+        --queue 256 --max-connections 1024 --access-log off \
+        --tls-cert "$CERT" --tls-key "$KEY" "$@" \
+        --backend "http://127.0.0.1:$B1" --backend "http://127.0.0.1:$B2" --backend "http://127.0.0.1:$B3" \
+        >"$RUN/$name.log" 2>&1 &
+    PIDS+=($!)
+}
+start_roundhouse roundhouse "$ROUNDHOUSE_PORT"
+start_roundhouse roundhouse-epoll "$EPOLL_PORT" --front epoll
+start_roundhouse roundhouse-epoll2 "$EPOLL2_PORT" --front epoll --front-threads 2
+for port in $B1 $B2 $B3 $NGINX_PORT $NGINX2_PORT $ROUNDHOUSE_PORT $EPOLL_PORT $EPOLL2_PORT; do
+    wait_listening "$port"
+done
 
-declare -A PORT_OF=([nginx]=$NGINX_PORT [nginx-w2]=$NGINX2_PORT [roundhouse]=$ROUNDHOUSE_PORT)
-TARGETS=(nginx nginx-w2 roundhouse)
+declare -A PORT_OF=([nginx]=$NGINX_PORT [nginx-w2]=$NGINX2_PORT [roundhouse]=$ROUNDHOUSE_PORT
+    [roundhouse-epoll]=$EPOLL_PORT [roundhouse-epoll2]=$EPOLL2_PORT)
+OURS=(roundhouse roundhouse-epoll roundhouse-epoll2)
+TARGETS=(nginx nginx-w2 "${OURS[@]}")
 # Requests per second from one wrk run; a run with errors is reported and kept.
 run() {
     local target=$1 mode=$2 out
@@ -154,13 +169,19 @@ done
 
 echo
 echo "HTTPS, wrk -t1 -c$CONNECTIONS, ${DURATION}s runs, median of $ROUNDS rounds ($(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
-printf '%-34s %11s %11s %11s %9s %9s\n' "measure" "nginx 1 w" "nginx 2 w" "roundhouse" "vs 1 w" "vs 2 w"
+printf '%-34s %-18s %10s %10s %10s %8s %8s\n' "measure" "roundhouse" "nginx 1 w" "nginx 2 w" "ours" "vs 1 w" "vs 2 w"
 for mode in requests handshakes sequential; do
     med() { tr ' ' '\n' <<<"${RESULTS[$1-$mode]}" | grep . | median; }
-    one=$(med nginx); two=$(med nginx-w2); ours=$(med roundhouse)
+    one=$(med nginx); two=$(med nginx-w2)
     label="requests/s (kept-alive)"
     [ "$mode" = handshakes ] && label="handshakes/s (Connection: close)"
     [ "$mode" = sequential ] && label="handshakes/s (s_time, one at once)"
-    printf '%-34s %11.0f %11.0f %11.0f %9.2f %9.2f\n' "$label" "$one" "$two" "$ours" \
-        "$(awk -v a="$ours" -v b="$one" 'BEGIN {print a / b}')" "$(awk -v a="$ours" -v b="$two" 'BEGIN {print a / b}')"
+    for name in "${OURS[@]}"; do
+        ours=$(med "$name")
+        variant="--front threads"
+        [ "$name" = roundhouse-epoll ] && variant="--front epoll"
+        [ "$name" = roundhouse-epoll2 ] && variant="epoll, 2 loops"
+        printf '%-34s %-18s %10.0f %10.0f %10.0f %8.2f %8.2f\n' "$label" "$variant" "$one" "$two" "$ours" \
+            "$(awk -v a="$ours" -v b="$one" 'BEGIN {print a / b}')" "$(awk -v a="$ours" -v b="$two" 'BEGIN {print a / b}')"
+    done
 done
