@@ -269,6 +269,29 @@ fn a_slow_handshake_times_out_like_a_slow_client_and_is_counted() {
     });
 }
 
+#[test]
+fn connections_closed_right_after_the_handshake_or_the_connect_are_let_go_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = pair(dir.path(), "a");
+    each_front(|front| {
+        // A client timeout far longer than the wait below: only noticing the close counts.
+        let cluster = https_cluster(front, &files, |config| {
+            config.server.client_timeout = Duration::from_secs(60);
+        });
+        for _ in 0..20 {
+            drop(connect(cluster.addr, &files.cert).unwrap());
+            drop(TcpStream::connect(cluster.addr).unwrap());
+        }
+        assert!(
+            wait_until(Duration::from_secs(5), || cluster.balancer.open_connections()
+                == 0),
+            "{} connections still open",
+            cluster.balancer.open_connections()
+        );
+        assert_eq!(tls_stat(cluster.addr, &files.cert, "handshakes_timed_out"), 0);
+    });
+}
+
 /// The byte at `index` of a large test body: a pattern that shows loss or reordering.
 fn pattern(index: usize) -> u8 {
     (index % 251) as u8

@@ -411,6 +411,9 @@ impl Connection {
                 self.phase = Phase::Idle { until };
                 Flow::Again
             }
+            // The client closed (or sent close_notify) with nothing to read: its end
+            // may have come with the bytes just read, and no new edge will follow.
+            Filled::Nothing if self.read_closed => Flow::Close,
             Filled::Nothing if cx.now >= until => {
                 if let Some(secure) = &mut self.secure
                     && secure.is_handshaking()
