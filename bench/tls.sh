@@ -136,7 +136,10 @@ run() {
     local args=(-t1 -c"$CONNECTIONS" -d"${DURATION}s")
     if [ "$mode" = sequential ]; then
         # "N connections in T real seconds": N / T.
-        openssl s_time -connect "127.0.0.1:${PORT_OF[$target]}" -new -time "$DURATION" 2>/dev/null |
+        # A failed connection makes s_time exit 1 after its count: reported, and the
+        # count kept (a failing target then shows as slow, not as a dead script).
+        { openssl s_time -connect "127.0.0.1:${PORT_OF[$target]}" -new -time "$DURATION" 2>/dev/null ||
+            echo "tls.sh: $target sequential: a connection failed" >&2; } |
             awk '/connections in [0-9.]+ real seconds/ {printf "%.0f\n", $1 / $4}'
         return
     fi
