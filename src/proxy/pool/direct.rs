@@ -20,7 +20,11 @@
 //! thread per slow reader is what the loop exists to avoid. So an answer for the loop
 //! carries a `Handback` instead: after its one non-blocking send the worker reports
 //! "written" or hands the unwritten rest (and a streamed body's remainder, see
-//! `relay.rs`) back to the loop, which writes it when the socket is writable.
+//! `relay.rs`) back to the loop, which writes it when the socket is writable. For a
+//! TLS connection the worker sends nothing (`handing_back_all`): the session's keys and
+//! record numbers live in the loop, so the whole serialized answer goes back, to be
+//! encrypted there; a `101` goes back too (`Handback::switched`), since the loop then
+//! hands the connection to its tunnel.
 
 use std::io::{self, Write};
 use std::net::TcpStream;

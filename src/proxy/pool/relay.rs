@@ -18,6 +18,10 @@
 //! bytes in one buffer, never a blocked thread; the workers still bound how many
 //! backends are read at once. nginx buffers a slow client's download the same way
 //! (`proxy_buffering`), in memory and in temporary files, from its event loop.
+//!
+//! Over TLS a worker cannot send at all (only the loop writes to a session): it reads a
+//! quarter megabyte of pieces and hands them all back (`hand_back_all`), and the loop
+//! encrypts them as the socket drains.
 
 use std::io;
 use std::net::TcpStream;

@@ -19,6 +19,11 @@
 //! answer, the whole head within the client timeout, each body read and each write
 //! within it), `Expect: 100-continue`, pipelined requests answered in order, lingering
 //! close after an error.
+//!
+//! With TLS the state machine is the same over a session the loop drives itself
+//! (`secure.rs`): `fill` decrypts into `input`, `flush` encrypts `output`, and the
+//! handshake is the first thing `Idle` waits for, within the client timeout. After a
+//! `101` the connection leaves the loop for a tunnel of threads (`into_tunnel`).
 
 use std::io::{self, Read, Write};
 use std::mem;

@@ -17,7 +17,8 @@
 //! Everything behind the front is the threaded front's: the same `Handler` (for the
 //! balancer, `dispatch::Dispatcher`: admin pages and cache hits answered on the loop,
 //! everything else `try_send` into the bounded queue or refused with 503), the same
-//! workers, which write the answer to the socket themselves with one non-blocking send.
+//! workers, which write the answer to the socket themselves with one non-blocking send
+//! (over TLS they hand every byte back instead: only the loop writes to a session).
 //! The rule of the two kinds of thread: the loop never blocks (no backend, no lock held
 //! long, no waiting client), and a worker never waits on a client (what the socket does
 //! not take goes back to the loop, `pool::direct::Handback`).
