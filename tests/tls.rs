@@ -292,6 +292,50 @@ fn connections_closed_right_after_the_handshake_or_the_connect_are_let_go_at_onc
     });
 }
 
+/// Reads from `stream` until `done` says the bytes so far are enough (or 10 s pass).
+fn read_until(stream: &TlsStream, done: impl Fn(&str) -> bool) -> String {
+    stream
+        .socket()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !done(&String::from_utf8_lossy(&received)) {
+        match Duplex::read(stream, &mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(count) => received.extend_from_slice(&buffer[..count]),
+        }
+    }
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+#[test]
+fn pipelined_requests_and_100_continue_are_served_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = pair(dir.path(), "a");
+    each_front(|front| {
+        let cluster = https_cluster(front, &files, |_| {});
+        let stream = connect(cluster.addr, &files.cert).unwrap();
+        // The client waits for `100 Continue` before it sends its body.
+        let post =
+            "POST /hello HTTP/1.1\r\nhost: localhost\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\n";
+        stream.write_all(post.as_bytes()).unwrap();
+        let interim = read_until(&stream, |text| text.contains("\r\n\r\n"));
+        assert!(interim.starts_with("HTTP/1.1 100 Continue\r\n"), "{interim}");
+        stream.write_all(b"hello").unwrap();
+        let answer = read_until(&stream, |text| text.contains("\"body_bytes\": 5"));
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        // Two requests in one write: both answered, in order, then closed as asked.
+        let two = "GET /first HTTP/1.1\r\nhost: localhost\r\n\r\n\
+                   GET /second HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n";
+        stream.write_all(two.as_bytes()).unwrap();
+        let answers = read_until(&stream, |_| false);
+        assert_eq!(answers.matches("HTTP/1.1 200 OK").count(), 2, "{answers}");
+        let (first, second) = (answers.find("/first").unwrap(), answers.find("/second").unwrap());
+        assert!(first < second, "answered in order: {answers}");
+    });
+}
+
 /// The byte at `index` of a large test body: a pattern that shows loss or reordering.
 fn pattern(index: usize) -> u8 {
     (index % 251) as u8
