@@ -371,6 +371,56 @@ impl server::Handler for Patterns {
     }
 }
 
+/// An HTTPS balancer in front of a `Patterns` backend on `port`.
+fn patterns_balancer(front: FrontKind, files: &TlsFiles, port: u16, workers: usize) -> Balancer {
+    let config = BalancerConfig {
+        backends: vec![format!("http://127.0.0.1:{port}").parse().unwrap()],
+        tls: Some(files.clone()),
+        front,
+        workers,
+        check: CheckPolicy {
+            interval: Duration::ZERO,
+            ..CheckPolicy::default()
+        },
+        ..BalancerConfig::default()
+    };
+    Balancer::start(common::listener(), &config).unwrap()
+}
+
+#[test]
+fn an_https_client_that_does_not_read_its_download_holds_no_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = pair(dir.path(), "a");
+    let backend_listener = common::listener();
+    let port = backend_listener.local_addr().unwrap().port();
+    let backend = server::start(backend_listener, ServerConfig::default(), Arc::new(Patterns)).unwrap();
+    each_front(|front| {
+        // One worker; a client asks for 64 MiB and reads only the first bytes.
+        let balancer = patterns_balancer(front, &files, port, 1);
+        let stalled = connect(balancer.local_addr(), &files.cert).unwrap();
+        stalled
+            .write_all(b"GET /length?64 HTTP/1.1\r\nhost: localhost\r\n\r\n")
+            .unwrap();
+        let first = read_until(&stalled, |text| text.len() >= 12);
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        // The same single worker serves another client meanwhile.
+        let started = Instant::now();
+        let other = connect(balancer.local_addr(), &files.cert).unwrap();
+        other
+            .write_all(b"GET /length?0 HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let answer = read_until(&other, |_| false);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the only worker waited {:?} for a client that does not read",
+            started.elapsed()
+        );
+        drop(stalled);
+    });
+    drop(backend);
+}
+
 #[test]
 fn large_answers_arrive_intact_over_https_on_one_kept_alive_connection() {
     if !has("curl") {
@@ -384,18 +434,7 @@ fn large_answers_arrive_intact_over_https_on_one_kept_alive_connection() {
     let backend = server::start(backend_listener, ServerConfig::default(), Arc::new(Patterns)).unwrap();
     let expected: Vec<u8> = (0..6 << 20).map(pattern).collect();
     each_front(|front| {
-        let tls = files.clone();
-        let balancer_config = BalancerConfig {
-            backends: vec![format!("http://127.0.0.1:{port}").parse().unwrap()],
-            tls: Some(tls),
-            front,
-            check: CheckPolicy {
-                interval: Duration::ZERO,
-                ..CheckPolicy::default()
-            },
-            ..BalancerConfig::default()
-        };
-        let balancer = Balancer::start(common::listener(), &balancer_config).unwrap();
+        let balancer = patterns_balancer(front, &files, port, 4);
         let base = format!("https://localhost:{}", balancer.local_addr().port());
         let (with_length, chunked) = (dir.path().join("length"), dir.path().join("chunked"));
         let output = Command::new("curl")
