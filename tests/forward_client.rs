@@ -109,6 +109,7 @@ fn send(
         body,
         spooled: None,
         interim: None,
+        tunnel: None,
     };
     client.send(authority, &request)
 }
@@ -237,6 +238,7 @@ fn request_head_reaches_the_backend_as_written() {
         body: b"abc",
         spooled: None,
         interim: None,
+        tunnel: None,
     };
     client.send(&backend.authority, &request).unwrap();
     let (head, body) = received.recv_timeout(Duration::from_secs(5)).unwrap();

@@ -13,15 +13,14 @@
 //! before the status poller and the admin port run.
 //!
 //! Read in this order: `backends` (where connections can go), `proxy` (accept, pick,
-//! connect), `copy` (one direction, half-close, idle timeout), `status` (the seed's
+//! connect; the copy itself, one direction with half-close and an idle timeout, is
+//! `crate::proxy::tunnel::copy`, shared with WebSocket tunnels), `status` (the seed's
 //! `LOAD` probe for least-load), `counters` and `admin` (`/stats` on `--admin`). The first
 //! seed's calculator, which runs behind it, lives in the lab (`src/lab/calc_tcp/`).
 
 pub mod admin;
 pub mod args;
 pub mod backends;
-
-pub mod copy;
 pub mod counters;
 pub mod proxy;
 pub mod status;

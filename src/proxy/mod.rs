@@ -9,7 +9,8 @@
 //! all are the codec `crate::http1`, `crate::sys`, `crate::units`, and
 //! `crate::process`, whose table of children `/stats` reads):
 //! `strategy` (pick a backend from a view of the set), `stats` (counters, a leaf),
-//! `clients` (who the client is: trusted proxies, request IDs, `Forwarded`), `backends`
+//! `clients` (who the client is: trusted proxies, request IDs, `Forwarded`), `tls`
+//! (certificates, sessions), `tunnel` (two-way byte copies after an upgrade), `backends`
 //! (the set, health, load), `routing` (pools and routes, swapped on reload),
 //! `discovery` (pools fed by etcd, and registering in it), `forward` (send a request to
 //! a backend, retry), `cache`, `access_log`, `pool` (the bounded queue and the worker
@@ -30,3 +31,5 @@ pub mod pool;
 pub mod routing;
 pub mod stats;
 pub mod strategy;
+pub mod tls;
+pub mod tunnel;

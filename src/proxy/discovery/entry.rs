@@ -85,7 +85,9 @@ mod tests {
         let error = |value: &[u8]| parse(value).unwrap_err();
         assert!(error(b"\xff").contains("UTF-8"));
         assert!(error(br#"{"weight":2}"#).contains("url"));
-        assert!(error(br#"{"url":"https://a:1"}"#).contains("http://"));
+        assert!(error(br#"{"url":"ftp://a:1"}"#).contains("http://"));
+        // https backends (verified like --backend https://...) are entries too.
+        assert!(parse(br#"{"url":"https://a:1"}"#).unwrap().tls);
         assert!(error(br#"{"url":"http://a:1","weight":0}"#).contains("1 to 1000"));
         assert!(error(br#"{"url":"http://a:1","load":"a:2"}"#).contains("load"));
         assert!(error(b"{not json").contains("not a backend entry"));

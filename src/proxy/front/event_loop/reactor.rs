@@ -116,8 +116,12 @@ impl Reactor {
                             let Some(connection) = self.connections.get_mut(slot, generation) else {
                                 continue;
                             };
-                            if let Report::Rest(rest) = report {
-                                connection.take_rest(rest, &self.shared.config, now);
+                            match report {
+                                Report::Rest(rest) => connection.take_rest(rest, &self.shared.config, now),
+                                Report::Switched(head, upgrade) => {
+                                    connection.take_switched(head, upgrade, &self.shared.config, now)
+                                }
+                                Report::Look => {}
                             }
                             queue(&mut self.ready, connection, slot, generation);
                         }
@@ -267,6 +271,7 @@ impl Reactor {
         };
         match connection.run(&mut context) {
             Verdict::Close => self.close(slot),
+            Verdict::Upgraded => self.hand_over(slot),
             Verdict::Again => self.again.push((slot, generation)),
             Verdict::Wait => {
                 // An entry is pushed only when the deadline moved earlier than the one
@@ -282,9 +287,10 @@ impl Reactor {
     }
 
     fn close(&mut self, slot: usize) {
-        let Some(connection) = self.connections.remove(slot) else {
+        let Some(mut connection) = self.connections.remove(slot) else {
             return;
         };
+        connection.closing();
         let _ = self
             .poll
             .registry()
@@ -297,6 +303,22 @@ impl Reactor {
         if connection.counted {
             self.connection_gone();
         }
+    }
+
+    /// After a `101`: the connection leaves the loop (and its epoll set) for a tunnel
+    /// of threads, as on the threaded front; it no longer counts as one of the front's.
+    fn hand_over(&mut self, slot: usize) {
+        let Some(connection) = self.connections.remove(slot) else {
+            return;
+        };
+        let _ = self
+            .poll
+            .registry()
+            .deregister(&mut SourceFd(&connection.stream.as_raw_fd()));
+        if connection.counted {
+            self.connection_gone();
+        }
+        connection.into_tunnel(self.shared.config.client_timeout);
     }
 
     fn connection_gone(&self) {
