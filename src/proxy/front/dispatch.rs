@@ -129,6 +129,14 @@ impl Dispatcher {
     /// (the access log, the admin check, the cache) looks at it. Returns whether the
     /// client may see the admin pages and debugging details.
     fn prepare(&self, request: &mut Request) -> bool {
+        #[cfg(feature = "fault-injection")]
+        if request
+            .headers
+            .get("x-roundhouse-fault")
+            .is_some_and(|fault| fault == "panic-in-front")
+        {
+            panic!("fault injected by a test on the front's own thread (connection thread or event loop)");
+        }
         request.client = self.rules.client_of(request.peer.ip(), &request.headers);
         let id = clients::request_id(&request.headers);
         request.headers.insert(X_REQUEST_ID, id);

@@ -270,13 +270,16 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             .name(format!("{}-{id}", shared.config.thread_name))
             .stack_size(256 * 1024)
             .spawn(move || {
+                let _registered = Registered {
+                    shared: &thread_shared,
+                    id,
+                };
                 // Connection threads wake up once per request: as SCHED_BATCH they do
                 // not preempt the worker that woke them (see sys::sched).
                 crate::sys::sched::batch_current_thread();
                 if let Some(conn) = secure(&thread_shared.config, &stream, peer) {
                     serve_connection(&thread_shared, conn, stream, peer, &idle);
                 }
-                unregister(&thread_shared, id);
             });
         if let Err(error) = spawned {
             log::warn!("cannot start a connection thread: {error}");
@@ -302,6 +305,21 @@ fn register(shared: &Shared, stream: &Arc<TcpStream>) -> Option<(u64, Arc<Atomic
 fn unregister(shared: &Shared, id: u64) {
     shared.connections.lock().open.remove(&id);
     shared.connection_closed.notify_all();
+}
+
+/// A connection's place in the table, given back when its thread ends, by return or by
+/// panic (the cache's hits and the admin pages run on this thread): a bug met by one
+/// connection must not hold a place against `--max-connections` forever, nor make
+/// every drain wait out its deadline for it.
+struct Registered<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        unregister(self.shared, self.id);
+    }
 }
 
 /// Over `--max-connections`: answer 503 without reading the request, and close.
@@ -334,6 +352,8 @@ fn refuse_over_limit(shared: &Arc<Shared>, stream: Arc<TcpStream>) {
         .stack_size(64 * 1024)
         .spawn(done);
     if let Err(error) = spawned {
+        // The closure was dropped unrun (its socket closed with it): give its place back.
+        shared.lingering_refusals.fetch_sub(1, Ordering::SeqCst);
         log::warn!("cannot start a thread to refuse a connection: {error}");
     }
 }

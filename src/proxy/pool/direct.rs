@@ -28,6 +28,7 @@
 
 use std::io::{self, Write};
 use std::net::TcpStream;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -242,12 +243,15 @@ impl DirectAnswer {
             .stack_size(256 * 1024)
             .spawn(move || {
                 let mut out: &TcpStream = &stream;
-                let written = match unwritten {
+                // Whatever happens here, the turn must end: the connection thread waits
+                // on it without a deadline. A panic counts as a failed write.
+                let written = panic::catch_unwind(AssertUnwindSafe(|| match unwritten {
                     Unwritten::Bytes(bytes, sent) => out.write_all(&bytes[sent..]),
                     Unwritten::Response(response, early) => out
                         .write_all(&early)
                         .and_then(|()| write_response(&mut out, &response, &method, version, keep_alive)),
-                };
+                }))
+                .unwrap_or_else(|_| Err(std::io::Error::other("panicked while writing the answer")));
                 let keep_open = written.is_ok() && keep_alive;
                 close_unless(&stream, keep_open);
                 turn.finish(keep_open);

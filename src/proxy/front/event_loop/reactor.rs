@@ -18,6 +18,7 @@
 
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -269,7 +270,16 @@ impl Reactor {
             scratch: &mut self.scratch,
             now,
         };
-        match connection.run(&mut context) {
+        // A panic while serving one connection (admin pages and cache hits run here)
+        // closes that connection, not the loop and every other connection on it: the
+        // workers' rule (`pool/mod.rs`), applied per connection. The panic hook has
+        // printed the message already.
+        let verdict =
+            panic::catch_unwind(AssertUnwindSafe(|| connection.run(&mut context))).unwrap_or_else(|_| {
+                log::error!("event loop: a panic while serving a connection; closing it");
+                Verdict::Close
+            });
+        match verdict {
             Verdict::Close => self.close(slot),
             Verdict::Upgraded => self.hand_over(slot),
             Verdict::Again => self.again.push((slot, generation)),
