@@ -1,4 +1,4 @@
-# What the benchmark scripts share, sourced by compare.sh, bounds.sh and c10k.sh after
+# What the benchmark scripts share, sourced by compare.sh, bounds.sh, c10k.sh and tls.sh after
 # they set SCRIPT (their name, for messages): Debian packages installed when missing, a
 # scratch folder, the processes a script starts (stopped on exit, by PID, newest first,
 # so a benchmark never leaves a server behind), and waiting for a port to listen.

@@ -38,52 +38,20 @@ while [ $# -gt 0 ]; do
     shift
 done
 
+SCRIPT=tls.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 missing=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v wrk >/dev/null || missing+=(wrk)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "tls.sh: installing ${missing[*]} from Debian's packages" >&2
-    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
-fi
+bench_install "${missing[@]}"
 export PATH="$PATH:/usr/sbin:/sbin"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-RUN="$(mktemp -d "${TMPDIR:-/tmp}/roundhouse-tls.XXXXXX")"
-PIDS=()
-cleanup() {
-    local index
-    for ((index = ${#PIDS[@]} - 1; index >= 0; index--)); do
-        kill -TERM "${PIDS[index]}" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$RUN"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_listening() {
-    local tries=0
-    until listening "$1"; do
-        tries=$((tries + 1))
-        if [ $tries -gt 200 ]; then
-            echo "tls.sh: nothing listens on port $1 after 20 s" >&2
-            tail -n 5 "$RUN"/*.log >&2 || true
-            exit 1
-        fi
-        sleep 0.1
-    done
-}
 
 B1=$((BASE + 1)); B2=$((BASE + 2)); B3=$((BASE + 3))
 NGINX_PORT=$((BASE + 102)); NGINX2_PORT=$((BASE + 103)); ROUNDHOUSE_PORT=$((BASE + 301))
 EPOLL_PORT=$((BASE + 302)); EPOLL2_PORT=$((BASE + 303))
-for port in $B1 $B2 $B3 $NGINX_PORT $NGINX2_PORT $ROUNDHOUSE_PORT $EPOLL_PORT $EPOLL2_PORT; do
-    if listening "$port"; then
-        echo "tls.sh: port $port is in use; choose other ports with BENCH_PORT_BASE=N" >&2
-        exit 2
-    fi
-done
+ports_free $B1 $B2 $B3 $NGINX_PORT $NGINX2_PORT $ROUNDHOUSE_PORT $EPOLL_PORT $EPOLL2_PORT
 
 echo "tls.sh: building roundhouse (release)" >&2
 (cd "$ROOT" && cargo build --release --quiet)
