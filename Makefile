@@ -1,7 +1,7 @@
 # roundhouse: `make run` starts the balancer, `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: run test fmt clippy experiment bench bench-compare bench-bounds c10k
+.PHONY: run test fmt clippy experiment bench bench-compare bench-bounds c10k bench-tls
 
 run:
 	$(CARGO) run --release
@@ -41,7 +41,7 @@ simulate-plot:
 
 # Every benchmark of the project: roundhouse against nginx and HAProxy, then the
 # slow-backend bounds and memory (speed lives here, never in the tests).
-bench: bench-compare bench-bounds c10k
+bench: bench-compare bench-bounds c10k bench-tls
 
 # roundhouse next to nginx and HAProxy (installs them and wrk if missing; a few minutes).
 # BENCH_ARGS="--long" for 10 s runs, "--baseline REV" to add an older build, "--record"
@@ -58,3 +58,7 @@ bench-bounds:
 # descriptor limit and slowloris; draws docs/img/c10k-*.svg (about 6 minutes).
 c10k:
 	bash bench/c10k.sh --plot docs/img $(BENCH_ARGS)
+
+# HTTPS requests/s and handshakes/s next to nginx with the same certificate (2.5 min).
+bench-tls:
+	bash bench/tls.sh

@@ -21,40 +21,13 @@ DURATION="${DURATION:-20}"
 RECORD=0
 [ "${1:-}" = "--record" ] && RECORD=1
 
-if ! command -v wrk >/dev/null; then
-    echo "bounds.sh: installing wrk from Debian's packages" >&2
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q wrk >/dev/null
-fi
+SCRIPT=bounds.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+command -v wrk >/dev/null || bench_install wrk
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-RUN="$(mktemp -d "${TMPDIR:-/tmp}/roundhouse-bounds.XXXXXX")"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$RUN"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_listening() {
-    local tries=0
-    until listening "$1"; do
-        tries=$((tries + 1))
-        [ $tries -le 200 ] || { echo "bounds.sh: nothing listens on $1" >&2; exit 1; }
-        sleep 0.1
-    done
-}
-for port in $(seq $((BASE + 401)) $((BASE + 405))); do
-    if listening "$port"; then
-        echo "bounds.sh: port $port is in use; choose other ports with BENCH_PORT_BASE=N" >&2
-        exit 2
-    fi
-done
+ports_free $(seq $((BASE + 401)) $((BASE + 405)))
 
 echo "bounds.sh: building roundhouse (release)" >&2
 (cd "$ROOT" && cargo build --release --quiet)

@@ -43,47 +43,20 @@ while [ $# -gt 0 ]; do
 done
 
 export PATH="$PATH:/usr/sbin:/sbin"
-if ! command -v wrk >/dev/null || ! command -v prlimit >/dev/null || ! command -v nginx >/dev/null; then
-    echo "c10k.sh: installing wrk, nginx and util-linux from Debian's packages" >&2
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q wrk nginx-light util-linux >/dev/null ||
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q wrk nginx util-linux >/dev/null
-fi
+SCRIPT=c10k.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || missing+=(nginx-light)
+command -v prlimit >/dev/null || missing+=(util-linux)
+bench_install "${missing[@]}"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" -lt 10500 ]; then
     echo "c10k.sh: the descriptor limit is $(ulimit -n); 10,000 connections need about 10,500 in the balancer and in wrk (ulimit -Hn)" >&2
 fi
 
-RUN="$(mktemp -d "${TMPDIR:-/tmp}/roundhouse-c10k.XXXXXX")"
-PIDS=()
-cleanup() {
-    local index
-    for ((index = ${#PIDS[@]} - 1; index >= 0; index--)); do
-        kill -TERM "${PIDS[index]}" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$RUN"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_listening() {
-    local tries=0
-    until listening "$1"; do
-        tries=$((tries + 1))
-        [ $tries -le 300 ] || { echo "c10k.sh: nothing listens on $1; see $RUN/*.log" >&2; tail -n 3 "$RUN"/*.log >&2; exit 1; }
-        sleep 0.1
-    done
-}
-for port in $(seq $((BASE + 501)) $((BASE + 520))); do
-    if listening "$port"; then
-        echo "c10k.sh: port $port is in use; choose other ports with BENCH_PORT_BASE=N" >&2
-        exit 2
-    fi
-done
+ports_free $(seq $((BASE + 501)) $((BASE + 520)))
 stop() {
     kill -TERM "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true

@@ -55,66 +55,21 @@ while [ $# -gt 0 ]; do
 done
 
 # ---------------------------------------------------------------- tools
-install_missing() {
-    local missing=()
-    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-    command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
-    command -v wrk >/dev/null || missing+=(wrk)
-    [ ${#missing[@]} -eq 0 ] && return
-    echo "compare.sh: installing ${missing[*]} from Debian's packages" >&2
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -q >/dev/null
-    # nginx-light is gone from newer Debian releases; plain nginx serves as well.
-    if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}" >/dev/null; then
-        local replaced=("${missing[@]/nginx-light/nginx}")
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${replaced[@]}" >/dev/null
-    fi
-}
-install_missing
+SCRIPT=compare.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+missing=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+command -v wrk >/dev/null || missing+=(wrk)
+bench_install "${missing[@]}"
 export PATH="$PATH:/usr/sbin:/sbin"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-RUN="$(mktemp -d "${TMPDIR:-/tmp}/roundhouse-compare.XXXXXX")"
-PIDS=()
-cleanup() {
-    # Stop exactly the processes this script started, by PID, newest first.
-    local index
-    for ((index = ${#PIDS[@]} - 1; index >= 0; index--)); do
-        kill -TERM "${PIDS[index]}" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$RUN"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-wait_listening() {
-    local port=$1 tries=0
-    until listening "$port"; do
-        tries=$((tries + 1))
-        if [ $tries -gt 200 ]; then
-            echo "compare.sh: nothing listens on port $port after 20 s; see $RUN/*.log" >&2
-            tail -n 5 "$RUN"/*.log >&2 || true
-            exit 1
-        fi
-        sleep 0.1
-    done
-}
 
 # ---------------------------------------------------------------- ports and configs
 B1=$((BASE + 1)); B2=$((BASE + 2)); B3=$((BASE + 3))
 NGINX_PORT=$((BASE + 101)); HAPROXY_PORT=$((BASE + 201)); ROUNDHOUSE_PORT=$((BASE + 301))
-for port in $B1 $B2 $B3 $NGINX_PORT $HAPROXY_PORT $(seq $ROUNDHOUSE_PORT $((ROUNDHOUSE_PORT + 20))); do
-    if listening "$port"; then
-        echo "compare.sh: port $port is in use; choose other ports with BENCH_PORT_BASE=N" >&2
-        exit 2
-    fi
-done
+ports_free $B1 $B2 $B3 $NGINX_PORT $HAPROXY_PORT $(seq $ROUNDHOUSE_PORT $((ROUNDHOUSE_PORT + 20)))
 rewrite_ports() {
     sed -e "s/127\.0\.0\.1:9101/127.0.0.1:$B1/g; s/127\.0\.0\.1:9102/127.0.0.1:$B2/g" \
         -e "s/127\.0\.0\.1:9103/127.0.0.1:$B3/g; s/127\.0\.0\.1:9201/127.0.0.1:$NGINX_PORT/g" \

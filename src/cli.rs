@@ -1,6 +1,11 @@
 //! The command line: `roundhouse [serve]`, `roundhouse backend`, `roundhouse client`,
 //! and the other subcommands. The settings of `serve` are the configuration's own
 //! schema (`crate::config::args::ServeArgs`); this file only names the subcommands.
+//!
+//! OS concept: the argument vector. `execve(2)` gives a program its words as `argv`
+//! and nothing else; `Cli` is what they mean. One binary plays every role by its first
+//! word, so the supervisor can start a simulated backend as `roundhouse backend` from
+//! the very file it runs (src/lab/sim_backend/process.rs).
 
 use std::ops::RangeInclusive;
 
@@ -56,6 +61,21 @@ pub enum Command {
     /// Check a configuration (like `nginx -t`): print the effective settings, or every
     /// problem found, one per line; exit 0 when valid, 2 otherwise.
     Check(Box<crate::config::check::CheckArgs>),
+    /// Make a development certificate: `cert --self-signed --out DIR` writes
+    /// DIR/cert.pem and DIR/key.pem for localhost, 127.0.0.1 and ::1.
+    Cert(CertArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CertArgs {
+    /// Sign the certificate with its own key (the only kind this command makes): for
+    /// development, trusted by clients told to (`curl --cacert DIR/cert.pem`).
+    #[arg(long, required = true)]
+    pub self_signed: bool,
+
+    /// Directory to write cert.pem and key.pem into (made if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,4 +1,7 @@
-//! roundhouse: a thread-based HTTP load balancer written to be read.
+//! roundhouse: an HTTP load balancer on threads (and one epoll front), written to be read.
+//!
+//! OS concept: none of its own; this is the map. Each module's opening comment names
+//! the concept it shows, and docs/concepts.md lists them with experiments to run.
 //!
 //! The crate reads bottom-up; every arrow between modules points down this list
 //! (`tests/architecture.rs` fails on a cycle):
@@ -8,7 +11,8 @@
 //! 2. `process`: starting, supervising and replacing processes (fork/exec, waitpid,
 //!    inherited sockets); it uses only `sys` and `units`.
 //! 3. `proxy`: the HTTP load balancer (L7), itself layered (see its module comment).
-//! 4. `l4`: the TCP load balancer, which borrows the proxy's strategies and health.
+//! 4. `l4`: the TCP load balancer, which borrows the proxy's strategies, health and
+//!    HTTP server (for its `/stats` port).
 //! 5. `lab`: what a classroom runs against the balancer (simulated backends, client,
 //!    bench, simulator, plots).
 //! 6. `config` and `cli`: the program's settings, from a file and the command line.

@@ -76,6 +76,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => roundhouse::lab::bench::run(&args),
         Some(Command::Experiment(args)) => roundhouse::lab::bench::experiment::run(&args),
         Some(Command::Simulate(args)) => roundhouse::lab::simulator::command(&args),
+        Some(Command::Cert(args)) => cert(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -284,7 +285,11 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
     loop {
         match events.recv() {
             Ok(Event::Reload) => {
-                reloader.reload(&balancer);
+                // SIGHUP re-reads the certificate as nginx does, with or without --config.
+                reload_certificate(&balancer);
+                if flags.config.is_some() || balancer.tls().is_none() {
+                    reloader.reload(&balancer);
+                }
             }
             Ok(Event::ReopenLogs) => balancer.reopen_logs(),
             Ok(Event::Upgrade) => match upgrade::start_successor(&passable, args.processes.upgrade_timeout) {
@@ -349,9 +354,55 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
     Ok(())
 }
 
+/// Reads the TLS certificate and key again, and says what happened.
+fn reload_certificate(balancer: &Balancer) {
+    let Some(result) = balancer.reload_tls() else {
+        return;
+    };
+    let tls = balancer.tls().expect("a balancer that reloaded TLS has it");
+    match result {
+        Ok(()) => log::info!(
+            "reloaded the TLS certificate {} (expires {}); open connections keep the one they started with",
+            tls.files().cert.display(),
+            tls.expires()
+        ),
+        Err(error) => {
+            log::error!("reload of the TLS certificate failed: {error}; the old certificate stays in force")
+        }
+    }
+}
+
+/// `roundhouse cert --self-signed --out DIR`.
+fn cert(args: &roundhouse::cli::CertArgs) -> Result<(), String> {
+    let (cert, key) = roundhouse::proxy::tls::self_signed::write_self_signed(&args.out)?;
+    say(format_args!(
+        "wrote {} and {} (self-signed, for localhost, 127.0.0.1 and ::1)",
+        cert.display(),
+        key.display()
+    ));
+    say(format_args!(
+        "try:  roundhouse --tls-cert {} --tls-key {}",
+        cert.display(),
+        key.display()
+    ));
+    say(format_args!(
+        "      curl --cacert {} https://localhost:8080/hello",
+        cert.display()
+    ));
+    Ok(())
+}
+
 fn print_banner(balancer: &Balancer, config: &BalancerConfig, simulated: bool, args: &ServeArgs) {
     let addr = balancer.local_addr();
-    say(format_args!("roundhouse listening on http://{addr}"));
+    let scheme = if balancer.tls().is_some() { "https" } else { "http" };
+    say(format_args!("roundhouse listening on {scheme}://{addr}"));
+    if let Some(tls) = balancer.tls() {
+        say(format_args!(
+            "  TLS 1.2/1.3 with {} (expires {}); SIGHUP reloads it",
+            tls.files().cert.display(),
+            tls.expires()
+        ));
+    }
     say(format_args!(
         "  {} workers, queue of {}, strategy {}, front {}",
         config.workers, config.queue, config.strategy, config.front
@@ -396,7 +447,12 @@ fn print_banner(balancer: &Balancer, config: &BalancerConfig, simulated: bool, a
     }
     let admin = balancer.admin_addr().unwrap_or(addr);
     say(format_args!(
-        "  admin pages on http://{admin}/stats for {}",
+        "  admin pages on {}://{admin}/stats for {}",
+        if balancer.admin_addr().is_none() {
+            scheme
+        } else {
+            "http"
+        },
         config.clients.admin_allow
     ));
     if !config.clients.trust_proxy.is_empty() {
@@ -405,18 +461,33 @@ fn print_banner(balancer: &Balancer, config: &BalancerConfig, simulated: bool, a
             config.clients.trust_proxy
         ));
     }
-    say(format_args!("try:  curl -i http://{addr}/hello"));
-    say(format_args!("      curl http://{admin}/stats"));
-    say(format_args!(
-        // Quoted: an unquoted `?` is a glob in zsh ("no matches found").
-        "      curl 'http://{addr}/calc?expr=3%2B4'   curl http://{addr}/convertepradolareuro/15.0"
-    ));
-    say(format_args!(
-        "      http://{addr}/site/ in a browser     cargo run -- client calc"
-    ));
-    say(format_args!(
-        "      open http://{addr}/dashboard in a browser; load it with: roundhouse bench http://{addr}/"
-    ));
+    if let Some(tls) = balancer.tls() {
+        let cert = tls.files().cert.display();
+        say(format_args!(
+            "try:  curl -i --cacert {cert} https://localhost:{}/hello",
+            addr.port()
+        ));
+        match balancer.admin_addr() {
+            Some(admin) => say(format_args!("      curl http://{admin}/stats")),
+            None => say(format_args!(
+                "      curl --cacert {cert} https://localhost:{}/stats",
+                admin.port()
+            )),
+        }
+    } else {
+        say(format_args!("try:  curl -i http://{addr}/hello"));
+        say(format_args!("      curl http://{admin}/stats"));
+        say(format_args!(
+            // Quoted: an unquoted `?` is a glob in zsh ("no matches found").
+            "      curl 'http://{addr}/calc?expr=3%2B4'   curl http://{addr}/convertepradolareuro/15.0"
+        ));
+        say(format_args!(
+            "      http://{addr}/site/ in a browser     cargo run -- client calc"
+        ));
+        say(format_args!(
+            "      open http://{addr}/dashboard in a browser; load it with: roundhouse bench http://{addr}/"
+        ));
+    }
     say(format_args!(
         "stop: Ctrl-C (finishes accepted requests, then exits)"
     ));

@@ -1,4 +1,8 @@
 //! Parsing the units people type on a command line: durations, ranges, sizes.
+//!
+//! OS concept: none of its own; these parsers serve the flags and the configuration
+//! file alike, so `"1.5s"` or `"10M"` means one thing everywhere. Sizes are binary
+//! (`1K` is 1,024 bytes), as memory and buffer sizes are counted.
 
 use std::ops::RangeInclusive;
 use std::time::Duration;

@@ -75,7 +75,7 @@ fn check_lists_every_problem_one_per_line_with_key_and_line_and_exits_2() {
         "bad.toml",
         r#"workers = 0
 strategy = "fastest"
-backends = ["https://127.0.0.1:9001"]
+backends = ["ftp://127.0.0.1:9001"]
 
 [[pools]]
 name = "api"
@@ -106,7 +106,7 @@ host = "bad\nhost"
     let expected = [
         format!("{file}:1: workers: must be at least 1 (got 0)"),
         format!("{file}:2: strategy: unknown strategy \"fastest\""),
-        format!("{file}:3: backends[0]: backend \"https://127.0.0.1:9001\": only http:// URLs"),
+        format!("{file}:3: backends[0]: backend \"ftp://127.0.0.1:9001\": only http:// and https:// URLs"),
         format!("{file}:10: pools[1].name: pool \"api\" is already defined"),
         format!("{file}:15: routes[0].pool: no pool is named \"apii\""),
         format!("{file}:18: routes[1].prefix: \"static\" must start with /"),

@@ -109,6 +109,7 @@ fn send(
         body,
         spooled: None,
         interim: None,
+        tunnel: None,
     };
     client.send(authority, &request)
 }
@@ -237,6 +238,7 @@ fn request_head_reaches_the_backend_as_written() {
         body: b"abc",
         spooled: None,
         interim: None,
+        tunnel: None,
     };
     client.send(&backend.authority, &request).unwrap();
     let (head, body) = received.recv_timeout(Duration::from_secs(5)).unwrap();
@@ -359,6 +361,25 @@ fn silent_backend_is_504_after_the_timeout() {
     assert!(matches!(error, UpstreamError::Timeout(_)), "{error:?}");
     assert_eq!(error.status(), StatusCode::GATEWAY_TIMEOUT);
     assert!(error.may_have_reached_backend());
+}
+
+#[test]
+fn a_backend_that_stalls_inside_its_head_is_504_and_not_retried() {
+    let backend = scripted_backend(|_, mut reader| {
+        // Half a status line, then silence until the client gives up and closes.
+        if read_request(&mut reader).is_some() {
+            let _ = reader.get_mut().write_all(b"HTTP/1.1 200");
+            let _ = read_request(&mut reader);
+        }
+    });
+    let client = client(Duration::from_millis(200));
+    let error = send(&client, &backend.authority, Method::GET, b"").unwrap_err();
+    assert!(matches!(error, UpstreamError::Stalled(_)), "{error:?}");
+    assert_eq!(error.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert!(!roundhouse::proxy::forward::retry::may_retry(
+        &Method::GET,
+        &error
+    ));
 }
 
 #[test]

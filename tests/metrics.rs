@@ -294,7 +294,8 @@ fn the_parser_refuses_what_the_format_forbids() {
 fn the_metrics_page_parses_strictly_and_counts_the_traffic() {
     let (_web, web) = sims("web", 1, 0..=0);
     let (_api, api) = sims("api", 2, 0..=2);
-    let dead = format!("http://{}", listener().local_addr().unwrap());
+    let (_refusing, dead) = common::refusing_addr();
+    let dead = format!("http://{dead}");
     let pool = |name: &str, urls: &[String]| PoolSpec {
         name: name.into(),
         strategy: "round-robin".into(),

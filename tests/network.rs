@@ -60,6 +60,36 @@ fn a_panic_while_handling_a_request_is_a_500_and_the_worker_goes_on() {
 }
 
 #[test]
+fn a_panic_on_the_fronts_own_thread_ends_that_request_only() {
+    common::each_front(|front| {
+        let cluster = cluster(1, 0..=0, |config| {
+            config.front = front;
+            config.server.max_connections = 2;
+        });
+        // Before: the event loop died with every connection on it (nothing answered
+        // after). Three panics against --max-connections 2 also show that no panicked
+        // connection keeps its place in the table.
+        let request = b"GET /boom HTTP/1.1\r\nHost: test\r\nX-Roundhouse-Fault: panic-in-front\r\n\r\n";
+        for _ in 0..3 {
+            // The threaded front catches a handler's panic and answers 500; the loop,
+            // whose connection state a panic may have left half-changed, closes.
+            let reply = raw(cluster.addr, request);
+            assert!(
+                reply.as_ref().map_or(true, |reply| reply.status == 500),
+                "{front:?}: a 500 or the connection closed, not {:?}",
+                reply.map(|reply| (reply.status, reply.text()))
+            );
+        }
+        let mut answered = false;
+        common::wait_until(Duration::from_secs(5), || {
+            answered = get(cluster.addr, "/after").status == 200;
+            answered
+        });
+        assert!(answered, "{front:?}: a new connection is served after the panics");
+    });
+}
+
+#[test]
 fn a_worker_thread_that_dies_is_replaced_and_the_pool_keeps_its_size() {
     common::each_front(|front| {
         let cluster = cluster(1, 0..=0, |config| {

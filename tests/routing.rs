@@ -138,7 +138,8 @@ fn without_a_default_pool_an_unmatched_request_gets_404_with_a_body() {
 fn a_backend_in_two_pools_is_one_backend_and_a_reload_keeps_its_health() {
     let (_shared, shared) = sims("shared", 1, 0..=0);
     // A port nothing listens on: the first request marks it down (max_fails 1).
-    let dead = format!("http://{}", listener().local_addr().unwrap());
+    let (_refusing, dead) = common::refusing_addr();
+    let dead = format!("http://{dead}");
     let config = BalancerConfig {
         backends: vec![dead.parse().unwrap(), shared[0].parse().unwrap()],
         pools: vec![pool("api", &shared)],
@@ -216,7 +217,8 @@ fn the_health_checker_follows_a_reload_to_new_backends() {
     let addr = balancer.local_addr();
     // Added by the reload, in a pool no request is routed to: only the checker can
     // find out that nothing listens there.
-    let dead = format!("http://{}", listener().local_addr().unwrap());
+    let (_refusing, dead) = common::refusing_addr();
+    let dead = format!("http://{dead}");
     let mut next = config.clone();
     next.pools = vec![pool("spare", std::slice::from_ref(&dead))];
     balancer.reload(&next).unwrap();

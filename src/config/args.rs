@@ -2,9 +2,15 @@
 //! configuration. The command line fills it (clap reads these attributes), the file
 //! fills it underneath (`merge.rs`), and `balancer_config` turns it into what the
 //! balancer runs with.
+//!
+//! OS concept: none of its own; these are the knobs of the concepts shown elsewhere
+//! (how many worker threads, how many slots in the bounded queue, how long a blocking
+//! read may wait, how many descriptors the fronts may hold), written once so that the
+//! flag, the file and `roundhouse check` cannot disagree about them.
 
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -23,6 +29,7 @@ use crate::proxy::discovery::EtcdTarget;
 use crate::proxy::forward::UpstreamTimeouts;
 use crate::proxy::front::{FrontKind, ServerConfig};
 use crate::proxy::strategy;
+use crate::proxy::tls::TlsFiles;
 use crate::units::{parse_duration, parse_millis_range, parse_size};
 
 #[derive(Debug, Clone, Args)]
@@ -181,6 +188,31 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub processes: crate::process::args::ProcessArgs,
+
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first);
+    /// needs --tls-key. SIGHUP reads it again. `roundhouse cert --self-signed --out DIR`
+    /// makes one for localhost.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Trust only the CA certificates in this PEM file for https:// backends, instead
+    /// of the system's roots.
+    #[arg(long, value_name = "FILE")]
+    pub backend_ca: Option<PathBuf>,
+
+    /// Most WebSocket (or other upgraded) tunnels open at once; upgrade requests past it
+    /// get 503. Each tunnel costs two threads, none of them a worker.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(0..=1_000_000), value_name = "N")]
+    pub max_tunnels: u32,
+
+    /// Close a tunnel when nothing has moved either way for this long (nginx's
+    /// proxy_read_timeout default).
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub tunnel_idle_timeout: Duration,
 }
 
 impl ServeArgs {
@@ -192,6 +224,14 @@ impl ServeArgs {
             trust_proxy: NetList::new(self.trust_proxy.clone()),
             admin_allow: NetList::new(admin_allow),
         }
+    }
+
+    /// The listener's certificate and key, when both are set.
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        Some(TlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+        })
     }
 
     /// The balancer's configuration from these flags, balancing over `backends`.
@@ -211,6 +251,7 @@ impl ServeArgs {
                 client_timeout: self.client_timeout,
                 keepalive_timeout: self.keepalive_timeout,
                 thread_name: "conn".into(),
+                tls: None,
             },
             front: self.front,
             front_threads: self.front_threads as usize,
@@ -236,6 +277,10 @@ impl ServeArgs {
             pools: Vec::new(),
             routes: Vec::new(),
             clients: self.client_rules(),
+            tls: self.tls_files(),
+            backend_ca: self.backend_ca.clone(),
+            max_tunnels: self.max_tunnels as usize,
+            tunnel_idle_timeout: self.tunnel_idle_timeout,
         }
     }
 }

@@ -4,6 +4,11 @@
 //! line should not discover the next problem only on the next run. (A file that is not
 //! valid TOML, or has a key the schema does not know, stops at that first error, as a
 //! compiler's parser does; everything after parsing is checked in full.)
+//!
+//! OS concept: the exit status as a program's answer. `run` exits 0 for a valid
+//! configuration and 2 (`EXIT_INVALID`, clap's code for bad flags) otherwise, with the
+//! problems on stderr and the configuration on stdout, so a script or a service
+//! manager can run `roundhouse check` before sending SIGHUP, as `nginx -t` is used.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -97,6 +102,7 @@ pub fn resolve(
             None => collector.general("cache.dir", "set, but the cache is off"),
         }
     }
+    check_tls(file, &args, &mut collector);
     if collector.problems.is_empty() {
         Ok(Effective {
             args,
@@ -109,6 +115,54 @@ pub fn resolve(
         let mut problems = collector.problems;
         problems.sort_by_key(|problem| problem.line.unwrap_or(usize::MAX));
         Err(problems)
+    }
+}
+
+/// Both halves of the certificate pair or neither; the pair (and the backend CA)
+/// readable and good, so `check` catches what would stop the start.
+fn check_tls(file: &FileConfig, args: &ServeArgs, collector: &mut Collector) {
+    let table = file.tls.as_ref();
+    let at = |collector: &mut Collector,
+              key: &str,
+              value: Option<&toml::Spanned<String>>,
+              message: String| match value {
+        Some(value) => collector.at(key, value, message),
+        None => collector.general(key, &message),
+    };
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            if let Err(error) = crate::proxy::tls::acceptor::server_config(cert, key) {
+                at(
+                    collector,
+                    "tls.cert",
+                    table.and_then(|tls| tls.cert.as_ref()),
+                    error.to_string(),
+                );
+            }
+        }
+        (Some(_), None) => at(
+            collector,
+            "tls.key",
+            table.and_then(|tls| tls.cert.as_ref()),
+            "tls.cert is set but tls.key is not: HTTPS needs both".into(),
+        ),
+        (None, Some(_)) => at(
+            collector,
+            "tls.cert",
+            table.and_then(|tls| tls.key.as_ref()),
+            "tls.key is set but tls.cert is not: HTTPS needs both".into(),
+        ),
+        (None, None) => {}
+    }
+    if let Some(ca) = &args.backend_ca
+        && let Err(error) = crate::proxy::tls::BackendTls::new(Some(ca))
+    {
+        at(
+            collector,
+            "tls.backend_ca",
+            table.and_then(|tls| tls.backend_ca.as_ref()),
+            error.to_string(),
+        );
     }
 }
 

@@ -9,6 +9,10 @@
 //!
 //! The same types serialise the effective configuration (`roundhouse check`), so what
 //! `check` prints is itself a valid configuration file.
+//!
+//! OS concept: none of its own; this is the shape of the data a daemon reads at start
+//! and again on SIGHUP (`reload.rs`), kept strict so that a reload never half-applies
+//! a file it misread.
 
 use std::fmt;
 
@@ -50,6 +54,8 @@ pub struct FileConfig {
     pub health: Option<Health>,
     pub cache: Option<Cache>,
     pub simulated: Option<Simulated>,
+    pub tls: Option<Tls>,
+    pub tunnels: Option<Tunnels>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pools: Vec<Pool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -101,6 +107,28 @@ pub struct Timeouts {
     pub drain: Option<Spanned<String>>,
     /// `--upgrade-timeout`
     pub upgrade: Option<Spanned<String>>,
+}
+
+/// `[tls]`: HTTPS on the listener, and whom to trust among HTTPS backends.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// `--tls-cert`
+    pub cert: Option<Spanned<String>>,
+    /// `--tls-key`
+    pub key: Option<Spanned<String>>,
+    /// `--backend-ca`
+    pub backend_ca: Option<Spanned<String>>,
+}
+
+/// `[tunnels]`: connections upgraded to WebSocket (or another protocol).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tunnels {
+    /// `--max-tunnels`
+    pub max: Option<Spanned<i64>>,
+    /// `--tunnel-idle-timeout`
+    pub idle_timeout: Option<Spanned<String>>,
 }
 
 /// `[limits]`

@@ -6,6 +6,10 @@
 //! Otherwise `--config f.toml` with `workers = 8` would silently run 4 workers.
 //! (nginx has no such layering; HAProxy and Envoy let flags override few settings;
 //! Caddy's `--config` plus flags works the same way as here.)
+//!
+//! OS concept: none of its own; it serves `check.rs` and `reload.rs`, which both need
+//! the settings as the operator meant them, and `Collector`, which gathers every
+//! problem with its line.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -99,6 +103,11 @@ pub const FLAG_KEYS: &[(&str, &str)] = &[
     ("admin_allow", "admin.allow"),
     ("admin_listen", "admin.listen"),
     ("trust_proxy", "trust_proxy"),
+    ("tls_cert", "tls.cert"),
+    ("tls_key", "tls.key"),
+    ("backend_ca", "tls.backend_ca"),
+    ("max_tunnels", "tunnels.max"),
+    ("tunnel_idle_timeout", "tunnels.idle_timeout"),
     ("sim_processes", "simulated.processes"),
 ];
 
@@ -322,6 +331,26 @@ pub fn settings(
         int(1, 64),
         &mut args.front_threads,
     );
+    if let Some(tls) = &file.tls {
+        let path = |text: &String| Ok(Some(std::path::PathBuf::from(text)));
+        layer.set("tls_cert", tls.cert.as_ref(), path, &mut args.tls_cert);
+        layer.set("tls_key", tls.key.as_ref(), path, &mut args.tls_key);
+        layer.set("backend_ca", tls.backend_ca.as_ref(), path, &mut args.backend_ca);
+    }
+    if let Some(tunnels) = &file.tunnels {
+        layer.set(
+            "max_tunnels",
+            tunnels.max.as_ref(),
+            int(0, 1_000_000),
+            &mut args.max_tunnels,
+        );
+        layer.set(
+            "tunnel_idle_timeout",
+            tunnels.idle_timeout.as_ref(),
+            duration,
+            &mut args.tunnel_idle_timeout,
+        );
+    }
     let timeouts = file.timeouts.as_ref();
     let get = |pick: fn(&file::Timeouts) -> Option<&Spanned<String>>| timeouts.and_then(pick);
     layer.set(

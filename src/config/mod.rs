@@ -7,8 +7,9 @@
 //!   command line win; a flag's default never overrides the file).
 //! - `check.rs`: every problem collected, each naming its key and line; `check`.
 //! - `render.rs`: the effective configuration written back as TOML.
-//! - `reload.rs`: SIGHUP: re-read, check, swap the routing table.
-//! - `signals.rs`: SIGINT, SIGTERM and SIGHUP turned into messages on a channel.
+//! - `processes.rs`: `[[processes]]`, the commands the balancer supervises.
+//! - `reload.rs`: SIGHUP: re-read, check, swap the routing table (the signal itself
+//!   becomes a message in src/sys/signals.rs).
 //!
 //! OS concept: configuration as data read at run time, and signals as the classic way
 //! to tell a daemon "read your configuration again" (nginx, HAProxy, sshd all reload on

@@ -16,6 +16,11 @@
 //! The command is an argument vector, not a shell line: nothing is split or expanded
 //! (write `["sh", "-c", "..."]` for a shell). A program without a `/` is looked up in
 //! `PATH`. Processes start with the balancer and are a restart-only setting.
+//!
+//! OS concept: a command as `execve(2)` takes it: a program and its `argv`, each word
+//! passed as written, which is why `command` is a list and never goes through a shell
+//! (the `PATH` lookup is in src/process/exec.rs). `ProcessConfig::spec` pairs it with
+//! the `listen` socket, bound by the balancer so that it outlives every restart.
 
 use std::collections::HashMap;
 use std::ffi::OsString;

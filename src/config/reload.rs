@@ -9,6 +9,11 @@
 //! in both keep their health. Every other setting (listen address, workers, queue,
 //! timeouts, health checks, cache, access log...) belongs to threads and sockets made
 //! at start-up: a change there is logged as needing a restart, and not applied.
+//!
+//! OS concept: signals: SIGHUP as "read your configuration again" (nginx, HAProxy,
+//! sshd). The signal only becomes a message; `Reloader::reload` runs on the main
+//! thread, never in a handler, and the new table is swapped whole, so a request sees
+//! the old one or the new one, never a mix.
 
 use crate::config::args::ServeArgs;
 use crate::proxy::backends::BackendSpec;

@@ -3,6 +3,10 @@
 //!
 //! It uses the file's own schema, so the output can be saved and loaded again; every
 //! key is present, defaults included, so nothing is left to guess.
+//!
+//! OS concept: none of its own; `to_toml` serves `check.rs`, and `flat` serves
+//! `reload.rs`, which compares the old and new settings key by key to log each one
+//! that needs a restart.
 
 use std::ops::RangeInclusive;
 use std::time::Duration;
@@ -65,6 +69,10 @@ fn nets(list: &[ipnet::IpNet]) -> Vec<Spanned<String>> {
         .collect()
 }
 
+fn path(path: Option<&std::path::PathBuf>) -> Option<Spanned<String>> {
+    path.and_then(|path| value(path.display().to_string()))
+}
+
 fn access_log(target: &AccessLogTarget) -> String {
     match target {
         AccessLogTarget::Off => "off".into(),
@@ -104,6 +112,15 @@ pub fn to_file(effective: &Effective) -> FileConfig {
             keepalive: duration(args.keepalive_timeout),
             drain: duration(args.drain_timeout),
             upgrade: duration(args.processes.upgrade_timeout),
+        }),
+        tls: Some(file::Tls {
+            cert: path(args.tls_cert.as_ref()),
+            key: path(args.tls_key.as_ref()),
+            backend_ca: path(args.backend_ca.as_ref()),
+        }),
+        tunnels: Some(file::Tunnels {
+            max: int(args.max_tunnels),
+            idle_timeout: duration(args.tunnel_idle_timeout),
         }),
         limits: Some(file::Limits {
             max_connections: int(args.max_connections),

@@ -9,18 +9,25 @@ use http::{HeaderMap, HeaderName, HeaderValue, Version, header};
 
 use super::error::RequestError;
 
-/// The header fields httparse found, as a `HeaderMap`; a name or value that is not
-/// valid HTTP is reported as a sentence. Shared with the forwarding client, which reads
-/// response heads the same way.
-pub fn parsed_headers(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, String> {
+/// A header field httparse let through that `http` refuses (RFC 9110 section 5.5).
+#[derive(Debug, thiserror::Error)]
+pub enum BadField {
+    #[error("bad header name {0:?}")]
+    Name(String),
+    #[error("bad value for header {0}")]
+    Value(HeaderName),
+}
+
+/// The header fields httparse found, as a `HeaderMap`. Shared with the forwarding
+/// client, which reads response heads the same way.
+pub fn parsed_headers(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, BadField> {
     // Room for the fields a proxy adds (X-Forwarded-*, Forwarded, Via, X-Request-Id,
     // x-roundhouse-*): adding them then never makes the map grow and rehash.
     let mut headers = HeaderMap::with_capacity(fields.len() + 8);
     for field in fields {
         let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| format!("bad header name {:?}", field.name))?;
-        let value =
-            HeaderValue::from_bytes(field.value).map_err(|_| format!("bad value for header {name}"))?;
+            .map_err(|_| BadField::Name(field.name.to_string()))?;
+        let value = HeaderValue::from_bytes(field.value).map_err(|_| BadField::Value(name.clone()))?;
         headers.append(name, value);
     }
     Ok(headers)

@@ -157,7 +157,8 @@ pub fn parse_request_head(
     } else {
         Version::HTTP_11
     };
-    let mut headers = parsed_headers(parsed.headers).map_err(RequestError::Malformed)?;
+    let mut headers =
+        parsed_headers(parsed.headers).map_err(|bad| RequestError::Malformed(bad.to_string()))?;
     check_single_host(&headers)?;
     let mut target = target.to_string();
 

@@ -26,7 +26,10 @@ const MAX_UNSENT: usize = 16 * 1024;
 
 /// The way to the client for one request's interim responses.
 pub struct Interim {
-    stream: Arc<TcpStream>,
+    /// The plain socket to send on; `None` over TLS, where only the connection's own
+    /// thread may write (one TLS session, one writer), so every interim head waits
+    /// for it and goes out just before the final answer.
+    stream: Option<Arc<TcpStream>>,
     /// Protects what is not yet written and whether the final answer has begun. Never
     /// contended in practice: the worker sends interim heads strictly before it hands
     /// over the final answer, and the final writer takes the rest only after that. Held
@@ -44,7 +47,16 @@ struct State {
 impl Interim {
     pub fn new(stream: Arc<TcpStream>) -> Arc<Interim> {
         Arc::new(Interim {
-            stream,
+            stream: Some(stream),
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// An `Interim` that sends nothing itself: what it is given is written by the
+    /// final answer's writer, ahead of that answer (for TLS connections).
+    pub fn held() -> Arc<Interim> {
+        Arc::new(Interim {
+            stream: None,
             state: Mutex::new(State::default()),
         })
     }
@@ -71,11 +83,11 @@ impl Interim {
         if state.closed || state.unsent.len() + head.len() > MAX_UNSENT {
             return;
         }
-        if !state.unsent.is_empty() {
+        let Some(stream) = self.stream.as_ref().filter(|_| state.unsent.is_empty()) else {
             state.unsent.extend_from_slice(&head);
             return;
-        }
-        match SockRef::from(&*self.stream).send_with_flags(&head, libc::MSG_DONTWAIT) {
+        };
+        match SockRef::from(&**stream).send_with_flags(&head, libc::MSG_DONTWAIT) {
             Ok(sent) => state.unsent.extend_from_slice(&head[sent..]),
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => state.unsent.extend_from_slice(&head),
             // The client is gone; its final answer will fail the same way.

@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 
 use super::interim::Interim;
 use super::spool::{BodyStream, SpooledBody};
+use super::upgrade::Upgrade;
 use std::sync::Arc;
 
 /// One parsed HTTP request with its whole body.
@@ -35,6 +36,8 @@ pub struct Request {
     /// Where a backend's interim responses (103 Early Hints...) go, for HTTP/1.1
     /// clients of the front (`interim`); `None` for requests nobody is waiting on.
     pub interim: Option<Arc<Interim>>,
+    /// Whether the request came over TLS (`X-Forwarded-Proto: https`).
+    pub tls: bool,
 }
 
 impl Request {
@@ -53,6 +56,14 @@ impl Request {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
 
+    /// Whether the client asks to switch protocols (`Upgrade`, RFC 9110 section 7.8),
+    /// with `upgrade` among its Connection options as the RFC requires.
+    pub fn wants_upgrade(&self) -> bool {
+        self.headers.contains_key(header::UPGRADE)
+            && super::fields::list_items(&self.headers, header::CONNECTION)
+                .any(|option| option.eq_ignore_ascii_case("upgrade"))
+    }
+
     /// The body's length, wherever it is kept.
     pub fn body_length(&self) -> u64 {
         self.spooled
@@ -69,6 +80,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// A large body to be streamed instead of `body` (see `spool.rs`).
     pub stream: Option<BodyStream>,
+    /// For a `101 Switching Protocols`: what takes the connection over after it.
+    pub upgrade: Option<Upgrade>,
     /// How the response was produced; never written to the wire.
     pub meta: ResponseMeta,
 }
@@ -96,6 +109,7 @@ impl Response {
             headers: HeaderMap::new(),
             body: Vec::new(),
             stream: None,
+            upgrade: None,
             meta: ResponseMeta::default(),
         }
     }

@@ -1,4 +1,4 @@
-//! A buffered reader over a TCP socket, with deadlines.
+//! A buffered reader over a TCP socket (or a TLS session on one), with deadlines.
 //!
 //! OS concept: blocking I/O and socket timeouts. `read(2)` blocks the calling thread
 //! until bytes arrive; `SO_RCVTIMEO` (`set_read_timeout`) bounds each wait. A slow
@@ -6,13 +6,14 @@
 //! the head of a request gets an overall deadline: before every read the remaining time
 //! is set as the socket timeout (nginx's `client_header_timeout` works the same way).
 
-use std::io::{self, Read};
+use std::io;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::RequestError;
 use super::sink::BodySink;
+use super::transport::Duplex;
 
 /// How many bytes one `read(2)` asks for. One page-sized buffer per connection keeps
 /// 2,000 idle connections cheap while most requests arrive in a single read.
@@ -20,9 +21,9 @@ const READ_CHUNK: usize = 8 * 1024;
 
 /// Buffered bytes from a socket, consumed from the front.
 pub struct HttpReader {
-    /// Shared, so that one descriptor serves the reader, the writer and whoever else
-    /// must reach the socket (`&TcpStream` implements both `Read` and `Write`).
-    stream: Arc<TcpStream>,
+    /// Shared, so that a writer (or, after an upgrade, a tunnel) can reach the same
+    /// stream: a TLS session must be one object for both directions.
+    stream: Arc<dyn Duplex>,
     /// Received bytes are `buffer[start..end]`; the rest is room for the next read.
     /// `read(2)` needs initialized memory, so the room is zeroed once, when the buffer
     /// grows, and reused after that: no per-read `memset`.
@@ -37,11 +38,16 @@ pub struct HttpReader {
 
 impl HttpReader {
     pub fn new(stream: TcpStream) -> Self {
-        Self::shared(Arc::new(stream))
+        HttpReader::over(Arc::new(stream))
     }
 
     /// A reader over a socket that others write to through their own `Arc`.
     pub fn shared(stream: Arc<TcpStream>) -> Self {
+        HttpReader::over(stream)
+    }
+
+    /// A reader over any `Duplex` (a TLS session, say).
+    pub fn over(stream: Arc<dyn Duplex>) -> Self {
         HttpReader {
             stream,
             buffer: Vec::new(),
@@ -51,8 +57,21 @@ impl HttpReader {
         }
     }
 
+    /// The TCP socket underneath.
     pub fn stream(&self) -> &TcpStream {
+        self.stream.socket()
+    }
+
+    /// The byte stream read from, for writing back on it.
+    pub fn duplex(&self) -> &Arc<dyn Duplex> {
         &self.stream
+    }
+
+    /// The stream and the bytes received but not consumed: what a connection that
+    /// switched protocols (101) carries on with.
+    pub fn into_parts(self) -> (Arc<dyn Duplex>, Vec<u8>) {
+        let rest = self.buffered().to_vec();
+        (self.stream, rest)
     }
 
     /// Bytes received but not consumed yet.
@@ -87,7 +106,7 @@ impl HttpReader {
             self.buffer.resize(self.end + READ_CHUNK, 0);
         }
         let read = loop {
-            match (&*self.stream).read(&mut self.buffer[self.end..]) {
+            match self.stream.read(&mut self.buffer[self.end..]) {
                 Ok(read) => break read,
                 // A signal arrived during the wait (EINTR): nothing was read, try again.
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -146,7 +165,7 @@ impl HttpReader {
         // Round up to whole milliseconds so tiny changes do not cost a syscall each.
         let rounded = Duration::from_millis(timeout.as_millis().max(1) as u64);
         if self.current_timeout != Some(rounded) {
-            self.stream.set_read_timeout(Some(rounded))?;
+            self.stream.socket().set_read_timeout(Some(rounded))?;
             self.current_timeout = Some(rounded);
         }
         Ok(())

@@ -103,7 +103,10 @@ pub fn response_head(
             push_header(&mut head, "content-length", &length);
         }
     }
-    if !keep_alive {
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        // The connection goes on in the protocol the Upgrade field names.
+        head.extend_from_slice(b"connection: upgrade\r\n");
+    } else if !keep_alive {
         head.extend_from_slice(b"connection: close\r\n");
     } else if client_version == Version::HTTP_10 {
         head.extend_from_slice(b"connection: keep-alive\r\n");

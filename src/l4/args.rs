@@ -1,4 +1,9 @@
 //! The command line of `roundhouse tcp`.
+//!
+//! OS concept: none of its own; the knobs of `proxy.rs` and `copy.rs`: how long a
+//! `connect(2)` may take, how long a copying thread may sit in `read(2)` with no byte
+//! moving, and how many connections (two threads and two descriptors each) may be
+//! open at once.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -152,6 +152,7 @@ impl TcpBackends {
             .map(|target| BackendSpec {
                 authority: target.addr.to_string(),
                 weight: target.spec.weight,
+                tls: false,
                 load: None,
             })
             .collect();

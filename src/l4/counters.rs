@@ -1,6 +1,6 @@
 //! Counters behind the TCP balancer's `/stats`.
 //!
-//! OS concept: atomics, as in the HTTP balancer's `stats.rs`: connection threads bump
+//! OS concept: atomics, as in the HTTP balancer's `proxy/stats/mod.rs`: connection threads bump
 //! counters with `fetch_add`, `/stats` reads them, nobody waits for anybody. `Relaxed`
 //! ordering is enough because each counter stands alone.
 //!

@@ -6,16 +6,21 @@
 //! every request on one connection goes to the same backend. nginx's `stream` module
 //! and HAProxy's `mode tcp` work this way. docs/l4.md measures the difference.
 //!
+//! OS concept: the connection as the unit the kernel hands over. `accept(2)` gives the
+//! balancer a connection, not a request, so at L4 a connection is all it can balance.
+//! `TcpBalancer::start` refuses a zero timeout, since a zero socket timeout means "wait
+//! forever" to the OS, and starts the acceptor last, so that no connection is taken
+//! before the status poller and the admin port run.
+//!
 //! Read in this order: `backends` (where connections can go), `proxy` (accept, pick,
-//! connect), `copy` (one direction, half-close, idle timeout), `status` (the seed's
+//! connect; the copy itself, one direction with half-close and an idle timeout, is
+//! `crate::proxy::tunnel::copy`, shared with WebSocket tunnels), `status` (the seed's
 //! `LOAD` probe for least-load), `counters` and `admin` (`/stats` on `--admin`). The first
 //! seed's calculator, which runs behind it, lives in the lab (`src/lab/calc_tcp/`).
 
 pub mod admin;
 pub mod args;
 pub mod backends;
-
-pub mod copy;
 pub mod counters;
 pub mod proxy;
 pub mod status;

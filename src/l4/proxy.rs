@@ -5,7 +5,7 @@
 //! configured strategy (at L4 "in flight" means connections open), connects with a
 //! timeout (on failure: the next backend, as nginx's `proxy_next_upstream` does for
 //! streams), and then copies the backend's bytes to the client while a second, scoped
-//! thread copies the client's bytes to the backend (`copy.rs` explains why two). The
+//! thread copies the client's bytes to the backend (`crate::proxy::tunnel::copy` explains why two). The
 //! connection ends when both directions have ended. At most `--max-connections` are
 //! open at once; one more is closed at once, and counted.
 //!
@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::backends::TcpBackends;
-use super::copy::{Activity, Direction, Ended};
 use super::counters::L4Stats;
 use crate::proxy::backends::health::{PassivePolicy, Transition, now_ms};
 use crate::proxy::strategy::{BackendsView, PickContext, Strategy};
+use crate::proxy::tunnel::copy::{Activity, Direction, both_ways};
 use crate::sys::listen::{accept_with_backoff, wake_acceptor};
 
 /// Stack of each connection thread: the copy buffers live on the heap, so little is
@@ -188,25 +188,7 @@ impl Proxy {
             activity: &activity,
             counters: &[&received, &target.bytes_down, &self.stats.bytes_down],
         };
-        // A scoped thread may borrow the sockets and counters of this one; the scope
-        // ends only when it has finished, so nothing it borrows can go away under it.
-        let (up, down) = thread::scope(|scope| {
-            let spawned = thread::Builder::new()
-                .name(format!("tcp-{id}-up"))
-                .stack_size(THREAD_STACK)
-                .spawn_scoped(scope, || end(upward.run(), &client, &upstream));
-            match spawned {
-                Ok(handle) => {
-                    let down = end(downward.run(), &client, &upstream);
-                    let up = handle.join().unwrap_or(Ended::Eof);
-                    (up, down)
-                }
-                Err(error) => {
-                    log::warn!("cannot start a copy thread: {error}; closing");
-                    (end(Ended::Failed(error), &client, &upstream), Ended::Eof)
-                }
-            }
-        });
+        let (up, down) = both_ways(format!("tcp-{id}-up"), THREAD_STACK, upward, downward);
         // One line per connection, like HAProxy's tcplog: who, where, how much, how
         // long. `RUST_LOG=warn` silences it.
         let load = match (target.status_addr, load) {
@@ -223,17 +205,6 @@ impl Proxy {
         );
         log::debug!("{peer}: client to backend ended {up:?}; backend to client ended {down:?}");
     }
-}
-
-/// After one direction ended: an end of stream was already passed on; anything else
-/// (idle, reset) tears the whole connection down, which also wakes the other copier
-/// from its blocking read.
-fn end(ended: Ended, client: &TcpStream, upstream: &TcpStream) -> Ended {
-    if !matches!(ended, Ended::Eof) {
-        let _ = client.shutdown(Shutdown::Both);
-        let _ = upstream.shutdown(Shutdown::Both);
-    }
-    ended
 }
 
 /// A running acceptor and the way to stop it.
@@ -255,6 +226,21 @@ pub fn start(listener: TcpListener, proxy: Arc<Proxy>) -> io::Result<Acceptor> {
         proxy,
         thread: Some(thread),
     })
+}
+
+/// A connection's place in the table, given back when its thread ends, by return or by
+/// panic: a bug in one connection must not keep its slot against `--max-connections`
+/// (nor make a drain wait for it).
+struct Registered {
+    proxy: Arc<Proxy>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.proxy.stats.open.fetch_sub(1, Ordering::Relaxed);
+        self.proxy.unregister(self.id);
+    }
 }
 
 fn accept_loop(listener: &TcpListener, proxy: &Arc<Proxy>) {
@@ -280,9 +266,11 @@ fn accept_loop(listener: &TcpListener, proxy: &Arc<Proxy>) {
             .name(format!("tcp-{id}"))
             .stack_size(THREAD_STACK)
             .spawn(move || {
-                thread_proxy.serve(id, stream, peer);
-                thread_proxy.stats.open.fetch_sub(1, Ordering::Relaxed);
-                thread_proxy.unregister(id);
+                let registered = Registered {
+                    proxy: thread_proxy,
+                    id,
+                };
+                registered.proxy.serve(id, stream, peer);
             });
         if let Err(error) = spawned {
             log::warn!("cannot start a connection thread: {error}");

@@ -8,6 +8,10 @@
 //! - `bench` (`roundhouse bench`, `experiment`), `simulator` (`roundhouse simulate`,
 //!   queueing theory in virtual time), and `plot` (the SVG figures in docs/img).
 //!
+//! OS concept: each part names its own: processes versus threads and the load average
+//! in `sim_backend`, the stack as a bound in `calc`, scheduling policies simulated in
+//! `simulator`, Little's law in `bench`.
+//!
 //! Nothing in `crate::proxy` or `crate::l4` uses the lab; the lab uses them.
 
 pub mod bench;

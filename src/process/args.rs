@@ -1,4 +1,8 @@
 //! The command-line options of process management: upgrades and supervised backends.
+//!
+//! OS concept: none of its own; the switches of `supervisor.rs` (children restarted
+//! when they die) and `upgrade.rs` (SIGUSR2 and the time a successor has to say it is
+//! ready before this process gives up on it and keeps serving).
 
 use std::time::Duration;
 

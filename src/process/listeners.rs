@@ -97,7 +97,11 @@ impl Inherited {
         };
         let mut inherited = Inherited::default();
         if let Some(fd) = number(READY_FD_VAR)? {
-            let fd = fd as RawFd;
+            // A number past the descriptor range is refused, not truncated onto one of ours.
+            let fd = RawFd::try_from(fd).map_err(|_| InheritError::NotANumber {
+                var: READY_FD_VAR,
+                value: fd.to_string(),
+            })?;
             match sys::claim_inherited(fd) {
                 Ok(owned) => inherited.ready = Some(owned),
                 Err(error) => log::warn!("{READY_FD_VAR}={fd}: {error}; not reporting readiness"),

@@ -13,6 +13,10 @@
 //! A child that stayed up for a whole start-limit interval counts as healthy again: its
 //! next crash waits only `RestartSec`. Pure logic over `Instant`s, so every rule has a
 //! unit test below without a process in sight.
+//!
+//! OS concept: the crash loop, as a service manager sees it. `RestartState::failed`
+//! decides after each death; it counts time on the monotonic clock (`Instant`), so a
+//! wall clock set back cannot reopen the start limit.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

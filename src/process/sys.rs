@@ -1,8 +1,15 @@
 //! The few system calls that no safe crate wraps for us, each one minimal `unsafe` block.
 //!
+//! OS concept: where the compiler cannot check the kernel's rules. A descriptor number
+//! is only a number, and only this program knows whether anything in it owns one; and
+//! between `fork(2)` and `execve(2)` only async-signal-safe calls may run. So each call
+//! below is one small `unsafe` block with its reason beside it.
+//!
 //! Everything else in `process` goes through std (`Command`, `Child::try_wait`) or
-//! rustix's safe wrappers (`getpid`, `kill_process_group`, `prctl`). Two jobs are left,
-//! and both are unsafe by nature rather than for want of a crate:
+//! rustix's safe wrappers (`getpid`, `kill_process_group`, `prctl`); std's `pre_exec`,
+//! unsafe because only its closure can keep the promise, is called in `exec.rs` beside
+//! that closure. Two jobs are left, and both are unsafe by nature rather than for want
+//! of a crate:
 //!
 //! - **Claiming an inherited descriptor** (`claim_inherited`). The number arrives as text
 //!   in an environment variable (`LISTEN_FDS`); only this program can promise that

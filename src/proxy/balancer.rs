@@ -40,6 +40,9 @@ use crate::proxy::pool::WorkerPool;
 use crate::proxy::routing::{DEFAULT_POOL, PoolSpec, RouteSpec, RoutingError, RoutingTable};
 use crate::proxy::stats::Stats;
 use crate::proxy::strategy::{self, UnknownStrategy};
+use crate::proxy::tls::{BackendTls, CertError, TlsAcceptor, TlsFiles};
+use crate::proxy::tunnel::Tunnels;
+use std::path::PathBuf;
 
 /// Everything a balancer needs to start.
 #[derive(Debug, Clone)]
@@ -77,6 +80,13 @@ pub struct BalancerConfig {
     pub routes: Vec<RouteSpec>,
     /// Trusted proxies and the admin allow-list.
     pub clients: ClientRules,
+    /// Serve HTTPS with this certificate and key (`--tls-cert`, `--tls-key`).
+    pub tls: Option<TlsFiles>,
+    /// Trust only these CAs for https backends (`--backend-ca`); else the system's.
+    pub backend_ca: Option<PathBuf>,
+    /// Most tunnels (upgraded connections) open at once, and their idle timeout.
+    pub max_tunnels: usize,
+    pub tunnel_idle_timeout: Duration,
 }
 
 impl BalancerConfig {
@@ -118,6 +128,10 @@ impl Default for BalancerConfig {
             pools: Vec::new(),
             routes: Vec::new(),
             clients: ClientRules::default(),
+            tls: None,
+            backend_ca: None,
+            max_tunnels: 512,
+            tunnel_idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -141,6 +155,8 @@ pub enum StartError {
     CacheDir(std::io::Error),
     #[error("cannot open the access log {0}")]
     AccessLog(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] CertError),
 }
 
 /// A running balancer.
@@ -159,6 +175,8 @@ pub struct Balancer {
     monitors: Vec<JoinHandle<()>>,
     stop_monitors: Sender<()>,
     access_log: Option<AccessLog>,
+    /// The listener's TLS, reloaded on SIGHUP.
+    tls: Option<Arc<TlsAcceptor>>,
 }
 
 /// What a finished balancer reports.
@@ -208,12 +226,14 @@ impl Balancer {
             monitors.push(checker::start(
                 Arc::clone(&routing) as _,
                 config.check.clone(),
+                config.backend_ca.clone(),
                 stop.clone(),
             )?);
         }
         monitors.push(load::start(
             Arc::clone(&routing) as _,
             config.load_interval,
+            config.backend_ca.clone(),
             stop,
         )?);
         let policy = ForwardPolicy {
@@ -221,12 +241,17 @@ impl Balancer {
             retries: config.retries,
             passive: config.passive,
         };
-        let proxy = Arc::new(Proxy::new(
-            Arc::clone(&routing),
-            policy,
-            config.workers,
-            Arc::clone(&stats),
-        ));
+        let tls = match &config.tls {
+            Some(files) => Some(Arc::new(TlsAcceptor::new(files.clone())?)),
+            None => None,
+        };
+        let tunnels = Arc::new(Tunnels::new(config.max_tunnels, config.tunnel_idle_timeout));
+        let mut proxy = Proxy::new(Arc::clone(&routing), policy, config.workers, Arc::clone(&stats))
+            .with_tunnels(Arc::clone(&tunnels));
+        if let Some(ca) = &config.backend_ca {
+            proxy = proxy.with_backend_tls(BackendTls::new(Some(ca))?);
+        }
+        let proxy = Arc::new(proxy);
         let access_log = AccessLog::start(&config.access_log).map_err(StartError::AccessLog)?;
         let cache = match &config.cache {
             // A follower waits for its leader at most as long as a fetch may take.
@@ -251,6 +276,8 @@ impl Balancer {
                         cache: cache.clone(),
                         jobs: queue.clone(),
                         capacity: config.queue,
+                        tls: tls.clone(),
+                        tunnels: Arc::clone(&tunnels),
                         discovery: Some(Arc::clone(&discovery)),
                     },
                     rules: Arc::clone(&rules),
@@ -273,13 +300,15 @@ impl Balancer {
         .with_cache(cache)
         .with_access_log(access_log.as_ref().map(AccessLog::sender))
         .with_discovery(Arc::clone(&discovery))
-        .with_clients(rules, admin_server.is_none());
+        .with_clients(rules, admin_server.is_none())
+        .with_admin_extras(tls.clone(), tunnels);
         // Unbounded, but holding at most one resume per connection (`pool::relay`).
         let (resumes, resumed) = crossbeam_channel::unbounded();
         let pool = WorkerPool::start(config.workers, queue, resumed, proxy)?;
         let limit = connection_limit(config, &pools);
         let mut server_config = config.server.clone();
         server_config.max_connections = limit.effective;
+        server_config.tls.clone_from(&tls);
         let server = running::start(
             config.front,
             config.front_threads,
@@ -299,7 +328,20 @@ impl Balancer {
             monitors,
             stop_monitors,
             access_log,
+            tls,
         })
+    }
+
+    /// Reads the listener's certificate and key again (SIGHUP). New connections get
+    /// the new pair; open ones keep theirs; a bad pair changes nothing. `None` when
+    /// the balancer serves plain HTTP.
+    pub fn reload_tls(&self) -> Option<Result<(), CertError>> {
+        self.tls.as_ref().map(|tls| tls.reload())
+    }
+
+    /// The listener's TLS, if it serves HTTPS.
+    pub fn tls(&self) -> Option<&Arc<TlsAcceptor>> {
+        self.tls.as_ref()
     }
 
     /// Swaps in the pools and routes of `config` (everything else in it is ignored:

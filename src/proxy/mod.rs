@@ -1,12 +1,21 @@
 //! The HTTP load balancer (L7): the product the design card describes.
 //!
-//! The modules, bottom-up (each may use only those above it in this list, and the
-//! codec `crate::http1` and `crate::sys` below everything):
+//! OS concept: threads communicating in one process. Connection threads (or an epoll
+//! loop) produce requests, a fixed pool of worker threads consumes them through a
+//! bounded queue (`pool/mod.rs`), and the state they share is atomics or data behind a
+//! short lock; each module names its own concept.
+//!
+//! The modules, bottom-up (each may use only those above it in this list; below them
+//! all are the codec `crate::http1`, `crate::sys`, `crate::units`, and
+//! `crate::process`, whose table of children `/stats` reads):
 //! `strategy` (pick a backend from a view of the set), `stats` (counters, a leaf),
-//! `backends` (the set, health, load), `routing` (pools and routes, swapped on reload),
-//! `forward` (send a request to a backend, retry), `cache`, `access_log`, `pool` (the
-//! bounded queue and the worker threads, and the ways an answer goes back), `admin`
-//! (`/stats`, `/metrics`, `/dashboard`), `front` (accept, parse, dispatch), and
+//! `clients` (who the client is: trusted proxies, request IDs, `Forwarded`), `tls`
+//! (certificates, sessions), `tunnel` (two-way byte copies after an upgrade), `backends`
+//! (the set, health, load), `routing` (pools and routes, swapped on reload),
+//! `discovery` (pools fed by etcd, and registering in it), `forward` (send a request to
+//! a backend, retry), `cache`, `access_log`, `pool` (the bounded queue and the worker
+//! threads, and the ways an answer goes back), `admin` (`/stats`, `/metrics`,
+//! `/dashboard`), `front` (accept, parse, dispatch), and
 //! `balancer` (wiring, start and stop).
 
 pub mod access_log;
@@ -22,3 +31,5 @@ pub mod pool;
 pub mod routing;
 pub mod stats;
 pub mod strategy;
+pub mod tls;
+pub mod tunnel;

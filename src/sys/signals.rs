@@ -8,7 +8,7 @@
 //! each signal into an ordinary message on a channel, which `main` receives and acts
 //! on with no restrictions at all.
 //!
-//! Why `signal-hook` owns all three signals, and `ctrlc` is gone: the two crates fight
+//! Why `signal-hook` owns every signal handled here (and SIGCHLD), and `ctrlc` is gone: the two crates fight
 //! over SIGHUP. With its `termination` feature, `ctrlc` installs its handler for
 //! SIGINT, SIGTERM *and* SIGHUP (ctrlc 3.5, `platform/unix/mod.rs`). If `ctrlc` is set
 //! up first, `signal-hook` chains to the handler it finds, so every SIGHUP would also

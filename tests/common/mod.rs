@@ -78,6 +78,19 @@ pub fn listener() -> TcpListener {
     roundhouse::sys::listen::bind("127.0.0.1:0".parse().unwrap()).expect("bind port 0")
 }
 
+/// An address that refuses connections for as long as the returned socket lives: bound
+/// but never listening, so a connect gets RST (ECONNREFUSED) at once, and no other test
+/// can take the port meanwhile (a dropped listener's port can be bound again by a
+/// server that answers, or accepts and says nothing, while tests run in parallel).
+pub fn refusing_addr() -> (socket2::Socket, SocketAddr) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .expect("bind port 0");
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    (socket, addr)
+}
+
 /// Starts `count` simulated backends with `latency` ms, then a balancer over them;
 /// `adjust` can change the configuration first.
 pub fn cluster(
@@ -247,6 +260,16 @@ pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
     condition()
 }
 
+/// Raises this process's descriptor limit to its hard limit (tests that hold
+/// hundreds of connections at once, each with both ends in this process).
+pub fn raise_descriptor_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    let _ = setrlimit(Resource::Nofile, limit);
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
 /// Resident memory of this process in KiB, from /proc.
 pub fn rss_kib() -> u64 {
     vm_rss_kib("/proc/self/status")
@@ -260,7 +283,7 @@ pub struct Running {
     pub stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
-/// Starts the binary and waits for its `listening on http://ADDR` line.
+/// Starts the binary and waits for its `listening on http://ADDR` (or https) line.
 pub fn run_binary(args: &[&str]) -> Running {
     run_binary_with_env(args, &[])
 }
@@ -307,7 +330,11 @@ fn run_binary_under_with_env(wrapper: &[&str], args: &[&str], env: &[(&str, &str
             child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
             panic!("roundhouse exited before listening: {stderr}");
         }
-        if let Some((_, rest)) = line.split_once("listening on http://") {
+        let rest = line.split_once("listening on ").map(|(_, rest)| rest);
+        if let Some(rest) = rest.and_then(|rest| {
+            rest.strip_prefix("http://")
+                .or_else(|| rest.strip_prefix("https://"))
+        }) {
             let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
             return Running { child, addr, stdout };
         }

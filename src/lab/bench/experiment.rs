@@ -197,7 +197,9 @@ fn measure(program: &Path, args: &ExperimentArgs, workers: u32) -> Result<Row, S
     let addr = addr.ok_or("the balancer exited before listening")?;
     // Keep reading the rest of its output: with the pipe closed, its next line would
     // fail (EPIPE) and stop it. The thread ends when the child does.
-    std::thread::spawn(move || std::io::copy(&mut lines_left, &mut std::io::sink()));
+    let _ = std::thread::Builder::new()
+        .name("balancer-output".into())
+        .spawn(move || std::io::copy(&mut lines_left, &mut std::io::sink()));
     let output = Command::new(program)
         .args(bench_args(args, &format!("http://{addr}/")))
         .env("RUST_LOG", "warn")

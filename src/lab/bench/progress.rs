@@ -1,5 +1,9 @@
 //! Live progress during a run: a bar with the current rate on a terminal, one plain
 //! line a second when the output goes to a file or a pipe, nothing with `--json`.
+//!
+//! OS concept: asking what a descriptor is. `ProgressMode::detect` asks whether stdout
+//! is a terminal (`isatty(3)`, through `IsTerminal`): a bar redrawn in place is for a
+//! person watching, while a file or a pipe gets plain lines that read well in a log.
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;

@@ -4,6 +4,12 @@
 //! appears twice: as the bound min(W, c) / E[S] the throughput is held against, and as
 //! L = X · R, the mean number of requests in the system, which in a closed loop must
 //! come out close to the number of clients.
+//!
+//! OS concept: Little's law, the queueing result an OS course uses to reason about
+//! servers. `Report::new` holds only the throughput that went through the workers
+//! against the bound (a 503 from a full queue was never served, so it is left out),
+//! and `BalancerReport` keeps the ratio, so a run shows how close the pool came to
+//! what W workers can do.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

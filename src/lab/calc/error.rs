@@ -2,6 +2,11 @@
 //!
 //! Every error carries a position, counted in characters from 0, so a client can put a
 //! caret under the offending character, as compilers do.
+//!
+//! OS concept: none of its own; it serves the calculator's callers. `ErrorKind` falls
+//! into three groups (too long, not an expression, no value) that the HTTP backend maps
+//! to 413, 400 and 422 (src/lab/sim_backend/apps/calc.rs); `TooDeep` is how the stack
+//! bound of `mod.rs` shows to a client.
 
 use thiserror::Error;
 

@@ -1,4 +1,9 @@
 //! Text to tokens: numbers, the four operators, parentheses; spaces are skipped.
+//!
+//! OS concept: none of its own; the calculator's first step, run on a backend's thread
+//! for each `/calc` request. `tokenize` counts positions in characters, not bytes, so a
+//! caret lines up under a non-ASCII character, and a number too large for an `f64` is
+//! an error (`NumberTooLarge`) rather than an infinity.
 
 use super::error::{CalcError, ErrorKind};
 

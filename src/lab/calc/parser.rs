@@ -14,6 +14,11 @@
 //! left, so the tree is only as deep as the parentheses and minus signs nest, which is
 //! counted and capped at `MAX_DEPTH`. Evaluating and printing recurse over that tree,
 //! so they are bounded by the same cap.
+//!
+//! OS concept: the thread's stack as a fixed, small resource. Every level of nesting
+//! costs stack frames, and a stack overflow aborts the whole process, not one request;
+//! so `Parser::enter` refuses to go deeper before the frame is used, and the test
+//! `nesting_runs_on_a_small_stack` runs the deepest input on a 256 KiB thread.
 
 use std::fmt;
 

@@ -1,6 +1,11 @@
 //! `roundhouse client calc`: the seed calculator's loop. Read an expression, send it to
 //! `/calc` through the balancer, print the result and which backend and worker
 //! computed it, again until `quit` or end of input (Ctrl-D).
+//!
+//! OS concept: end of file on standard input. Ctrl-D makes the terminal driver end the
+//! next `read(2)` with nothing, and `run` stops as it would at the end of a piped file.
+//! Piped input is not echoed by any terminal, so `run` echoes it itself, and the prompt,
+//! which has no newline, is flushed by hand.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 

@@ -1,4 +1,9 @@
 //! One request: build it, show it (`-v`), send it, show or save the answer.
+//!
+//! OS concept: a name from the network becomes a path in our file system. Without
+//! `-o`, a body that is not text is saved under the URL's last segment, decoded;
+//! `file_name` refuses `.`, `..` and any name with a slash, backslash or NUL, so an
+//! answer cannot be written outside the current directory.
 
 use std::fs;
 use std::io::Write;
@@ -64,7 +69,7 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// Sets every header itself (the agent adds none), so `wire_text` can show them.
+    /// Sets every header itself (the agent adds none), so `wire_bytes` can show them.
     pub fn new(method: Method, uri: Uri, body: Option<Vec<u8>>, body_type: String) -> Self {
         let mut headers = HeaderMap::new();
         if let Some(authority) = uri.authority()

@@ -3,6 +3,10 @@
 //! curve that leaves the top of the chart would run along its edge; a theory curve
 //! rising to infinity near load 1 does exactly that. So lines are cut here, where they
 //! cross the frame, and only the parts inside are drawn.
+//!
+//! OS concept: none of its own; it keeps the simulator's figures honest, where the
+//! theory curve of a queue rises without bound as the load nears 1. `clip_line` finds
+//! crossings on a log axis in ratios, where the line is straight.
 
 use super::{Axis, Scale};
 

@@ -1,6 +1,9 @@
 //! Drawing a `Chart` with plotters: the title and notes in a header and footer, the
 //! axes (ticks, grid, labels) from plotters' linear and logarithmic coordinates, the
 //! series cut at the frame (`clip`), and the legend in a corner of the plot.
+//!
+//! OS concept: none of its own; `render` turns the measurements of `make simulate-plot`
+//! and `make experiment` into the SVG figures in docs/img.
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};

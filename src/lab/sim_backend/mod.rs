@@ -6,7 +6,8 @@
 //! front's HTTP server with a different `Handler`. Each connection has its own thread,
 //! so a request sleeping out its delay does not hold up the next one.
 //!
-//! Routes: `/health` and `/load` answer at once; `/calc`, `/convertepradolareuro/..`,
+//! Routes: `/health`, `/load` and the WebSocket echo's handshake (`/ws/echo`) answer at
+//! once; `/calc`, `/convertepradolareuro/..`,
 //! `/convert` and `/site/..` are the seed apps in `apps/`; anything else is echoed back
 //! as JSON. The simulated latency is spent before each app's (and the echo's) answer.
 
@@ -176,6 +177,10 @@ impl Handler for SimBackend {
                 StatusCode::OK,
                 &json!({"status": "ok", "backend": self.config.name}),
             );
+        }
+        if request.path() == apps::websocket::PATH {
+            // The handshake is answered at once; the echo itself is the slow part.
+            return apps::websocket::handle(&request);
         }
         if request.path() == "/load" {
             // Also at once: a balancer asks it to decide where to send work.

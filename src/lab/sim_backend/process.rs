@@ -1,10 +1,12 @@
 //! The simulated backends as supervised child processes (`--sim-processes`).
 //!
-//! Each is `roundhouse backend` started from `/proc/self/exe`, the file this process
-//! runs (src/process/supervisor.rs says why not our path), with its listening socket bound here
-//! and passed at descriptor 3: the socket outlives every restart of the child, so a
-//! connection that arrives while the child is down waits in the socket's queue instead
-//! of being refused, as under systemd's socket activation.
+//! OS concept: a listening socket outlives the process that serves it. Each backend is
+//! `roundhouse backend` started from `/proc/self/exe`, the file this process runs
+//! (src/process/supervisor.rs says why not our path), under the name `roundhouse` in
+//! `argv[0]`, with its listening socket bound by the balancer and passed at descriptor
+//! 3. The socket outlives every restart of the child, so a connection that arrives
+//! while the child is down waits in the socket's queue instead of being refused, as
+//! under systemd's socket activation.
 
 use std::ffi::OsString;
 use std::net::TcpListener;

@@ -4,6 +4,11 @@
 //! file in one `write(2)` when it fills, at least once a second (so `tail -f` keeps
 //! up), and when the log is stopped. One thread means lines never interleave and need
 //! no lock on the file.
+//!
+//! OS concept: a file is its descriptor, not its name. After logrotate renames the log,
+//! the open descriptor still writes to the renamed file; on SIGUSR1 the logger gets
+//! `Message::Reopen` and opens the path again (nginx's `-s reopen`), and if that fails
+//! it keeps the old descriptor, so lines still go somewhere.
 
 use std::io::{self, Write};
 use std::path::Path;

@@ -1,7 +1,8 @@
 //! The access log: one line per request in nginx's combined format, written by one
 //! logger thread (`--access-log PATH | - | off`).
 //!
-//! OS concept: the producer–consumer problem. Every connection thread produces records,
+//! OS concept: the producer–consumer problem. Every connection thread (or event loop,
+//! or worker) produces records,
 //! one logger thread consumes them, and a bounded channel is the buffer between them.
 //! The producers must not do the slow part (formatting, `write(2)` to a disk that may
 //! stall), or every request would wait for the disk; so they only put a small record
@@ -11,7 +12,11 @@
 //!   second), using no CPU.
 //! - Buffer full (the disk is slower than the traffic): the producers *block* in `send`
 //!   until there is room. That backpressure slows requests down instead of dropping
-//!   lines or letting memory grow without bound: no line is ever lost.
+//!   lines or letting memory grow without bound: no line is ever lost. An event loop
+//!   that blocks here stops all of its connections until the logger catches up; that
+//!   is what nginx's worker does on a stalled log `write(2)` too (HAProxy instead sends
+//!   to syslog and drops), and a disk slower than the traffic for 4,096 requests is a
+//!   disk to fix, not a reason to lose lines.
 //! - Shutdown: `AccessLog::finish` queues a stop message *behind* every record already
 //!   sent (the channel is FIFO), so the consumer writes them all before it exits, and
 //!   the balancer joins it before returning.

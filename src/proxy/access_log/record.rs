@@ -9,6 +9,11 @@
 //!
 //! The connection thread only copies a few values into a `Record` (cheap); all
 //! formatting happens on the logger thread, off the request's path.
+//!
+//! OS concept: two clocks. `Record::time` is the wall clock (`SystemTime`), right for
+//! the date on the line but free to jump when the clock is set; `request_time` is
+//! measured from `Pending`'s `Instant`, the monotonic clock, so a duration is never
+//! negative or inflated by a clock change.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};

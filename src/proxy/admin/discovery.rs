@@ -1,6 +1,11 @@
 //! The `roundhouse_discovery_*` families: one sample per discovery pool, from the
 //! watcher's atomics (see `src/proxy/discovery/status.rs`). Left out altogether when no
 //! pool takes its backends from etcd.
+//!
+//! OS concept: reading shared state without waiting for its writer. Each number is one
+//! relaxed atomic load and the endpoint a string copied under its own short lock, so a
+//! scrape never waits for a watcher blocked on etcd; the price is that the samples of
+//! one pool are not one snapshot, which numbers scraped every few seconds can afford.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -1,7 +1,7 @@
 //! `GET /metrics`: the balancer's counters in Prometheus's text format, for scraping.
 //!
 //! OS concept: observing a running system without stopping it. Everything on this page
-//! is read from atomics that the workers keep updating meanwhile (see `stats.rs`), so
+//! is read from atomics that the workers keep updating meanwhile (see `proxy/stats/mod.rs`), so
 //! a scrape never blocks a request; the only locks taken are the request-series map's
 //! and the routing table's pointer, each for a copy. The names follow Prometheus's
 //! conventions: a `roundhouse_` prefix, base units (seconds), `_total` on counters.
@@ -18,6 +18,8 @@ use crate::proxy::routing::RoutingTable;
 use crate::proxy::stats::Stats;
 use crate::proxy::stats::requests::CLASSES;
 use crate::proxy::strategy::BackendsView;
+use crate::proxy::tls::TlsCounters;
+use crate::proxy::tunnel::Tunnels;
 
 /// What one `/metrics` page is made of.
 pub struct Page<'a> {
@@ -27,6 +29,8 @@ pub struct Page<'a> {
     /// The etcd watchers of discovery pools (empty without discovery).
     pub discovery: &'a [std::sync::Arc<crate::proxy::discovery::Status>],
     pub queue: Queue,
+    pub tls: Option<&'a TlsCounters>,
+    pub tunnels: &'a Tunnels,
 }
 
 impl Page<'_> {
@@ -47,6 +51,7 @@ impl Page<'_> {
         self.backends(&mut page);
         self.cache(&mut page);
         self.reloads(&mut page);
+        super::connections::metrics(self.tls, self.tunnels, &mut page);
         super::discovery::render(self.discovery, &mut page);
         page.finish()
     }

@@ -4,6 +4,7 @@
 //! (`proxy::stats`, the backends, the routing table, the cache). OS concept: observing
 //! a running system without stopping it, by reading atomics the workers keep updating.
 
+pub mod connections;
 pub mod dashboard;
 pub mod discovery;
 pub mod metrics;
@@ -21,6 +22,8 @@ use crate::proxy::discovery::Discovery;
 use crate::proxy::pool::Job;
 use crate::proxy::routing::RoutingTable;
 use crate::proxy::stats::Stats;
+use crate::proxy::tls::TlsAcceptor;
+use crate::proxy::tunnel::Tunnels;
 pub use stats_page::Queue;
 
 /// Where the admin pages read their numbers.
@@ -32,6 +35,9 @@ pub struct AdminPages {
     /// not a sender, so the admin listener never keeps the queue open at shutdown).
     pub jobs: Receiver<Job>,
     pub capacity: usize,
+    /// The listener's TLS (its handshake counters), when it serves HTTPS.
+    pub tls: Option<Arc<TlsAcceptor>>,
+    pub tunnels: Arc<Tunnels>,
     /// The etcd watchers of discovery pools, shown under `discovery`.
     pub discovery: Option<Arc<Discovery>>,
 }
@@ -40,6 +46,10 @@ impl AdminPages {
     /// Whether `path` is one of the admin pages.
     pub fn is_admin_path(path: &str) -> bool {
         matches!(path, "/stats" | "/metrics" | "/dashboard")
+    }
+
+    fn tls_counters(&self) -> Option<&crate::proxy::tls::TlsCounters> {
+        self.tls.as_deref().map(|tls| &tls.counters)
     }
 
     /// The page `request` asks for, or `None` when it is not an admin page (it is then
@@ -63,6 +73,7 @@ impl AdminPages {
                 let routing = self.routing.current();
                 let mut document = stats_page::document(&self.stats, cache, routing.all_backends(), queue);
                 crate::proxy::routing::report::extend_stats(&self.routing, &routing, &mut document);
+                connections::stats(self.tls_counters(), &self.tunnels, &mut document);
                 document["discovery"] = crate::proxy::discovery::stats_json(&statuses);
                 Some(Response::json(StatusCode::OK, &document).with_header(header::CACHE_CONTROL, "no-store"))
             }
@@ -74,6 +85,8 @@ impl AdminPages {
                     routing: &self.routing,
                     discovery: &statuses,
                     queue,
+                    tls: self.tls_counters(),
+                    tunnels: &self.tunnels,
                 };
                 Some(page.response())
             }

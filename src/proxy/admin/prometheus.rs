@@ -1,5 +1,9 @@
 //! Writing Prometheus's text exposition format, version 0.0.4: per metric family a
 //! `# HELP` line, a `# TYPE` line, then its samples, one per line, all together.
+//!
+//! OS concept: none of its own; it serves `/metrics` (`metrics.rs`, `discovery.rs`), so
+//! the counters the other modules keep can be scraped. `Exposition` escapes help text
+//! and label values as the format requires, since a pool name comes from configuration.
 
 use std::fmt::{Display, Write};
 

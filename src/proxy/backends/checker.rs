@@ -11,6 +11,7 @@
 //! stayed are kept (they are looked up by URL), those of a removed one are dropped.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -44,14 +45,16 @@ impl Default for CheckPolicy {
     }
 }
 
-/// Starts the checker; it stops when `stop`'s sender is dropped.
+/// Starts the checker; it stops when `stop`'s sender is dropped. https backends are
+/// checked against the CAs in `backend_ca`, else the system's roots, like forwarding.
 pub fn start(
     source: Arc<dyn BackendSource>,
     policy: CheckPolicy,
+    backend_ca: Option<PathBuf>,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
     // A check must not outlast its interval, or rounds would pile up.
-    let agent = poller::agent(policy.interval.min(Duration::from_secs(2)));
+    let mut agents = poller::Agents::new(policy.interval.min(Duration::from_secs(2)), backend_ca);
     // Per backend URL. Only this thread touches them, so no atomics are needed.
     let mut streaks: HashMap<String, Streak> = HashMap::new();
     poller::spawn("health-check", policy.interval, stop, move || {
@@ -60,6 +63,13 @@ pub fn start(
         for backend in &backends {
             let streak = streaks.entry(backend.url.clone()).or_default();
             let url = format!("{}{}", backend.url, policy.path);
+            let agent = match agents.for_backend(backend.spec.tls) {
+                Ok(agent) => agent,
+                Err(error) => {
+                    log::warn!("cannot check https backends: {error}");
+                    continue;
+                }
+            };
             let verdict = match agent.get(&url).call() {
                 Ok(mut response) if response.status().is_success() || response.status().is_redirection() => {
                     let _ = response.body_mut().read_to_vec();

@@ -54,12 +54,16 @@ pub fn parse_load(body: &[u8]) -> Option<f64> {
 pub fn start(
     source: Arc<dyn BackendSource>,
     interval: Duration,
+    backend_ca: Option<std::path::PathBuf>,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let agent = poller::agent(interval.min(Duration::from_secs(1)));
+    let mut agents = poller::Agents::new(interval.min(Duration::from_secs(1)), backend_ca);
     poller::spawn("load-poller", interval, stop, move || {
         for backend in source.load_polled() {
             let url = backend.load_url();
+            let Ok(agent) = agents.for_backend(backend.spec.tls) else {
+                continue;
+            };
             let report = agent
                 .get(&url)
                 .call()

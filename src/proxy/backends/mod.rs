@@ -19,21 +19,25 @@ use crate::proxy::strategy::BackendsView;
 use health::{Health, now_ms};
 use load::LoadReport;
 
-/// A backend as written on the command line: `http://host:port[,weight=N]`.
+/// A backend as written on the command line: `http://host:port[,weight=N]`, or
+/// `https://` for a backend reached over TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendSpec {
     /// `host:port`, what the proxy connects to.
     pub authority: String,
     pub weight: u32,
+    /// Whether the backend speaks HTTPS (its certificate verified, see `proxy::tls`).
+    pub tls: bool,
     /// Where `least-load` asks for this backend's load; `None` means `URL/load`. Only
     /// discovery sets it (an etcd entry's `load`, see src/proxy/discovery/entry.rs).
     pub load: Option<String>,
 }
 
 impl BackendSpec {
-    /// The backend's base URL, `http://host:port`.
+    /// The backend's base URL, `http://host:port` or `https://host:port`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.authority)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.authority)
     }
 }
 
@@ -50,7 +54,7 @@ impl fmt::Display for BackendSpec {
 /// A backend description that cannot be used.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum BackendSpecError {
-    #[error("backend {0:?}: only http:// URLs are supported (write http://host:port)")]
+    #[error("backend {0:?}: only http:// and https:// URLs are supported (write http://host:port)")]
     Scheme(String),
     #[error("backend {0:?}: missing host")]
     Host(String),
@@ -68,9 +72,11 @@ impl std::str::FromStr for BackendSpec {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut parts = text.split(',');
         let url = parts.next().unwrap_or_default().trim();
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| BackendSpecError::Scheme(text.to_string()))?;
+        let (rest, tls) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => return Err(BackendSpecError::Scheme(text.to_string())),
+        };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.contains('/') || authority.contains('?') {
             return Err(BackendSpecError::Path(text.to_string()));
@@ -88,6 +94,7 @@ impl std::str::FromStr for BackendSpec {
                 .ok()
                 .filter(|&port| port != 0)
                 .ok_or_else(|| BackendSpecError::Port(text.to_string()))?,
+            None if tls => 443,
             None => 80,
         };
         let mut weight = 1;
@@ -102,6 +109,7 @@ impl std::str::FromStr for BackendSpec {
         Ok(BackendSpec {
             authority: format!("{host}:{port}"),
             weight,
+            tls,
             load: None,
         })
     }
@@ -297,8 +305,11 @@ mod tests {
             "http://example.test/".parse::<BackendSpec>().unwrap().authority,
             "example.test:80"
         );
+        let https: BackendSpec = "https://example.test".parse().unwrap();
+        assert_eq!((https.authority.as_str(), https.tls), ("example.test:443", true));
+        assert_eq!(https.url(), "https://example.test:443");
         assert!(matches!(
-            "https://x:1".parse::<BackendSpec>(),
+            "ftp://x:1".parse::<BackendSpec>(),
             Err(BackendSpecError::Scheme(_))
         ));
         assert!(matches!(

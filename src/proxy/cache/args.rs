@@ -1,4 +1,8 @@
 //! The `--cache*` command-line flags, flattened into `serve`'s arguments.
+//!
+//! OS concept: none of its own; the limits of the cache (`--cache-max-bytes` of memory,
+//! `--cache-max-object` per response) and the directory that lets entries survive a
+//! restart, turned into a `CacheConfig` by `CacheArgs::config`.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -11,6 +11,11 @@
 //!
 //! Towards the client (RFC 9110 section 13): a client holding a copy asks the same
 //! question, and a fresh entry lets the cache answer `304` itself.
+//!
+//! OS concept: none of its own; it serves the cache (`mod.rs` asks and answers with it,
+//! `entry.rs` applies a 304, `range.rs` checks `If-Range`). The wall clock appears
+//! once: `client_not_modified` ignores an `If-Modified-Since` later than our own clock,
+//! since a date in the future proves nothing about the client's copy.
 
 use std::time::SystemTime;
 

@@ -6,6 +6,10 @@
 //! its retries the same way). Doubling keeps a long outage from costing a request
 //! storm; the random half keeps many balancers that lost etcd at the same moment from
 //! all coming back at the same moment.
+//!
+//! OS concept: the thundering herd. Many waiters woken by one event (etcd is back) who
+//! all act at once overload what woke them; `Backoff::next_wait` spreads them with its
+//! random half, as the kernel learned to wake one `accept(2)` waiter instead of all.
 
 use std::time::Duration;
 

@@ -8,6 +8,11 @@
 //! more in them (Kubernetes endpoints carry labels, Traefik's keys carry its own
 //! settings). For people typing with `etcdctl put`, a bare URL in the flag's syntax
 //! (`http://10.0.0.2:9000,weight=2`) is accepted too.
+//!
+//! OS concept: none of its own; it serves the watcher (`watcher.rs`) and registration
+//! (`register.rs`, through `render`). A value another program wrote is input from
+//! outside, so `parse` checks it as it checks a flag, and a bad entry is skipped, not
+//! trusted.
 
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +85,9 @@ mod tests {
         let error = |value: &[u8]| parse(value).unwrap_err();
         assert!(error(b"\xff").contains("UTF-8"));
         assert!(error(br#"{"weight":2}"#).contains("url"));
-        assert!(error(br#"{"url":"https://a:1"}"#).contains("http://"));
+        assert!(error(br#"{"url":"ftp://a:1"}"#).contains("http://"));
+        // https backends (verified like --backend https://...) are entries too.
+        assert!(parse(br#"{"url":"https://a:1"}"#).unwrap().tls);
         assert!(error(br#"{"url":"http://a:1","weight":0}"#).contains("1 to 1000"));
         assert!(error(br#"{"url":"http://a:1","load":"a:2"}"#).contains("load"));
         assert!(error(b"{not json").contains("not a backend entry"));

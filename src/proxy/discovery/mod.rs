@@ -4,7 +4,7 @@
 //! through a set-up on several hosts.
 //!
 //! - the `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` URL is pool configuration, so it is
-//!   parsed beside the pools, in src/routing/target.rs.
+//!   parsed beside the pools, in src/proxy/routing/target.rs.
 //! - `wire.rs`: the JSON of etcd's HTTP gateway (base64 keys, 64-bit numbers as strings).
 //! - `etcd.rs`: the client: calls, watches, failing over between members.
 //! - `entry.rs`: one backend as the value of one key.

@@ -1,9 +1,12 @@
 //! What one discovery watcher is doing, for `/stats` and `/metrics`.
 //!
-//! The watcher thread writes; connection threads answering `/stats` read. Numbers are
-//! atomics, so a reader never waits for the watcher (which may be blocked on etcd);
-//! the two strings (endpoint, last error) sit behind a mutex each, taken only to copy
-//! or replace the string, never while talking to etcd.
+//! OS concept: a writer that may block, and readers that must not wait for it. The
+//! watcher thread writes; connection threads answering `/stats` read. Numbers are
+//! atomics, and the watcher's `State` is one byte in an `AtomicU8`, so a reader never
+//! waits for the watcher (which may be blocked on etcd); the two strings (endpoint,
+//! last error) sit behind a mutex each, taken only to copy or replace the string,
+//! never while talking to etcd. The last change is kept on both clocks: monotonic for
+//! "how long ago", wall-clock for `/metrics`' timestamps.
 
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 
@@ -56,7 +59,8 @@ pub struct Status {
     pub pool: String,
     pub target: EtcdTarget,
     state: AtomicU8,
-    /// The member in use (`host:port`).
+    /// Protects the member in use (`host:port`): written by the watcher when it fails
+    /// over, read by `/stats`; held only to copy the string.
     endpoint: Mutex<String>,
     /// The newest store revision the pool reflects.
     pub revision: AtomicI64,
@@ -77,7 +81,8 @@ pub struct Status {
     pub watches: AtomicU64,
     /// Failed calls to etcd.
     pub errors: AtomicU64,
-    /// The last failure, kept until the next success.
+    /// Protects the last failure, kept until the next success: written by the watcher,
+    /// read by `/stats`; held only to replace or copy it.
     last_error: Mutex<Option<String>>,
 }
 

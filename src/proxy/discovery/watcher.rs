@@ -201,7 +201,7 @@ impl Watcher {
     /// Opens a watch right after the last revision applied and follows it until it
     /// goes quiet, ends, or the watcher is stopped.
     fn follow(&mut self) -> Round {
-        let mut stream = match self.client.watch(&self.prefix, self.revision + 1) {
+        let mut stream = match self.client.watch(&self.prefix, self.revision.saturating_add(1)) {
             Ok(stream) => stream,
             Err(error) => {
                 return Round::Failed {
@@ -242,7 +242,7 @@ impl Watcher {
                     log::info!(
                         "pool {}: etcd compacted its history past revision {} (oldest kept: {}); reading {} again",
                         self.pool,
-                        self.revision + 1,
+                        self.revision.saturating_add(1),
                         message.compact_revision,
                         String::from_utf8_lossy(&self.prefix)
                     );

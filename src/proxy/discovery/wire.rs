@@ -8,6 +8,9 @@
 //!   (0, false, empty) are left out altogether;
 //! - each message of a streamed answer (a watch, a lease keep-alive) is wrapped:
 //!   `{"result": {...}}`, or `{"error": {...}}` when the stream failed.
+//!
+//! OS concept: none of its own; it serves `etcd.rs` (the client) and `watcher.rs`, so
+//! that everything past this file deals in plain Rust values.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

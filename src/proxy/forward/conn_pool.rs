@@ -13,9 +13,11 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::http1::reader::HttpReader;
+use crate::http1::transport::Duplex;
 
 /// Most idle connections a worker keeps per backend. A worker uses one at a time, so
 /// a few spare cover the rare case where a retry opened a second one.
@@ -34,8 +36,13 @@ pub struct BackendConn {
 
 impl BackendConn {
     pub fn new(stream: TcpStream) -> Self {
+        BackendConn::over(Arc::new(stream))
+    }
+
+    /// A connection over any byte stream (a TLS session to an https backend).
+    pub fn over(stream: Arc<dyn Duplex>) -> Self {
         BackendConn {
-            reader: HttpReader::new(stream),
+            reader: HttpReader::over(stream),
             write_buffer: Vec::with_capacity(1024),
             requests: 0,
         }

@@ -2,7 +2,13 @@
 //!
 //! Hop-by-hop headers describe one connection, not the message (RFC 9110 section
 //! 7.6.1), so a proxy removes them in both directions; nginx and HAProxy do the same.
-//! The `X-Forwarded-*` and `Via` headers tell the backend who the real client was.
+//! `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded` tell the
+//! backend who the real client was; `Via` names the proxies on the way.
+//!
+//! OS concept: a socket's peer address. Behind a proxy, the address the backend's
+//! `accept(2)` reports is the balancer's, not the client's; `add_forwarding_headers`
+//! carries the client's (the peer our own `accept(2)` saw, or what trusted proxies
+//! said) in the headers instead.
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
@@ -89,7 +95,9 @@ pub fn add_forwarding_headers(headers: &mut HeaderMap, hop: &Hop) {
     if let Ok(value) = HeaderValue::try_from(forwarded_for) {
         headers.insert(X_FORWARDED_FOR, value);
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(PROTO));
+    // The scheme of the listener the request came in on (nginx's `$scheme`).
+    let proto = if hop.tls { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Some(host) = headers.get(header::HOST).cloned() {
         headers.insert(X_FORWARDED_HOST, host);
     }
@@ -115,16 +123,13 @@ pub fn add_forwarding_headers(headers: &mut HeaderMap, hop: &Hop) {
         client,
         &client_text,
         headers.get(header::HOST),
-        PROTO,
+        proto,
     );
     if let Ok(value) = HeaderValue::try_from(forwarded) {
         headers.insert(header::FORWARDED, value);
     }
     append_via(headers);
 }
-
-/// The scheme clients reach the front with.
-const PROTO: &str = "http";
 
 /// Appends `1.1 roundhouse` to any existing `Via` list (RFC 9110 section 7.6.3).
 pub fn append_via(headers: &mut HeaderMap) {
@@ -166,6 +171,7 @@ mod tests {
         let hop = Hop {
             peer: "127.0.0.1".parse().unwrap(),
             client: "203.0.113.4".parse().unwrap(),
+            tls: false,
         };
         add_forwarding_headers(&mut headers, &hop);
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 127.0.0.1");

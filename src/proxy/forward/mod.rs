@@ -15,7 +15,8 @@ pub mod upstream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use http::{HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode, header};
+use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use thiserror::Error;
 
@@ -25,9 +26,11 @@ use crate::proxy::backends::{Backend, BackendSet};
 use crate::proxy::routing::{RoutingTable, Selection};
 use crate::proxy::stats::Stats;
 use crate::proxy::strategy::PickContext;
+use crate::proxy::tls::BackendTls;
+use crate::proxy::tunnel::{Slot, Tunnels};
 use retry::RetryBudget;
 pub use upstream::UpstreamTimeouts;
-use upstream::{ForwardClient, OutgoingRequest};
+use upstream::{ForwardClient, OutgoingRequest, Target};
 
 /// Why a backend did not give an answer.
 #[derive(Debug, Error)]
@@ -44,12 +47,21 @@ pub enum UpstreamError {
     /// The connection broke before the response head arrived.
     #[error("connection broken: {0}")]
     Broken(String),
-    /// The response began but broke off or stalled: part of it was received.
+    /// The response began but broke off: part of it was received.
     #[error("response cut short: {0}")]
     Incomplete(String),
+    /// The response head began (a first byte, an interim 1xx) and then stalled past the
+    /// response timeout. A timeout still (504, as nginx's "upstream timed out while
+    /// reading response header"), but never retried: the backend did act.
+    #[error("response stalled: {0}")]
+    Stalled(String),
     /// The backend's bytes were not a valid HTTP response.
     #[error("invalid response: {0}")]
     Protocol(String),
+    /// No TLS session with an https backend: its certificate was not trusted, or the
+    /// handshake failed. The request never left.
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl UpstreamError {
@@ -57,7 +69,9 @@ impl UpstreamError {
     /// (nginx answers a connect timeout with 504 too).
     pub fn status(&self) -> StatusCode {
         match self {
-            UpstreamError::Timeout(_) | UpstreamError::ConnectTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::Timeout(_) | UpstreamError::ConnectTimeout(_) | UpstreamError::Stalled(_) => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -73,6 +87,8 @@ pub struct Proxy {
     worker_headers: Vec<HeaderValue>,
     policy: ForwardPolicy,
     budget: RetryBudget,
+    /// The cap and counters of upgraded connections (WebSockets).
+    tunnels: Arc<Tunnels>,
 }
 
 /// How hard the proxy tries.
@@ -94,7 +110,20 @@ impl Proxy {
             policy,
             budget: RetryBudget::default(),
             worker_headers: (0..workers).map(HeaderValue::from).collect(),
+            tunnels: Arc::new(Tunnels::new(0, std::time::Duration::from_secs(60))),
         }
+    }
+
+    /// Lets upgrade requests through, up to the cap of `tunnels`.
+    pub fn with_tunnels(mut self, tunnels: Arc<Tunnels>) -> Self {
+        self.tunnels = tunnels;
+        self
+    }
+
+    /// Verifies https backends with `tls` instead of the system's roots.
+    pub fn with_backend_tls(mut self, tls: BackendTls) -> Self {
+        self.client = self.client.with_backend_tls(tls);
+        self
     }
 
     pub fn stats(&self) -> &Stats {
@@ -125,8 +154,21 @@ impl Proxy {
         let received_at = request.received_at;
         // This request keeps this routing to the end, even if a reload swaps it now.
         let routing = self.routing.current();
+        // An upgrade takes its tunnel place before it goes anywhere, so the cap holds.
+        let tunnel = match request.wants_upgrade() {
+            true => self.tunnels.reserve().map(|slot| Mutex::new(Some(slot))),
+            false => None,
+        };
         let mut response = match routing.select(request.path()) {
-            Some(selection) => self.forward(&selection, request, details, rng),
+            _ if request.wants_upgrade() && tunnel.is_none() => Response::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "too many tunnels open (--max-tunnels {}), try again",
+                    self.tunnels.max
+                ),
+            )
+            .with_header(header::RETRY_AFTER, "1"),
+            Some(selection) => self.forward(&selection, request, details, rng, tunnel.as_ref()),
             None => {
                 let response = Response::text(
                     StatusCode::NOT_FOUND,
@@ -156,6 +198,7 @@ impl Proxy {
         mut request: Request,
         details: bool,
         rng: &mut StdRng,
+        tunnel: Option<&Mutex<Option<Slot>>>,
     ) -> Response {
         // The request is ours (it was moved to this worker), so the rewrite changes
         // nothing the access log or the cache saw.
@@ -165,12 +208,18 @@ impl Proxy {
         // Every attempt sends the same headers, so they are rewritten once, in place,
         // rather than copied for each attempt.
         let hop = request_hop(&request);
+        let upgrade = tunnel.and_then(|_| request.headers.get(header::UPGRADE).cloned());
         outgoing_headers(&mut request.headers, &hop, selection.host());
+        if let Some(upgrade) = upgrade {
+            // Hop-by-hop, but the one the backend must see to switch protocols.
+            request.headers.insert(header::UPGRADE, upgrade);
+        }
         let pool = selection.pool;
         let _active = self.budget.start_request();
         let mut tried: Vec<usize> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
         let mut last_status = StatusCode::BAD_GATEWAY;
+        let mut tls_failed = false;
         // Holds the retry budget's slot for as long as a retry is in progress.
         let mut _retry_permit = None;
         let answered = loop {
@@ -183,12 +232,13 @@ impl Proxy {
                 break None;
             };
             let backend = pool.backends.get(index);
-            match self.attempt(backend, &request) {
+            match self.attempt(backend, &request, tunnel) {
                 Ok(response) => break Some((index, response)),
                 Err(error) => {
                     self.record_failure(backend, &error);
                     failures.push(format!("{}: {error}", backend.url));
                     last_status = error.status();
+                    tls_failed = matches!(error, UpstreamError::Tls(_));
                     tried.push(index);
                     if !retry::may_retry(&request.method, &error)
                         || tried.len() > self.policy.retries as usize
@@ -214,7 +264,7 @@ impl Proxy {
                 response
             }
             None => {
-                let response = failure_response(&pool.backends, &failures, last_status, details);
+                let response = failure_response(&pool.backends, &failures, last_status, details, tls_failed);
                 // A 502/504 is counted against the last backend that failed; a 503
                 // (none available) against no backend.
                 selection.record(tried.last().copied(), response.status);
@@ -224,7 +274,12 @@ impl Proxy {
     }
 
     /// One attempt on one backend, with the headers `outgoing_headers` made.
-    fn attempt(&self, backend: &Backend, request: &Request) -> Result<Response, UpstreamError> {
+    fn attempt(
+        &self,
+        backend: &Backend,
+        request: &Request,
+        tunnel: Option<&Mutex<Option<Slot>>>,
+    ) -> Result<Response, UpstreamError> {
         let in_flight = backend.start_request();
         let outgoing = OutgoingRequest {
             method: &request.method,
@@ -233,9 +288,14 @@ impl Proxy {
             body: &request.body,
             spooled: request.spooled.as_ref(),
             interim: request.interim.as_deref(),
+            tunnel,
         };
         let sent_at = std::time::Instant::now();
-        let result = self.client.send(&backend.spec.authority, &outgoing);
+        let target = Target {
+            authority: &backend.spec.authority,
+            tls: backend.spec.tls,
+        };
+        let result = self.client.send_to(target, &outgoing);
         let upstream_time = sent_at.elapsed();
         drop(in_flight);
         // Busy time over attempts is the backend's mean service time E[S] (`bench`).
@@ -246,7 +306,17 @@ impl Proxy {
         if let Some(Transition::Up(reason)) = backend.health.record_success() {
             log::warn!("backend {} is UP: {reason}", backend.url);
         }
+        let switched = (response.status == StatusCode::SWITCHING_PROTOCOLS)
+            .then(|| response.headers.get(header::UPGRADE).cloned())
+            .flatten();
         headers::remove_hop_by_hop(&mut response.headers);
+        if let Some(protocol) = switched {
+            // The client must learn which protocol the connection now speaks.
+            response.headers.insert(header::UPGRADE, protocol);
+            response
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
         if let Ok(value) = HeaderValue::from_str(&backend.url) {
             response.headers.insert(headers::X_ROUNDHOUSE_BACKEND, value);
         }
@@ -275,12 +345,15 @@ impl Proxy {
 pub struct Hop {
     pub peer: std::net::IpAddr,
     pub client: std::net::IpAddr,
+    /// Whether the request reached us over TLS: the scheme the backend is told.
+    pub tls: bool,
 }
 
 fn request_hop(request: &Request) -> Hop {
     Hop {
         peer: request.peer.ip(),
         client: request.client,
+        tls: request.tls,
     }
 }
 
@@ -307,6 +380,7 @@ fn failure_response(
     failures: &[String],
     status: StatusCode,
     details: bool,
+    tls_failed: bool,
 ) -> Response {
     if failures.is_empty() {
         let count = backends.len();
@@ -327,6 +401,8 @@ fn failure_response(
     if !details {
         let text = if status == StatusCode::GATEWAY_TIMEOUT {
             "gateway timeout: the backend did not answer in time"
+        } else if tls_failed {
+            "bad gateway: no trusted TLS connection to the backend"
         } else {
             "bad gateway: the backend did not give a valid answer"
         };

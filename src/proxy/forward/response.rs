@@ -40,17 +40,23 @@ pub struct ResponseHead {
 /// before it go to `interim` as they arrive (102, 103 Early Hints...), except `100
 /// Continue`, which the front already sent the client itself (RFC 9110 section 15.2 lets
 /// a proxy drop a 1xx it caused). The whole head must arrive by `deadline`.
+///
+/// A `101 Switching Protocols` is final when the request asked for an upgrade
+/// (`upgrade`), and a protocol error otherwise.
 pub fn read_head(
     reader: &mut HttpReader,
     method: &Method,
     deadline: Instant,
     interim: Option<&Interim>,
+    upgrade: bool,
 ) -> Result<ResponseHead, UpstreamError> {
     loop {
         if let Some(head) = try_parse_head(reader, method)? {
             if head.status.is_informational() {
                 if head.status == StatusCode::SWITCHING_PROTOCOLS {
-                    // We never ask for an upgrade (Upgrade is hop-by-hop and removed).
+                    if upgrade {
+                        return Ok(head);
+                    }
                     return Err(UpstreamError::Protocol(
                         "unrequested 101 Switching Protocols".into(),
                     ));
@@ -117,7 +123,7 @@ fn try_parse_head(reader: &mut HttpReader, method: &Method) -> Result<Option<Res
     } else {
         Version::HTTP_11
     };
-    let headers = parsed_headers(parsed.headers).map_err(UpstreamError::Protocol)?;
+    let headers = parsed_headers(parsed.headers).map_err(|bad| UpstreamError::Protocol(bad.to_string()))?;
     reader.consume(head_len);
     let framing = response_framing(method, status, &headers)?;
     let keep_alive = framing != Framing::UntilClose && wants_keep_alive(version, &headers);

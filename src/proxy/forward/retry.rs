@@ -26,9 +26,9 @@ use super::UpstreamError;
 /// 9.2.2: idempotent methods), and only if no part of the response arrived yet.
 pub fn may_retry(method: &Method, error: &UpstreamError) -> bool {
     match error {
-        UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_) => true,
+        UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_) | UpstreamError::Tls(_) => true,
         UpstreamError::Timeout(_) | UpstreamError::Broken(_) => is_idempotent(method),
-        UpstreamError::Incomplete(_) | UpstreamError::Protocol(_) => false,
+        UpstreamError::Incomplete(_) | UpstreamError::Stalled(_) | UpstreamError::Protocol(_) => false,
     }
 }
 
@@ -44,7 +44,7 @@ pub fn is_idempotent(method: &Method) -> bool {
 pub fn repeats_work(error: &UpstreamError) -> bool {
     !matches!(
         error,
-        UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_)
+        UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_) | UpstreamError::Tls(_)
     )
 }
 

@@ -17,11 +17,13 @@
 //! connection is still open (nginx keeps the same rule: `proxy_next_upstream` skips
 //! non-idempotent requests).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, Method, header};
+use http::{HeaderMap, Method, StatusCode, header};
+use parking_lot::Mutex;
 
 use super::UpstreamError;
 use super::conn_pool::{BackendConn, with_worker_pool};
@@ -31,6 +33,9 @@ use crate::http1::Response;
 use crate::http1::head::Framing;
 use crate::http1::interim::Interim;
 use crate::http1::spool::{BodyStream, SPOOL_THRESHOLD, SpooledBody};
+use crate::http1::upgrade::Upgrade;
+use crate::proxy::tls::BackendTls;
+use crate::proxy::tunnel::{Slot, Tunnel};
 
 /// Response bodies up to this size are read whole; larger ones are streamed.
 const STREAM_THRESHOLD: u64 = SPOOL_THRESHOLD as u64;
@@ -83,6 +88,27 @@ pub struct OutgoingRequest<'a> {
     pub spooled: Option<&'a SpooledBody>,
     /// Where the backend's interim responses go (`front::interim`), if anywhere.
     pub interim: Option<&'a Interim>,
+    /// For a request that asks to switch protocols: the tunnel place reserved for it,
+    /// taken if the backend answers `101`. `None`: a `101` is refused.
+    pub tunnel: Option<&'a Mutex<Option<Slot>>>,
+}
+
+/// Where a request goes: `host:port`, over TLS or not.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub authority: &'a str,
+    pub tls: bool,
+}
+
+impl Target<'_> {
+    /// The pool's key: the same address over http and https are different backends.
+    fn key(&self) -> std::borrow::Cow<'_, str> {
+        if self.tls {
+            format!("https://{}", self.authority).into()
+        } else {
+            self.authority.into()
+        }
+    }
 }
 
 impl OutgoingRequest<'_> {
@@ -97,7 +123,10 @@ impl UpstreamError {
     /// connection that was never established proves it did not: then even a POST can
     /// safely go to another backend.
     pub fn may_have_reached_backend(&self) -> bool {
-        !matches!(self, UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_))
+        !matches!(
+            self,
+            UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_) | UpstreamError::Tls(_)
+        )
     }
 }
 
@@ -108,6 +137,10 @@ const COALESCE_LIMIT: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct ForwardClient {
     config: ClientConfig,
+    /// TLS to https:// backends: given (`--backend-ca`), or made from the system's
+    /// roots on the first https connection (reading them costs a few milliseconds,
+    /// which a balancer with only http backends need not pay).
+    tls: Arc<OnceLock<Result<BackendTls, String>>>,
 }
 
 /// How one attempt on one connection failed.
@@ -124,12 +157,42 @@ impl ForwardClient {
     }
 
     pub fn with_config(config: ClientConfig) -> Self {
-        ForwardClient { config }
+        ForwardClient {
+            config,
+            tls: Arc::new(OnceLock::new()),
+        }
     }
 
-    /// Sends `request` to the backend at `authority` (`host:port`) and reads the whole
-    /// answer. Uses, and refills, the calling thread's connection pool.
+    /// Verifies https backends with `tls` (built from `--backend-ca`).
+    pub fn with_backend_tls(self, tls: BackendTls) -> Self {
+        let cell = OnceLock::new();
+        let _ = cell.set(Ok(tls));
+        ForwardClient {
+            tls: Arc::new(cell),
+            ..self
+        }
+    }
+
+    /// Sends `request` to the backend at `authority` (`host:port`) over plain TCP.
     pub fn send(&self, authority: &str, request: &OutgoingRequest<'_>) -> Result<Response, UpstreamError> {
+        self.send_to(
+            Target {
+                authority,
+                tls: false,
+            },
+            request,
+        )
+    }
+
+    /// Sends `request` to `target` and reads the whole answer. Uses, and refills, the
+    /// calling thread's connection pool.
+    pub fn send_to(
+        &self,
+        target: Target<'_>,
+        request: &OutgoingRequest<'_>,
+    ) -> Result<Response, UpstreamError> {
+        let key = target.key();
+        let authority = &*key;
         let idempotent = request.method.is_idempotent();
         let pooled = with_worker_pool(|pool| pool.take(authority, self.config.max_idle));
         // A request we may not repeat only goes out on a connection known to be open.
@@ -144,13 +207,38 @@ impl ForwardClient {
                 Err(failure) => return Err(failure.error),
             }
         }
-        let conn = self.connect(authority)?;
+        let conn = self.connect(target)?;
         self.exchange(authority, conn, request)
             .map_err(|failure| failure.error)
     }
 
-    /// Opens a new connection, trying each address the authority resolves to.
-    fn connect(&self, authority: &str) -> Result<BackendConn, UpstreamError> {
+    /// Opens a new connection, trying each address the authority resolves to; for an
+    /// https target, runs the TLS handshake on it within the connect timeout.
+    fn connect(&self, target: Target<'_>) -> Result<BackendConn, UpstreamError> {
+        let started = Instant::now();
+        let socket = self.connect_tcp(target.authority)?;
+        if !target.tls {
+            return Ok(BackendConn::new(socket));
+        }
+        let tls = self
+            .tls
+            .get_or_init(|| BackendTls::new(None).map_err(|error| error.to_string()))
+            .as_ref()
+            .map_err(|error| UpstreamError::Tls(error.clone()))?;
+        let host = target
+            .authority
+            .rsplit_once(':')
+            .map_or(target.authority, |(host, _)| host);
+        let session = tls
+            .connect(socket, host, started + self.config.timeouts.connect)
+            .map_err(|error| {
+                UpstreamError::Tls(format!("TLS handshake with {}: {error}", target.authority))
+            })?;
+        Ok(BackendConn::over(Arc::new(session)))
+    }
+
+    /// Opens a TCP connection, trying each address the authority resolves to.
+    fn connect_tcp(&self, authority: &str) -> Result<TcpStream, UpstreamError> {
         // An IP literal is parsed, not looked up; a name is resolved on each new
         // connection only, never per request.
         let addresses: Vec<SocketAddr> = authority
@@ -167,7 +255,7 @@ impl ForwardClient {
                     stream
                         .set_write_timeout(Some(self.config.timeouts.response))
                         .map_err(|error| UpstreamError::Connect(error.to_string()))?;
-                    return Ok(BackendConn::new(stream));
+                    return Ok(stream);
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
                     last_error = UpstreamError::ConnectTimeout(format!(
@@ -207,14 +295,14 @@ impl ForwardClient {
         };
         write_request(&mut conn.write_buffer, authority, request);
         let deadline = Instant::now() + self.config.timeouts.response;
-        let mut stream = conn.stream();
+        let stream = Arc::clone(conn.reader.duplex());
         stream.write_all(&conn.write_buffer).map_err(broken)?;
         if request.body.len() > COALESCE_LIMIT {
             stream.write_all(request.body).map_err(broken)?;
         }
         if let Some(spooled) = request.spooled {
             let mut body = spooled.reader().map_err(broken)?;
-            std::io::copy(&mut body, &mut stream).map_err(broken)?;
+            std::io::copy(&mut body, &mut &*stream).map_err(broken)?;
         }
         // Wait for the first byte of the answer here, where a silent close on a reused
         // connection can still be told apart from a failure in mid-answer.
@@ -234,15 +322,44 @@ impl ForwardClient {
                 });
             }
         }
-        // From here on part of the answer has arrived: a failure cuts it short.
+        // From here on part of the answer has arrived: a failure cuts it short, and is
+        // never retried. A head that stalls is still a timeout to the client (504, as
+        // nginx's "upstream timed out while reading response header"); a body that
+        // stalls is an answer cut short (502).
         let not_stale = |error| Failure {
             error: cut_short(error),
             stale: false,
         };
-        let head =
-            read_head(&mut conn.reader, request.method, deadline, request.interim).map_err(not_stale)?;
+        let upgrade = request.tunnel.is_some();
+        let head = read_head(
+            &mut conn.reader,
+            request.method,
+            deadline,
+            request.interim,
+            upgrade,
+        )
+        .map_err(|error| Failure {
+            error: match error {
+                UpstreamError::Timeout(what) => UpstreamError::Stalled(what),
+                other => cut_short(other),
+            },
+            stale: false,
+        })?;
         let mut response = Response::new(head.status);
         response.headers = head.headers;
+        if response.status == StatusCode::SWITCHING_PROTOCOLS {
+            // The connection is the backend's side of a tunnel now, never pooled again.
+            let slot = request.tunnel.and_then(|slot| slot.lock().take());
+            let slot = slot.ok_or_else(|| not_stale(UpstreamError::Protocol("a second 101".into())))?;
+            let (backend, from_backend) = conn.reader.into_parts();
+            let tunnel = Tunnel {
+                backend,
+                from_backend,
+                slot,
+            };
+            response.upgrade = Some(Upgrade::new(Box::new(tunnel)));
+            return Ok(response);
+        }
         let small = match head.framing {
             Framing::None => true,
             Framing::ContentLength(length) => length <= STREAM_THRESHOLD,
@@ -309,6 +426,10 @@ fn write_request(out: &mut Vec<u8>, authority: &str, request: &OutgoingRequest<'
         out.extend_from_slice(authority.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    if request.tunnel.is_some() && request.headers.contains_key(header::UPGRADE) {
+        // The one hop-by-hop field we send on: asking the backend to switch protocols.
+        out.extend_from_slice(b"connection: upgrade\r\n");
+    }
     for (name, value) in request.headers {
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING || name == header::CONNECTION {
             continue;
@@ -351,6 +472,7 @@ mod tests {
             body,
             spooled: None,
             interim: None,
+            tunnel: None,
         };
         let mut out = Vec::new();
         write_request(&mut out, "10.0.0.1:81", &request);

@@ -36,6 +36,8 @@ use crate::proxy::pool::reply::reply_slot;
 use crate::proxy::pool::{Answer, CacheJob, Job};
 use crate::proxy::routing::RoutingTable;
 use crate::proxy::stats::Stats;
+use crate::proxy::tls::TlsAcceptor;
+use crate::proxy::tunnel::Tunnels;
 
 pub struct Dispatcher {
     jobs: Sender<Job>,
@@ -78,6 +80,8 @@ impl Dispatcher {
                 cache: None,
                 jobs: queue,
                 capacity,
+                tls: None,
+                tunnels: Arc::new(Tunnels::new(0, std::time::Duration::ZERO)),
                 discovery: None,
             },
             stats,
@@ -101,6 +105,13 @@ impl Dispatcher {
         self
     }
 
+    /// Shows the listener's TLS handshakes and the tunnels on the admin pages.
+    pub fn with_admin_extras(mut self, tls: Option<Arc<TlsAcceptor>>, tunnels: Arc<Tunnels>) -> Self {
+        self.admin.tls = tls;
+        self.admin.tunnels = tunnels;
+        self
+    }
+
     /// Shows what the etcd watchers are doing in `/stats` and `/metrics`.
     pub fn with_discovery(mut self, discovery: Arc<Discovery>) -> Self {
         self.admin.discovery = Some(discovery);
@@ -118,6 +129,14 @@ impl Dispatcher {
     /// (the access log, the admin check, the cache) looks at it. Returns whether the
     /// client may see the admin pages and debugging details.
     fn prepare(&self, request: &mut Request) -> bool {
+        #[cfg(feature = "fault-injection")]
+        if request
+            .headers
+            .get("x-roundhouse-fault")
+            .is_some_and(|fault| fault == "panic-in-front")
+        {
+            panic!("fault injected by a test on the front's own thread (connection thread or event loop)");
+        }
         request.client = self.rules.client_of(request.peer.ip(), &request.headers);
         let id = clients::request_id(&request.headers);
         request.headers.insert(X_REQUEST_ID, id);
@@ -153,7 +172,8 @@ impl Handler for Dispatcher {
     /// here, and so is everything when the cache is on, since the cache must see each
     /// response on this thread to store it.
     fn can_hand_off(&self, request: &Request) -> bool {
-        self.cache.is_none() && !self.is_admin_page(request)
+        // An upgrade's 101 must come back here: this thread turns into its tunnel.
+        self.cache.is_none() && !self.is_admin_page(request) && !request.wants_upgrade()
     }
 
     fn hand_off(&self, mut request: Request, direct: DirectAnswer) -> Option<Response> {
@@ -167,13 +187,19 @@ impl Handler for Dispatcher {
     /// the loop wait).
     fn answer_or_hand_off(&self, mut request: Request, direct: DirectAnswer) -> Option<Response> {
         let details = self.prepare(&mut request);
+        let upgrade = request.wants_upgrade();
         let now = if self.is_admin_page(&request) {
             self.admin_page(&request, details)
+        } else if upgrade {
+            // An upgrade is a connection, not a cacheable answer: its worker forwards it
+            // and hands the `101` back to the loop, which gives the connection to a
+            // tunnel (`event_loop::connection`).
+            None
         } else {
             self.cache.as_ref().and_then(|cache| cache.fresh_hit(&request))
         };
         let Some(mut response) = now else {
-            let cache = self.cache.as_ref().map(|cache| CacheJob {
+            let cache = self.cache.as_ref().filter(|_| !upgrade).map(|cache| CacheJob {
                 cache: Arc::clone(cache),
                 queue: Arc::clone(self.upstream(details)),
             });
@@ -261,8 +287,9 @@ impl Dispatcher {
             return page;
         }
         match &self.cache {
-            Some(cache) => cache.serve(request, self.upstream(details)),
-            None => self.queue(request, details),
+            // An upgrade is a connection, not a cacheable answer.
+            Some(cache) if !request.wants_upgrade() => cache.serve(request, self.upstream(details)),
+            _ => self.queue(request, details),
         }
     }
 

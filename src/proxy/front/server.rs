@@ -8,9 +8,14 @@
 //!
 //! The balancer's front and every simulated backend run this same server; only the
 //! `Handler` differs.
+//!
+//! With `--tls-cert`, each connection thread first runs the TLS handshake itself
+//! (`crate::proxy::tls`), bounded by the client timeout like a slow request head: a
+//! handshake costs public-key work and round trips, and none of it may hold a worker.
+//! After a `101 Switching Protocols` the connection thread stops speaking HTTP and
+//! hands the connection to whatever the response says takes it over (a tunnel).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,8 +33,11 @@ use crate::http1::interim::Interim;
 use crate::http1::message::{Request, Response};
 use crate::http1::reader::HttpReader;
 use crate::http1::spool::{SPOOL_THRESHOLD, Spool};
+use crate::http1::transport::Duplex;
 use crate::http1::writer::write_response;
 use crate::proxy::pool::direct::{DirectAnswer, Turn, keeps_connection};
+use crate::proxy::tls::TlsAcceptor;
+use crate::proxy::tls::acceptor::HandshakeFailure;
 use crate::sys::listen::{accept_with_backoff, wake_acceptor, wake_periodically};
 
 /// What a server does with each request. Called on the connection's own thread, so a
@@ -78,6 +86,8 @@ pub struct ServerConfig {
     pub keepalive_timeout: Duration,
     /// Prefix of thread names, so `top -H` shows which server a thread belongs to.
     pub thread_name: String,
+    /// Serve HTTPS: the certificate and the handshake counters (`--tls-cert`).
+    pub tls: Option<Arc<TlsAcceptor>>,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +98,7 @@ impl Default for ServerConfig {
             client_timeout: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(15),
             thread_name: "conn".into(),
+            tls: None,
         }
     }
 }
@@ -267,11 +278,16 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             .name(format!("{}-{id}", shared.config.thread_name))
             .stack_size(CONNECTION_STACK)
             .spawn(move || {
+                let _registered = Registered {
+                    shared: &thread_shared,
+                    id,
+                };
                 // Connection threads wake up once per request: as SCHED_BATCH they do
                 // not preempt the worker that woke them (see sys::sched).
                 crate::sys::sched::batch_current_thread();
-                serve_connection(&thread_shared, stream, peer, &idle);
-                unregister(&thread_shared, id);
+                if let Some(conn) = secure(&thread_shared.config, &stream, peer) {
+                    serve_connection(&thread_shared, conn, stream, peer, &idle);
+                }
             });
         if let Err(error) = spawned {
             log::warn!("cannot start a connection thread: {error}");
@@ -297,6 +313,21 @@ fn register(shared: &Shared, stream: &Arc<TcpStream>) -> Option<(u64, Arc<Atomic
 fn unregister(shared: &Shared, id: u64) {
     shared.connections.lock().open.remove(&id);
     shared.connection_closed.notify_all();
+}
+
+/// A connection's place in the table, given back when its thread ends, by return or by
+/// panic (the cache's hits and the admin pages run on this thread): a bug met by one
+/// connection must not hold a place against `--max-connections` forever, nor make
+/// every drain wait out its deadline for it.
+struct Registered<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        unregister(self.shared, self.id);
+    }
 }
 
 /// Over `--max-connections`: answer 503 without reading the request, and close.
@@ -329,6 +360,8 @@ fn refuse_over_limit(shared: &Arc<Shared>, stream: Arc<TcpStream>) {
         .stack_size(64 * 1024)
         .spawn(done);
     if let Err(error) = spawned {
+        // The closure was dropped unrun (its socket closed with it): give its place back.
+        shared.lingering_refusals.fetch_sub(1, Ordering::SeqCst);
         log::warn!("cannot start a thread to refuse a connection: {error}");
     }
 }
@@ -339,13 +372,47 @@ pub fn over_limit() -> Response {
         .with_header(header::RETRY_AFTER, "1")
 }
 
-/// The keep-alive loop of one connection.
-fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, peer: SocketAddr, idle: &AtomicBool) {
+/// The connection as a byte stream: the socket itself, or, with TLS, a session over it
+/// once the handshake is done (`None` if it failed or took longer than the client
+/// timeout; the acceptor counts which).
+fn secure(config: &ServerConfig, stream: &Arc<TcpStream>, peer: SocketAddr) -> Option<Arc<dyn Duplex>> {
+    let Some(tls) = &config.tls else {
+        return Some(Arc::clone(stream) as Arc<dyn Duplex>);
+    };
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(config.client_timeout));
+    match tls.accept(Arc::clone(stream), Instant::now() + config.client_timeout) {
+        Ok(session) => Some(Arc::new(session)),
+        Err(HandshakeFailure::TimedOut) => {
+            log::debug!("{peer}: TLS handshake timed out");
+            None
+        }
+        Err(HandshakeFailure::Failed(reason)) => {
+            log::debug!("{peer}: TLS handshake failed: {reason}");
+            None
+        }
+    }
+}
+
+/// The keep-alive loop of one connection, over `conn` (`stream` itself, or a TLS
+/// session on it).
+fn serve_connection(
+    shared: &Shared,
+    conn: Arc<dyn Duplex>,
+    stream: Arc<TcpStream>,
+    peer: SocketAddr,
+    idle: &AtomicBool,
+) {
     let config = &shared.config;
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(config.client_timeout));
-    let mut writer: &TcpStream = &stream;
-    let mut reader = HttpReader::shared(Arc::clone(&stream));
+    // The workers' handle on the socket, for answering it directly: plain TCP only,
+    // since a TLS session has one writer, this thread (workers answer it through a
+    // reply slot instead).
+    let shared_writer = conn.is_plain().then_some(stream);
+    let tls = !conn.is_plain();
+    let mut writer: &dyn Duplex = &*conn;
+    let mut reader = HttpReader::over(Arc::clone(&conn));
     // The first request may take the client timeout to begin; later ones the keep-alive.
     let mut idle_wait = config.client_timeout;
     // The answer a worker is writing for the previous request, if any.
@@ -419,7 +486,10 @@ fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, peer: SocketAddr, i
         let method = head.method.clone();
         let version = head.version;
         // A server must not send 1xx to an HTTP/1.0 client (RFC 9110 section 15.2).
-        let interim = (version == Version::HTTP_11).then(|| Interim::new(Arc::clone(&stream)));
+        let interim = (version == Version::HTTP_11).then(|| match &shared_writer {
+            Some(socket) => Interim::new(Arc::clone(socket)),
+            None => Interim::held(),
+        });
         let request = Request {
             method: head.method,
             target: head.target,
@@ -431,11 +501,14 @@ fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, peer: SocketAddr, i
             client: peer.ip(),
             received_at: Instant::now(),
             interim: interim.clone(),
+            tls,
         };
         let keep_alive = keep_alive && !shared.stopping.load(Ordering::SeqCst);
-        let response = if shared.handler.can_hand_off(&request) {
+        let response = if let Some(shared_writer) = &shared_writer
+            && shared.handler.can_hand_off(&request)
+        {
             let direct = DirectAnswer::new(
-                Arc::clone(&stream),
+                Arc::clone(shared_writer),
                 method.clone(),
                 version,
                 keep_alive,
@@ -460,10 +533,27 @@ fn serve_connection(shared: &Shared, stream: Arc<TcpStream>, peer: SocketAddr, i
         if !early.is_empty() && writer.write_all(&early).is_err() {
             return;
         }
+        if let Some(upgrade) = switched(&response) {
+            // The connection now speaks another protocol, on this thread.
+            if write_response(&mut writer, &response, &method, version, true).is_ok() {
+                drop(shared_writer);
+                let (stream, received) = reader.into_parts();
+                upgrade.run(stream, received);
+            }
+            return;
+        }
         if write_response(&mut writer, &response, &method, version, keep_alive).is_err() || !keep_alive {
             return;
         }
     }
+}
+
+/// What takes the connection over after this response: set for a `101` only.
+fn switched(response: &Response) -> Option<Box<dyn crate::http1::upgrade::OnUpgrade>> {
+    if response.status != StatusCode::SWITCHING_PROTOCOLS {
+        return None;
+    }
+    response.upgrade.as_ref()?.take()
 }
 
 /// While a worker answers the previous request, waits for the first byte of the next
@@ -497,7 +587,7 @@ fn read_ahead(reader: &mut HttpReader, turn: &Turn, keepalive_timeout: Duration)
 /// closes: after a framing error the connection's byte stream cannot be trusted.
 fn answer_error(
     shared: &Shared,
-    writer: &mut &TcpStream,
+    writer: &mut &dyn Duplex,
     reader: &mut HttpReader,
     peer: SocketAddr,
     error: &RequestError,
@@ -521,7 +611,8 @@ pub const LINGER_BYTES: usize = 64 * 1024 * 1024;
 /// destroy our error response before the client reads it. Like nginx's
 /// `lingering_close`, half-close and discard what the client still sends, for a while.
 fn linger(reader: &mut HttpReader) {
-    let _ = reader.stream().shutdown(Shutdown::Write);
+    // Over TLS this sends the close_notify first.
+    let _ = reader.duplex().shutdown_write();
     let deadline = Instant::now() + LINGER_TIME;
     let mut discarded = 0;
     while discarded < LINGER_BYTES {

@@ -20,22 +20,28 @@
 //! thread per slow reader is what the loop exists to avoid. So an answer for the loop
 //! carries a `Handback` instead: after its one non-blocking send the worker reports
 //! "written" or hands the unwritten rest (and a streamed body's remainder, see
-//! `relay.rs`) back to the loop, which writes it when the socket is writable.
+//! `relay.rs`) back to the loop, which writes it when the socket is writable. For a
+//! TLS connection the worker sends nothing (`handing_back_all`): the session's keys and
+//! record numbers live in the loop, so the whole serialized answer goes back, to be
+//! encrypted there; a `101` goes back too (`Handback::switched`), since the loop then
+//! hands the connection to its tunnel.
 
 use std::io::{self, Write};
 use std::net::TcpStream;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Instant;
 
-use http::{Method, Version, header};
+use http::{Method, StatusCode, Version, header};
 use parking_lot::{Condvar, Mutex};
 
 use super::handback::{Handback, Relay, Rest, close_unless, send_now};
 use super::relay::Resume;
 use crate::http1::interim::Interim;
 use crate::http1::message::Response;
+use crate::http1::upgrade::Upgrade;
 use crate::http1::writer::{BodyPlan, COALESCE_LIMIT, response_head, write_response};
 
 /// Whether the answer to the previous request is out, and if so whether the
@@ -103,6 +109,9 @@ pub struct DirectAnswer {
     before_write: Option<BeforeWrite>,
     /// The request's interim responses, whose unsent rest goes before the answer.
     interim: Option<Arc<Interim>>,
+    /// The loop writes every byte (a TLS connection: one session, one writer, the loop):
+    /// the worker serializes the answer and hands it all back, never touching the socket.
+    hand_back_all: bool,
     finished: bool,
 }
 
@@ -124,6 +133,7 @@ impl DirectAnswer {
             handback: None,
             before_write: None,
             interim: None,
+            hand_back_all: false,
             finished: false,
         }
     }
@@ -147,6 +157,12 @@ impl DirectAnswer {
         let mut direct = DirectAnswer::new(stream, method, version, keep_alive, stopping);
         direct.handback = Some(handback);
         direct
+    }
+
+    /// Every byte of the answer goes back to the loop, which encrypts it (`hand_back_all`).
+    pub fn handing_back_all(mut self, yes: bool) -> Self {
+        self.hand_back_all = yes;
+        self
     }
 
     /// The turn the connection thread waits on before its next request.
@@ -188,6 +204,15 @@ impl DirectAnswer {
             .unwrap_or_default();
         if let Some(handback) = self.handback.take() {
             self.finished = true;
+            if response.status == StatusCode::SWITCHING_PROTOCOLS
+                && let Some(upgrade) = response.upgrade.as_ref().and_then(Upgrade::take)
+            {
+                // The connection stays open for the new protocol, so the head says so.
+                let mut head = early;
+                let serialized = write_response(&mut head, &response, &self.method, self.version, true);
+                debug_assert!(serialized.is_ok(), "writing to a Vec cannot fail");
+                return handback.switched(head, upgrade);
+            }
             return self.answer_for_loop(&response, early, keep_alive, handback);
         }
         let small = response.stream.is_none() && response.body.len() <= COALESCE_LIMIT;
@@ -218,12 +243,15 @@ impl DirectAnswer {
             .stack_size(256 * 1024)
             .spawn(move || {
                 let mut out: &TcpStream = &stream;
-                let written = match unwritten {
+                // Whatever happens here, the turn must end: the connection thread waits
+                // on it without a deadline. A panic counts as a failed write.
+                let written = panic::catch_unwind(AssertUnwindSafe(|| match unwritten {
                     Unwritten::Bytes(bytes, sent) => out.write_all(&bytes[sent..]),
                     Unwritten::Response(response, early) => out
                         .write_all(&early)
                         .and_then(|()| write_response(&mut out, &response, &method, version, keep_alive)),
-                };
+                }))
+                .unwrap_or_else(|_| Err(std::io::Error::other("panicked while writing the answer")));
                 let keep_open = written.is_ok() && keep_alive;
                 close_unless(&stream, keep_open);
                 turn.finish(keep_open);
@@ -238,7 +266,8 @@ impl DirectAnswer {
     }
 
     /// One non-blocking send; what the socket does not take goes back to the loop. A
-    /// streamed body is relayed piece by piece (`relay.rs`).
+    /// streamed body is relayed piece by piece (`relay.rs`). Over TLS nothing is sent
+    /// here: all of it goes back.
     fn answer_for_loop(
         &self,
         response: &Response,
@@ -259,11 +288,20 @@ impl DirectAnswer {
                     pending: bytes,
                     stream: Arc::clone(&self.stream),
                     handback,
+                    hand_back_all: self.hand_back_all,
                 };
                 return resume.run();
             }
             BodyPlan::Bytes => bytes.extend_from_slice(&response.body),
             BodyPlan::None => {}
+        }
+        if self.hand_back_all {
+            return handback.unwritten(Rest {
+                bytes,
+                sent: 0,
+                relay: None,
+                keep_open: keep_alive,
+            });
         }
         let mut sent = 0;
         while sent < bytes.len() {
@@ -288,7 +326,10 @@ impl DirectAnswer {
     }
 
     fn finish(&mut self, keep_open: bool) {
-        close_unless(&self.stream, keep_open);
+        // Over TLS the loop closes, after its close_notify.
+        if !self.hand_back_all {
+            close_unless(&self.stream, keep_open);
+        }
         self.finished = true;
         match self.handback.take() {
             Some(handback) => handback.written(keep_open),
@@ -304,11 +345,22 @@ impl Drop for DirectAnswer {
     fn drop(&mut self) {
         if !self.finished {
             let failed = Response::text(
-                http::StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "worker failed while serving this request",
             );
             let mut bytes = Vec::new();
             if write_response(&mut bytes, &failed, &self.method, self.version, false).is_ok() {
+                if self.hand_back_all
+                    && let Some(handback) = self.handback.take()
+                {
+                    self.finished = true;
+                    return handback.unwritten(Rest {
+                        bytes,
+                        sent: 0,
+                        relay: None,
+                        keep_open: false,
+                    });
+                }
                 let _ = send_now(&self.stream, &bytes);
             }
             self.finish(false);
@@ -342,7 +394,6 @@ pub fn keeps_connection(response: &Response, client_version: Version) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::StatusCode;
     use std::io::Read;
     use std::net::TcpListener;
 

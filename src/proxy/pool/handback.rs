@@ -11,6 +11,7 @@ use std::net::{Shutdown, TcpStream};
 
 use socket2::SockRef;
 
+use crate::http1::upgrade::OnUpgrade;
 use crate::http1::writer::BodyPump;
 
 /// The way back to an event loop: how a worker tells it that an answer is out, or gives
@@ -23,6 +24,9 @@ pub trait Handback: Send {
     fn unwritten(self: Box<Self>, rest: Rest);
     /// The request was answered by the loop after all (a refusal): nothing to report.
     fn taken_back(self: Box<Self>);
+    /// The answer is a `101 Switching Protocols`: the loop writes `head` (nothing of it
+    /// is sent yet), then gives the connection to `upgrade` (a tunnel), no longer HTTP.
+    fn switched(self: Box<Self>, head: Vec<u8>, upgrade: Box<dyn OnUpgrade>);
 }
 
 /// What a worker could not send at once.

@@ -76,6 +76,8 @@ struct Worker {
     jobs: Receiver<Job>,
     resumes: Receiver<Resume>,
     proxy: Arc<Proxy>,
+    /// The pool's own list (`WorkerPool::workers`), so that a replacement can add its
+    /// handle; the same lock, held as briefly.
     handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
@@ -259,7 +261,8 @@ struct InlineUpstream {
     proxy: Arc<Proxy>,
     worker: usize,
     details: bool,
-    /// The strategies' random numbers for this request; held only while it forwards.
+    /// Seeds a generator for each fetch (`fetch` takes `&self`, and the trait is shared
+    /// across threads); held only to draw that seed, never while forwarding.
     rng: Mutex<StdRng>,
     queue: Arc<dyn Upstream>,
 }
@@ -284,8 +287,8 @@ impl InlineUpstream {
 
 impl Upstream for InlineUpstream {
     fn fetch(&self, request: Request) -> Response {
-        self.proxy
-            .handle(request, self.worker, self.details, &mut self.rng.lock())
+        let mut rng = StdRng::from_rng(&mut *self.rng.lock());
+        self.proxy.handle(request, self.worker, self.details, &mut rng)
     }
 
     fn background(self: Arc<Self>) -> Arc<dyn Upstream> {

@@ -18,6 +18,10 @@
 //! bytes in one buffer, never a blocked thread; the workers still bound how many
 //! backends are read at once. nginx buffers a slow client's download the same way
 //! (`proxy_buffering`), in memory and in temporary files, from its event loop.
+//!
+//! Over TLS a worker cannot send at all (only the loop writes to a session): it reads a
+//! quarter megabyte of pieces and hands them all back (`hand_back_all`), and the loop
+//! encrypts them as the socket drains.
 
 use std::io;
 use std::net::TcpStream;
@@ -35,6 +39,9 @@ pub struct Resume {
     pub pending: Vec<u8>,
     pub stream: Arc<TcpStream>,
     pub handback: Box<dyn Handback>,
+    /// A TLS connection: the worker reads pieces and hands them all to the loop, which
+    /// encrypts them (only the loop writes to a TLS session).
+    pub hand_back_all: bool,
 }
 
 impl Resume {
@@ -45,7 +52,11 @@ impl Resume {
             pending: mut bytes,
             stream,
             handback,
+            hand_back_all,
         } = self;
+        if hand_back_all {
+            return gather(relay, bytes, handback);
+        }
         let mut sent = 0;
         let mut budget = BUDGET;
         let mut more = true;
@@ -91,6 +102,41 @@ impl Resume {
         }
     }
 }
+
+/// Pieces to hand back to the loop over TLS: read until `HANDED_BACK` bytes wait (one
+/// hand-back per quarter megabyte, not per 16 KiB piece) or the body ends.
+fn gather(mut relay: Relay, mut bytes: Vec<u8>, handback: Box<dyn Handback>) {
+    let mut piece = Vec::new();
+    while bytes.len() < HANDED_BACK {
+        match relay.pump.next_piece(&mut piece) {
+            Ok(true) => bytes.extend_from_slice(&piece),
+            Ok(false) => {
+                bytes.extend_from_slice(&piece);
+                return handback.unwritten(Rest {
+                    bytes,
+                    sent: 0,
+                    relay: None,
+                    keep_open: relay.keep_open,
+                });
+            }
+            Err(error) => {
+                log::debug!("streamed body broke off: {error}");
+                // The loop closes the connection: nothing more can be sent whole.
+                return handback.written(false);
+            }
+        }
+    }
+    let keep_open = relay.keep_open;
+    handback.unwritten(Rest {
+        bytes,
+        sent: 0,
+        relay: Some(relay),
+        keep_open,
+    })
+}
+
+/// Bytes a worker gathers for a TLS connection before it hands them to the loop.
+const HANDED_BACK: usize = 256 * 1024;
 
 fn finish(stream: &TcpStream, handback: Box<dyn Handback>, keep_open: bool) {
     close_unless(stream, keep_open);

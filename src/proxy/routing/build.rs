@@ -8,6 +8,11 @@
 //! its old entry, so its counters in `/stats` never go backwards. HAProxy keeps server
 //! state across reloads the same way (`load-server-state-from-file`). A backend listed
 //! in two pools is one backend: one health check, one in-flight count.
+//!
+//! OS concept: reference counting as the way shared memory is freed. The old and the
+//! new table share each `Arc<Backend>`; the old table itself goes away only when the
+//! last request still using it drops its reference, so a reload never frees what a
+//! worker is reading, and never waits for it either.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -10,6 +10,11 @@
 //! that changes a pool's etcd prefix starts a new watcher; the old one may still be
 //! finishing a read, and its late answer, carrying the old number, is ignored instead
 //! of overwriting the new prefix's backends.
+//!
+//! OS concept: lost updates between two writers. `Inputs` sits behind one mutex (in
+//! `table.rs`), so a reload and a watcher take turns, and the source number that
+//! `Inputs::attach` hands out is a generation count: `Inputs::set` refuses a write
+//! from a writer that has been replaced.
 
 use std::collections::HashMap;
 

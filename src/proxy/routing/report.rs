@@ -1,5 +1,9 @@
 //! What `/stats` says about pools and routes (fields added beside the existing ones,
 //! see docs/stats.md).
+//!
+//! OS concept: a consistent snapshot without holding a lock. `extend_stats` is handed one
+//! `Routing`, the `Arc` its caller took, so the pools and routes it reports belong to
+//! one table even if a reload swaps in another meanwhile.
 
 use serde_json::{Value, json};
 

@@ -4,6 +4,10 @@
 //! prefix `/api` takes `/api`, `/api/` and `/api/users` but not `/apiary`, which a
 //! plain string prefix (nginx's `location /api`) would also take by surprise. The path
 //! is compared as the client sent it, without percent-decoding (Envoy's default).
+//!
+//! OS concept: none of its own; `matches` applies the rule a file system applies to
+//! paths (`/api` contains `/api/users`, not `/apiary`), and `Outcomes` holds the
+//! route's request counters.
 
 use std::sync::Arc;
 

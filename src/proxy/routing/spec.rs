@@ -1,5 +1,8 @@
-//! Pools and routes as configured: plain data, checked by the configuration (`src/config/`) and built
-//! into a live `Routing` by `build.rs`.
+//! Pools and routes as configured: plain data, checked by the configuration
+//! (`src/config/`) and built into a live `Routing` by `build.rs`.
+//!
+//! OS concept: none of its own; kept apart from the live table so that a reload can
+//! build and check a new one from these while the old one keeps serving.
 
 use super::target::EtcdTarget;
 use crate::proxy::backends::BackendSpec;

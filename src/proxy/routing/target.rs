@@ -2,7 +2,10 @@
 //!
 //! Plain data, part of a pool's configuration like its list of backends: the routing
 //! table names a pool's discovery source without depending on the code that talks to
-//! etcd (src/discovery/), which sits above it.
+//! etcd (src/proxy/discovery/), which sits above it.
+//!
+//! OS concept: none of its own; the several members listed are what the etcd client
+//! fails over between, and `EtcdTarget::key_for` is the key a backend registers under.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,5 +1,10 @@
 //! The command-line options of the apps, shared by `serve` (for its in-process
 //! backends) and `backend`, and how they become a `SimConfig`.
+//!
+//! OS concept: the current working directory. A relative `--static` is resolved
+//! against the directory the process was started in; without one, `default_site_dir`
+//! tries `./site` and then the source tree's `site/` (a path compiled into the
+//! binary), so `cargo run` and the built binary started elsewhere find the same files.
 
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};

@@ -5,6 +5,10 @@
 //! this file only maps HTTP to it and its errors to statuses: 400 for input that is
 //! not an expression, 413 for input over 1 KiB, 422 for a valid expression without a
 //! value (division by zero).
+//!
+//! OS concept: none new; bounded work per request. `handle` refuses a body over
+//! `MAX_INPUT_BYTES` before decoding it, so what one request costs the backend has a
+//! ceiling whatever a client sends; the parser's depth cap does the same for the stack.
 
 use http::{Method, StatusCode, header};
 use serde_json::{Value, json};

@@ -8,6 +8,10 @@
 //!
 //! Rates come from configuration (`--rates`), never from the network: a backend that
 //! blocks on a third-party API inside a request is a lesson for another day.
+//!
+//! OS concept: none of its own; one of the seeds' services a backend hosts, for the
+//! balancer to spread. Its answers need no I/O, so what a request costs the backend is
+//! the simulated service time alone.
 
 use std::fmt;
 use std::str::FromStr;

@@ -3,6 +3,10 @@
 //!
 //! Written out rather than taken from a crate: it is twenty lines, and seeing that
 //! `%2e%2e` *is* `..` after decoding is half the lesson of path traversal.
+//!
+//! OS concept: none of its own; it serves the file system lesson of `static_site.rs`.
+//! `decode` returns bytes, a NUL or a slash included, so the caller judges the decoded
+//! path, where `%2e%2e` has become `..`.
 
 /// Decodes `%XX` escapes. `None` when a `%` is not followed by two hex digits.
 pub fn decode(text: &str) -> Option<Vec<u8>> {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use mio::Waker;
 use parking_lot::Mutex;
 
+use crate::http1::upgrade::OnUpgrade;
 use crate::proxy::pool::handback::{Handback, Rest};
 
 /// What a report asks the loop to do with its connection.
@@ -29,6 +30,8 @@ pub enum Report {
     Look,
     /// Write the rest of an answer.
     Rest(Rest),
+    /// Write this `101` head, then give the connection to its new protocol.
+    Switched(Vec<u8>, Box<dyn OnUpgrade>),
 }
 
 /// The queue of one loop thread and the means to wake it.
@@ -182,6 +185,12 @@ impl Handback for LoopHandback {
 
     fn taken_back(mut self: Box<Self>) {
         self.reported = true;
+    }
+
+    fn switched(mut self: Box<Self>, head: Vec<u8>, upgrade: Box<dyn OnUpgrade>) {
+        self.reported = true;
+        self.completions
+            .report(self.slot, self.generation, Report::Switched(head, upgrade));
     }
 }
 

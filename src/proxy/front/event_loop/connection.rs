@@ -19,18 +19,25 @@
 //! answer, the whole head within the client timeout, each body read and each write
 //! within it), `Expect: 100-continue`, pipelined requests answered in order, lingering
 //! close after an error.
+//!
+//! With TLS the state machine is the same over a session the loop drives itself
+//! (`secure.rs`): `fill` decrypts into `input`, `flush` encrypts `output`, and the
+//! handshake is the first thing `Idle` waits for, within the client timeout. After a
+//! `101` the connection leaves the loop for a tunnel of threads (`into_tunnel`).
 
 use std::io::{self, Read, Write};
 use std::mem;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use http::{Method, StatusCode, Version, header};
 
 use super::completions::{AnswerSlot, Completions, LoopHandback};
+use super::secure::{Received, Secure};
 use crate::http1::chunked::ChunkedDecoder;
 use crate::http1::error::RequestError;
 use crate::http1::fields::wants_keep_alive;
@@ -39,14 +46,20 @@ use crate::http1::interim::Interim;
 use crate::http1::message::{Request, Response};
 use crate::http1::sink::BodySink;
 use crate::http1::spool::{SPOOL_THRESHOLD, Spool};
+use crate::http1::upgrade::OnUpgrade;
 use crate::http1::writer::{BodyPlan, response_head};
 use crate::proxy::front::server::{Handler, LINGER_BYTES, LINGER_TIME, ServerConfig, over_limit};
 use crate::proxy::pool::direct::{DirectAnswer, keeps_connection};
 use crate::proxy::pool::handback::Rest;
 use crate::proxy::pool::relay::{Relay, Resume};
+use crate::proxy::tls::TlsStream;
 
 /// Bytes one connection may read in one turn before the others get theirs.
 const READ_BUDGET: usize = 1024 * 1024;
+
+/// Stack of the thread that runs a tunnel's first direction (as a connection thread of
+/// the threaded front would): its copy buffer is on the heap.
+const TUNNEL_STACK: usize = 256 * 1024;
 
 /// Bytes that arrived and are not parsed yet are held up to this much beyond the
 /// largest head: a client that pipelines without reading its answers stops being read
@@ -83,6 +96,9 @@ pub enum Verdict {
     /// Its budget ran out with work left: run it again after the others.
     Again,
     Close,
+    /// A `101` is out: the connection leaves the loop for its new protocol
+    /// (`into_tunnel`).
+    Upgraded,
 }
 
 /// Where the connection is in its request.
@@ -137,6 +153,8 @@ enum Then {
     Linger,
     /// Hand this request on (it waited for a `100 Continue` to go out first).
     Dispatch(Box<Request>, bool),
+    /// The `101` is out: the new protocol takes the connection.
+    Upgrade(Box<dyn OnUpgrade>),
 }
 
 /// Whether the state machine goes on now or waits.
@@ -145,11 +163,18 @@ enum Flow {
     Wait,
     Again,
     Close,
+    Upgraded,
 }
 
 pub struct Connection {
     pub stream: Arc<TcpStream>,
     peer: SocketAddr,
+    /// The TLS session of an HTTPS connection: every byte read is decrypted into
+    /// `input`, every byte of `output` encrypted on its way out (`secure.rs`).
+    secure: Option<Secure>,
+    /// Bytes this connection has put on the wire, to tell a slow client from a stalled
+    /// one while writing.
+    sent: u64,
     /// Received, not yet parsed.
     input: Vec<u8>,
     /// To write: `output[written..]`.
@@ -174,14 +199,32 @@ pub struct Connection {
     pub scheduled: Option<Instant>,
     /// Already in the loop's list of connections to run this round.
     pub queued: bool,
+    /// The new protocol after a `101`, once its head is written.
+    upgraded: Option<Box<dyn OnUpgrade>>,
 }
 
 impl Connection {
-    /// A new connection: the first request may take the client timeout to begin.
+    /// A new connection: the first request (after the TLS handshake, if any) may take
+    /// the client timeout to begin.
     pub fn new(stream: TcpStream, peer: SocketAddr, config: &ServerConfig, now: Instant) -> Self {
+        let secure = config
+            .tls
+            .as_ref()
+            .and_then(|acceptor| match Secure::new(acceptor) {
+                Ok(secure) => Some(secure),
+                Err(error) => {
+                    // Cannot happen with a configuration that loaded; the connection is
+                    // then served by nobody rather than in plaintext.
+                    log::error!("cannot start a TLS session: {error}");
+                    None
+                }
+            });
+        let broken = config.tls.is_some() && secure.is_none();
         Connection {
             stream: Arc::new(stream),
             peer,
+            secure,
+            sent: 0,
             input: Vec::new(),
             output: Vec::new(),
             written: 0,
@@ -193,17 +236,24 @@ impl Connection {
             readable: true,
             writable: true,
             hung_up: false,
-            read_closed: false,
+            read_closed: broken,
             deadline: None,
             scheduled: None,
             queued: false,
+            upgraded: None,
         }
     }
 
     /// A connection over `--max-connections`: the 503, then a lingering close, like
-    /// the threaded front's refusal but without a thread.
+    /// the threaded front's refusal but without a thread. Over TLS too it is written in
+    /// plaintext, as the threaded front does: a handshake costs the CPU an overloaded
+    /// server lacks, and the client's TLS library reports the refusal as a failure.
     pub fn refused(stream: TcpStream, peer: SocketAddr, config: &ServerConfig, now: Instant) -> Self {
-        let mut connection = Connection::new(stream, peer, config, now);
+        let plain = ServerConfig {
+            tls: None,
+            ..config.clone()
+        };
+        let mut connection = Connection::new(stream, peer, &plain, now);
         connection.counted = false;
         connection.serialize(&over_limit(), &Method::GET, Version::HTTP_11, false);
         connection.phase = Phase::Writing {
@@ -221,8 +271,10 @@ impl Connection {
         self.output = rest.bytes;
         self.written = rest.sent;
         self.relay = rest.relay;
-        // The worker found the socket full.
-        self.writable = false;
+        // The worker found the socket full (over TLS it never touched it).
+        if self.secure.is_none() {
+            self.writable = false;
+        }
         self.phase = Phase::Writing {
             then: if rest.keep_open {
                 Then::KeepAlive
@@ -233,11 +285,77 @@ impl Connection {
         };
     }
 
+    /// A worker's `101`: the loop writes its head, then hands the connection over.
+    pub fn take_switched(
+        &mut self,
+        head: Vec<u8>,
+        upgrade: Box<dyn OnUpgrade>,
+        config: &ServerConfig,
+        now: Instant,
+    ) {
+        if !matches!(self.phase, Phase::Answering { .. }) {
+            return;
+        }
+        // Nothing of it was sent: the worker left the socket alone.
+        self.output = head;
+        self.written = 0;
+        self.phase = Phase::Writing {
+            then: Then::Upgrade(upgrade),
+            until: now + config.client_timeout,
+        };
+    }
+
+    /// Runs the new protocol on threads of its own, over a blocking socket: the tunnel
+    /// code the threaded front uses (one thread per direction, `proxy::tunnel`), which
+    /// never holds a worker. What the client sent after its request goes along; over
+    /// TLS the session goes along too, now shared by the tunnel's two threads
+    /// (`TlsStream`).
+    pub fn into_tunnel(mut self, write_timeout: Duration) {
+        let Some(upgrade) = self.upgraded.take() else {
+            return;
+        };
+        let received = mem::take(&mut self.input);
+        if let Err(error) = self.stream.set_nonblocking(false) {
+            log::warn!(
+                "{}: cannot hand an upgraded connection to its tunnel: {error}",
+                self.peer
+            );
+            return;
+        }
+        let _ = self.stream.set_write_timeout(Some(write_timeout));
+        // (Named in full: in scope, the trait's `read` would shadow the socket's.)
+        let client: Arc<dyn crate::http1::transport::Duplex> = match self.secure.take() {
+            None => Arc::clone(&self.stream) as _,
+            Some(secure) => Arc::new(TlsStream::new(Arc::clone(&self.stream), secure.into_session())),
+        };
+        let spawned = thread::Builder::new()
+            .name("tunnel".into())
+            .stack_size(TUNNEL_STACK)
+            .spawn(move || upgrade.run(client, received));
+        if let Err(error) = spawned {
+            log::warn!("cannot start a thread for a tunnel: {error}");
+        }
+    }
+
+    /// The loop closes the connection: over TLS, close_notify first (or the handshake
+    /// that never finished is counted).
+    pub fn closing(&mut self) {
+        if let Some(secure) = &mut self.secure {
+            secure.close(&self.stream);
+        }
+    }
+
     /// Runs the connection as far as it can go without waiting.
     pub fn run(&mut self, cx: &mut Context) -> Verdict {
         let mut budget = READ_BUDGET;
         self.deadline = None;
         loop {
+            if self.secure.as_ref().is_some_and(|secure| secure.broken) {
+                // The alert that says why goes out if the socket takes it now.
+                let _ = self.flush();
+                self.phase = Phase::Closed;
+                return Verdict::Close;
+            }
             let flow = match mem::replace(&mut self.phase, Phase::Closed) {
                 Phase::Idle { until } => self.idle(cx, until, &mut budget),
                 Phase::Head { until } => self.head(cx, until, &mut budget),
@@ -251,6 +369,10 @@ impl Connection {
                 Flow::Continue => continue,
                 Flow::Wait => return Verdict::Wait,
                 Flow::Again => return Verdict::Again,
+                Flow::Upgraded => {
+                    self.phase = Phase::Closed;
+                    return Verdict::Upgraded;
+                }
                 Flow::Close => {
                     self.phase = Phase::Closed;
                     return Verdict::Close;
@@ -276,7 +398,16 @@ impl Connection {
         if cx.stopping() || self.read_closed {
             return Flow::Close;
         }
-        match self.fill(cx, budget) {
+        let handshaking = self.handshaking();
+        let filled = self.fill(cx, budget);
+        // The handshake had the client timeout; the first request has it again, as
+        // on the threaded front.
+        let until = if handshaking && !self.handshaking() {
+            cx.now + cx.config.client_timeout
+        } else {
+            until
+        };
+        match filled {
             Filled::Some => {
                 self.phase = Phase::Idle { until };
                 Flow::Continue
@@ -285,7 +416,18 @@ impl Connection {
                 self.phase = Phase::Idle { until };
                 Flow::Again
             }
-            Filled::Nothing if cx.now >= until => Flow::Close,
+            // The client closed (or sent close_notify) with nothing to read: its end
+            // may have come with the bytes just read, and no new edge will follow.
+            Filled::Nothing if self.read_closed => Flow::Close,
+            Filled::Nothing if cx.now >= until => {
+                if let Some(secure) = &mut self.secure
+                    && secure.is_handshaking()
+                {
+                    log::debug!("{}: TLS handshake timed out", self.peer);
+                    secure.timed_out();
+                }
+                Flow::Close
+            }
             Filled::Nothing => self.wait(Phase::Idle { until }, Some(until)),
         }
     }
@@ -342,7 +484,7 @@ impl Connection {
         }
         let left = match head.framing {
             Framing::None | Framing::UntilClose => {
-                let request = into_request(head, Vec::new(), None, self.peer);
+                let request = into_request(head, Vec::new(), None, self.peer, self.secure.is_some());
                 return self.dispatch(cx, request, keep_alive);
             }
             Framing::ContentLength(length) if length > limits.max_body => {
@@ -380,7 +522,7 @@ impl Connection {
                         Ok(parts) => parts,
                         Err(error) => return self.answer_error(cx, &RequestError::Io(error)),
                     };
-                    let request = into_request(head, bytes, spooled, self.peer);
+                    let request = into_request(head, bytes, spooled, self.peer, self.secure.is_some());
                     return self.dispatch(cx, request, keep_alive);
                 }
                 Ok(false) => {}
@@ -420,8 +562,12 @@ impl Connection {
         }
         // A backend's 1xx answers go to the client as they come (`http1::interim`),
         // never to an HTTP/1.0 client (RFC 9110 section 15.2).
+        // Over TLS they wait for the final answer's bytes, which the loop encrypts.
         if request.version == Version::HTTP_11 {
-            request.interim = Some(Interim::new(Arc::clone(&self.stream)));
+            request.interim = Some(match self.secure {
+                None => Interim::new(Arc::clone(&self.stream)),
+                Some(_) => Interim::held(),
+            });
         }
         let keep_alive = keep_alive && !cx.stopping();
         let (method, version) = (request.method.clone(), request.version);
@@ -435,7 +581,8 @@ impl Connection {
             Arc::clone(cx.stopping),
             handback,
         )
-        .with_interim(request.interim.clone());
+        .with_interim(request.interim.clone())
+        .handing_back_all(self.secure.is_some());
         match cx.handler.answer_or_hand_off(request, direct) {
             None => {
                 self.phase = Phase::Answering {
@@ -490,12 +637,12 @@ impl Connection {
     }
 
     fn writing(&mut self, cx: &mut Context, then: Then, until: Instant) -> Flow {
-        let before = self.written;
+        let before = self.sent;
         if self.flush().is_err() {
             return Flow::Close;
         }
-        if self.written < self.output.len() {
-            let until = if self.written > before {
+        if self.unsent() {
+            let until = if self.sent > before {
                 cx.now + cx.config.client_timeout
             } else {
                 until
@@ -513,6 +660,7 @@ impl Connection {
                 pending: Vec::new(),
                 stream: Arc::clone(&self.stream),
                 handback: LoopHandback::new(cx.completions, &answer, cx.slot, cx.generation),
+                hand_back_all: self.secure.is_some(),
             };
             if cx.resumes.send(resume).is_err() {
                 return Flow::Close;
@@ -532,6 +680,11 @@ impl Connection {
             }
             Then::Close => Flow::Close,
             Then::Linger => {
+                if let Some(secure) = &mut self.secure {
+                    // close_notify before the FIN, as far as the socket takes it now.
+                    secure.notify();
+                    let _ = secure.send(&self.stream, &mut self.writable);
+                }
                 let _ = self.stream.shutdown(Shutdown::Write);
                 self.phase = Phase::Lingering {
                     until: cx.now + LINGER_TIME,
@@ -540,6 +693,10 @@ impl Connection {
                 Flow::Continue
             }
             Then::Dispatch(request, keep_alive) => self.dispatch(cx, *request, keep_alive),
+            Then::Upgrade(upgrade) => {
+                self.upgraded = Some(upgrade);
+                Flow::Upgraded
+            }
         }
     }
 
@@ -601,15 +758,34 @@ impl Connection {
         }
     }
 
-    /// Writes what the socket takes now.
+    /// Something of the answer is not on the wire yet: in `output`, or encrypted and
+    /// waiting in the TLS session.
+    fn unsent(&self) -> bool {
+        self.written < self.output.len() || self.secure.as_ref().is_some_and(Secure::wants_write)
+    }
+
+    fn handshaking(&self) -> bool {
+        self.secure.as_ref().is_some_and(Secure::is_handshaking)
+    }
+
+    /// Writes what the socket takes now: the bytes themselves, or over TLS their
+    /// records (encrypted a buffer's worth at a time, so a large answer is never held
+    /// twice).
     fn flush(&mut self) -> io::Result<()> {
-        while self.written < self.output.len() && self.writable {
-            match (&*self.stream).write(&self.output[self.written..]) {
-                Ok(count) => self.written += count,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.writable = false,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
+        if let Some(secure) = &mut self.secure {
+            loop {
+                self.sent += secure.send(&self.stream, &mut self.writable)? as u64;
+                if secure.wants_write() || self.written == self.output.len() {
+                    break;
+                }
+                let taken = secure.encrypt(&self.output[self.written..]);
+                if taken == 0 {
+                    break;
+                }
+                self.written += taken;
             }
+        } else {
+            self.write_plain()?;
         }
         if self.written == self.output.len() {
             self.written = 0;
@@ -618,6 +794,23 @@ impl Connection {
                 self.output = Vec::new();
             } else {
                 self.output.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// The plain socket's share of `flush` (never for a TLS connection: its bytes go
+    /// out only as records).
+    fn write_plain(&mut self) -> io::Result<()> {
+        while self.written < self.output.len() && self.writable {
+            match (&*self.stream).write(&self.output[self.written..]) {
+                Ok(count) => {
+                    self.written += count;
+                    self.sent += count as u64;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.writable = false,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
             }
         }
         Ok(())
@@ -635,9 +828,21 @@ impl Connection {
             match (&*self.stream).read(&mut cx.scratch[..room]) {
                 Ok(0) => self.read_closed = true,
                 Ok(count) => {
-                    self.input.extend_from_slice(&cx.scratch[..count]);
+                    let before = self.input.len();
+                    match &mut self.secure {
+                        None => self.input.extend_from_slice(&cx.scratch[..count]),
+                        Some(secure) => {
+                            if let Received::Closed = secure.receive(&cx.scratch[..count], &mut self.input) {
+                                self.read_closed = true;
+                            }
+                            if secure.broken {
+                                self.read_closed = true;
+                            }
+                        }
+                    }
+                    // Handshake records bring no request bytes, but they are progress.
+                    got |= self.input.len() > before || self.handshaking();
                     *budget = budget.saturating_sub(count);
-                    got = true;
                     // A short read emptied the socket: bytes that come later are a new
                     // edge, so the read that would only say EAGAIN is saved (one system
                     // call per request; tokio does the same). A FIN already queued makes
@@ -651,6 +856,12 @@ impl Connection {
                 // A reset: treated as the end of what the client sends.
                 Err(_) => self.read_closed = true,
             }
+        }
+        // The handshake's answers (and TLS 1.3's session tickets after it) go out now.
+        if let Some(secure) = &mut self.secure
+            && secure.send(&self.stream, &mut self.writable).is_err()
+        {
+            self.read_closed = true;
         }
         if got { Filled::Some } else { Filled::Nothing }
     }
@@ -696,6 +907,7 @@ fn into_request(
     body: Vec<u8>,
     spooled: Option<crate::http1::spool::SpooledBody>,
     peer: SocketAddr,
+    tls: bool,
 ) -> Request {
     Request {
         method: head.method,
@@ -709,6 +921,8 @@ fn into_request(
         received_at: Instant::now(),
         // Set by `dispatch`, which has the socket.
         interim: None,
+        // For X-Forwarded-Proto and Forwarded: proto.
+        tls,
     }
 }
 

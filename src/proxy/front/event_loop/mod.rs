@@ -11,13 +11,14 @@
 //!
 //! Read in this order: `reactor` (the loop: poll, accept, dispatch readiness, timers),
 //! `connection` (one client's state machine), `timers` (every deadline in one heap),
-//! `completions` (how workers report back, and why they seldom wake the loop), `table`
-//! (tokens to connections).
+//! `completions` (how workers report back, and why they seldom wake the loop), `secure`
+//! (TLS driven by the loop, handshake included), `table` (tokens to connections).
 //!
 //! Everything behind the front is the threaded front's: the same `Handler` (for the
 //! balancer, `dispatch::Dispatcher`: admin pages and cache hits answered on the loop,
 //! everything else `try_send` into the bounded queue or refused with 503), the same
-//! workers, which write the answer to the socket themselves with one non-blocking send.
+//! workers, which write the answer to the socket themselves with one non-blocking send
+//! (over TLS they hand every byte back instead: only the loop writes to a session).
 //! The rule of the two kinds of thread: the loop never blocks (no backend, no lock held
 //! long, no waiting client), and a worker never waits on a client (what the socket does
 //! not take goes back to the loop, `pool::direct::Handback`).
@@ -28,6 +29,7 @@
 mod completions;
 mod connection;
 mod reactor;
+mod secure;
 mod table;
 mod timers;
 

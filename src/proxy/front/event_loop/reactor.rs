@@ -18,6 +18,7 @@
 
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -116,8 +117,12 @@ impl Reactor {
                             let Some(connection) = self.connections.get_mut(slot, generation) else {
                                 continue;
                             };
-                            if let Report::Rest(rest) = report {
-                                connection.take_rest(rest, &self.shared.config, now);
+                            match report {
+                                Report::Rest(rest) => connection.take_rest(rest, &self.shared.config, now),
+                                Report::Switched(head, upgrade) => {
+                                    connection.take_switched(head, upgrade, &self.shared.config, now)
+                                }
+                                Report::Look => {}
                             }
                             queue(&mut self.ready, connection, slot, generation);
                         }
@@ -265,8 +270,18 @@ impl Reactor {
             scratch: &mut self.scratch,
             now,
         };
-        match connection.run(&mut context) {
+        // A panic while serving one connection (admin pages and cache hits run here)
+        // closes that connection, not the loop and every other connection on it: the
+        // workers' rule (`pool/mod.rs`), applied per connection. The panic hook has
+        // printed the message already.
+        let verdict =
+            panic::catch_unwind(AssertUnwindSafe(|| connection.run(&mut context))).unwrap_or_else(|_| {
+                log::error!("event loop: a panic while serving a connection; closing it");
+                Verdict::Close
+            });
+        match verdict {
             Verdict::Close => self.close(slot),
+            Verdict::Upgraded => self.hand_over(slot),
             Verdict::Again => self.again.push((slot, generation)),
             Verdict::Wait => {
                 // An entry is pushed only when the deadline moved earlier than the one
@@ -282,9 +297,10 @@ impl Reactor {
     }
 
     fn close(&mut self, slot: usize) {
-        let Some(connection) = self.connections.remove(slot) else {
+        let Some(mut connection) = self.connections.remove(slot) else {
             return;
         };
+        connection.closing();
         let _ = self
             .poll
             .registry()
@@ -297,6 +313,22 @@ impl Reactor {
         if connection.counted {
             self.connection_gone();
         }
+    }
+
+    /// After a `101`: the connection leaves the loop (and its epoll set) for a tunnel
+    /// of threads, as on the threaded front; it no longer counts as one of the front's.
+    fn hand_over(&mut self, slot: usize) {
+        let Some(connection) = self.connections.remove(slot) else {
+            return;
+        };
+        let _ = self
+            .poll
+            .registry()
+            .deregister(&mut SourceFd(&connection.stream.as_raw_fd()));
+        if connection.counted {
+            self.connection_gone();
+        }
+        connection.into_tunnel(self.shared.config.client_timeout);
     }
 
     fn connection_gone(&self) {

@@ -1,4 +1,5 @@
-//! Copying one direction of a proxied TCP connection, with half-close and an idle timeout.
+//! Copying one direction of a proxied connection, with half-close and an idle timeout:
+//! the L4 mode's whole job, and a WebSocket tunnel's after its `101`.
 //!
 //! OS concept: blocking I/O on a full-duplex byte stream. A TCP connection is two
 //! independent one-way streams. With blocking sockets a thread that calls `read(2)` on
@@ -16,12 +17,17 @@
 //! The idle timeout is shared by both directions, like nginx's `proxy_timeout`: the
 //! connection is closed only when *neither* direction has moved a byte for that long,
 //! so a long download with a silent client is not cut off.
+//!
+//! The ends are `Duplex` streams (`crate::http1::transport`): plain TCP sockets, or TLS
+//! sessions over them, whose shutdown sends TLS's `close_notify` before the FIN.
 
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, ErrorKind};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
 use std::time::Duration;
 
+use crate::http1::transport::Duplex;
 use crate::proxy::backends::health::now_ms;
 
 /// Size of each direction's copy buffer, nginx's `proxy_buffer_size` default for
@@ -63,8 +69,8 @@ pub enum Ended {
 
 /// One direction: the sockets, the shared clock, and where to count the bytes.
 pub struct Direction<'a> {
-    pub from: &'a TcpStream,
-    pub to: &'a TcpStream,
+    pub from: &'a dyn Duplex,
+    pub to: &'a dyn Duplex,
     pub idle_timeout: Duration,
     pub activity: &'a Activity,
     /// Counters that each get every byte copied (the connection's, the backend's and
@@ -78,18 +84,18 @@ impl Direction<'_> {
     pub fn run(&self) -> Ended {
         let mut buffer = vec![0u8; BUFFER_BYTES];
         // A blocked write means the receiver stopped reading; that too is idleness.
-        if let Err(error) = self.to.set_write_timeout(Some(self.idle_timeout)) {
+        if let Err(error) = self.to.socket().set_write_timeout(Some(self.idle_timeout)) {
             return Ended::Failed(error);
         }
         let mut wait = self.idle_timeout;
         loop {
-            if let Err(error) = self.from.set_read_timeout(Some(wait)) {
+            if let Err(error) = self.from.socket().set_read_timeout(Some(wait)) {
                 return Ended::Failed(error);
             }
-            let read = match (&*self.from).read(&mut buffer) {
+            let read = match self.from.read(&mut buffer) {
                 Ok(0) => {
                     // The sender's FIN: pass it on, keep the other direction open.
-                    let _ = self.to.shutdown(Shutdown::Write);
+                    let _ = self.to.shutdown_write();
                     return Ended::Eof;
                 }
                 Ok(read) => read,
@@ -106,7 +112,7 @@ impl Direction<'_> {
                 Err(error) => return Ended::Failed(error),
             };
             self.activity.touch();
-            if let Err(error) = (&*self.to).write_all(&buffer[..read]) {
+            if let Err(error) = self.to.write_all(&buffer[..read]) {
                 return if is_timeout(&error) {
                     Ended::Idle
                 } else {
@@ -122,6 +128,38 @@ impl Direction<'_> {
     }
 }
 
+/// Runs `upward` on a new thread (named `name`) and `downward` on this one, and
+/// returns how each ended. When one direction ends other than by end of stream (idle,
+/// reset), both sockets are shut down, which also wakes the other copier from its
+/// blocking read. Scoped, so the directions may borrow this thread's sockets and
+/// counters: the scope ends only when the spawned copier has finished.
+pub fn both_ways(name: String, stack: usize, upward: Direction, downward: Direction) -> (Ended, Ended) {
+    let end = |ended: Ended| {
+        if !matches!(ended, Ended::Eof) {
+            let _ = upward.from.socket().shutdown(Shutdown::Both);
+            let _ = upward.to.socket().shutdown(Shutdown::Both);
+        }
+        ended
+    };
+    thread::scope(|scope| {
+        let spawned = thread::Builder::new()
+            .name(name)
+            .stack_size(stack)
+            .spawn_scoped(scope, || end(upward.run()));
+        match spawned {
+            Ok(handle) => {
+                let down = end(downward.run());
+                let up = handle.join().unwrap_or(Ended::Eof);
+                (up, down)
+            }
+            Err(error) => {
+                log::warn!("cannot start a copy thread: {error}; closing");
+                (end(Ended::Failed(error)), Ended::Eof)
+            }
+        }
+    })
+}
+
 /// A socket timeout shows as `WouldBlock` on Unix and `TimedOut` on Windows.
 fn is_timeout(error: &io::Error) -> bool {
     matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
@@ -130,7 +168,8 @@ fn is_timeout(error: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
 
     /// A connected pair of sockets.
     fn pair() -> (TcpStream, TcpStream) {
@@ -143,7 +182,7 @@ mod tests {
     #[test]
     fn copies_then_passes_the_fin_on() {
         // writer -> [a_in | copier | b_out] -> reader
-        let (mut writer, a_in) = pair();
+        let (writer, a_in) = pair();
         let (b_out, mut reader) = pair();
         let activity = Activity::default();
         let (one, two) = (AtomicU64::new(0), AtomicU64::new(0));
