@@ -109,8 +109,11 @@ fn failed_upgrade(args: &[&str], exe: &str) -> (common::Running, String) {
     let mut running = run_binary_with_env(args, &[("ROUNDHOUSE_UPGRADE_EXE", exe)]);
     let stderr = stderr_lines(&mut running.child);
     signal(&running.child, "USR2");
+    // The whole line: stderr is unbuffered, so its reason may come in a later write.
     let failed = wait_until(Duration::from_secs(10), || {
-        stderr.lock().contains("upgrade failed")
+        let log = stderr.lock();
+        log.find("upgrade failed")
+            .is_some_and(|at| log[at..].contains('\n'))
     });
     let log = stderr.lock().clone();
     assert!(failed, "{log}");
