@@ -114,10 +114,18 @@ fn has(tool: &str) -> bool {
     Command::new(tool).arg("--version").output().is_ok() || Command::new(tool).arg("version").output().is_ok()
 }
 
+/// Whether curl is here; without it the test says it skipped (`.ci/run` installs it).
+fn curl_here() -> bool {
+    let here = has("curl");
+    if !here {
+        eprintln!("skipped: curl is not installed");
+    }
+    here
+}
+
 #[test]
 fn curl_with_cacert_gets_200_over_https_and_the_backend_hears_https() {
-    if !has("curl") {
-        eprintln!("skipped: curl is not installed");
+    if !curl_here() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -423,8 +431,7 @@ fn an_https_client_that_does_not_read_its_download_holds_no_worker() {
 
 #[test]
 fn large_answers_arrive_intact_over_https_on_one_kept_alive_connection() {
-    if !has("curl") {
-        eprintln!("skipped: curl is not installed");
+    if !curl_here() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
