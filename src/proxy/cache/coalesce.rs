@@ -35,6 +35,9 @@ pub struct Flight {
     outcome: Mutex<Option<Outcome>>,
     /// Signalled once, when the outcome is set.
     finished: Condvar,
+    /// Led by a revalidation in the background (`refresh.rs`), whose fetch waits its turn
+    /// in the bounded queue for a worker.
+    background: bool,
 }
 
 impl Flight {
@@ -47,6 +50,12 @@ impl Flight {
             }
         }
         *outcome
+    }
+
+    /// Whether the leader is a background revalidation (see `Cache::serve` for why a
+    /// worker must not wait on one).
+    pub fn in_background(&self) -> bool {
+        self.background
     }
 }
 
@@ -68,6 +77,15 @@ pub struct Coalescer {
 impl Coalescer {
     /// Joins the fetch of `key`, becoming its leader if there is none.
     pub fn join(&self, key: &str) -> Role<'_> {
+        self.join_as(key, false)
+    }
+
+    /// The same, for a revalidation in the background: a flight it leads says so.
+    pub fn join_in_background(&self, key: &str) -> Role<'_> {
+        self.join_as(key, true)
+    }
+
+    fn join_as(&self, key: &str, background: bool) -> Role<'_> {
         let mut flights = self.flights.lock();
         if let Some(flight) = flights.get(key) {
             return Role::Follower(Arc::clone(flight));
@@ -75,6 +93,7 @@ impl Coalescer {
         let flight = Arc::new(Flight {
             outcome: Mutex::new(None),
             finished: Condvar::new(),
+            background,
         });
         flights.insert(key.to_string(), Arc::clone(&flight));
         Role::Leader(Leader {

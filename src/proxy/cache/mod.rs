@@ -221,7 +221,14 @@ impl Cache {
                 response
             }
             Role::Follower(flight) => {
-                let outcome = flight.wait(Instant::now() + self.lock_timeout);
+                // A follower that is itself a worker does not wait on a background
+                // revalidation: that one's fetch waits in the queue for a worker, perhaps
+                // this one, and with every worker waiting so, none would be left to run
+                // it before the lock timeout. It fetches for itself instead.
+                let waits = !(flight.in_background() && upstream.forwards_here());
+                let outcome = waits
+                    .then(|| flight.wait(Instant::now() + self.lock_timeout))
+                    .flatten();
                 let entry = self.lookup(&key, &request.headers);
                 if outcome == Some(Outcome::Stored)
                     && let Some(entry) = entry.as_ref().filter(|entry| entry.is_fresh(SystemTime::now()))
@@ -696,6 +703,12 @@ pub trait Upstream: Send + Sync + 'static {
     /// on a thread of its own: the same one, unless this one forwards on the calling
     /// thread (a worker's), which that thread would not be.
     fn background(self: Arc<Self>) -> Arc<dyn Upstream>;
+
+    /// Whether `fetch` forwards on the calling thread, a worker of the fixed pool; such a
+    /// caller must not sleep on work that needs a worker to get done.
+    fn forwards_here(&self) -> bool {
+        false
+    }
 }
 
 /// The statuses RFC 5861 section 4 calls an error.
@@ -710,4 +723,73 @@ fn marked(mut response: Response, status: CacheStatus) -> Response {
         .insert("x-cache", HeaderValue::from_static(status.as_str()));
     response.meta.cache = Some(status.as_str());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// A worker's way to a backend, as the event-loop front gives the cache: it answers
+    /// at once, on the calling thread.
+    struct OnThisWorker;
+
+    impl Upstream for OnThisWorker {
+        fn fetch(&self, _request: Request) -> Response {
+            Response::text(StatusCode::OK, "from the backend")
+        }
+
+        fn background(self: Arc<Self>) -> Arc<dyn Upstream> {
+            self
+        }
+
+        fn forwards_here(&self) -> bool {
+            true
+        }
+    }
+
+    fn get(target: &str) -> Request {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("test"));
+        let peer = "127.0.0.1:1".parse().unwrap();
+        Request {
+            method: Method::GET,
+            target: target.into(),
+            version: http::Version::HTTP_11,
+            headers,
+            body: Vec::new(),
+            spooled: None,
+            peer,
+            client: peer.ip(),
+            received_at: Instant::now(),
+            interim: None,
+            tls: false,
+        }
+    }
+
+    #[test]
+    fn a_worker_does_not_wait_on_a_background_revalidation() {
+        // An hour's lock timeout: a follower that waits is still waiting at the deadline.
+        let stats = Arc::new(Stats::new("round-robin", 1));
+        let cache = Arc::new(Cache::new(CacheConfig::default(), Duration::from_secs(3600), stats).unwrap());
+        let request = get("/k");
+        let key = key::primary_key(&request).unwrap();
+        // A revalidation in the background leads the flight, its fetch still queued.
+        let Role::Leader(revalidation) = cache.flights.join_in_background(&key) else {
+            panic!("the first to join leads");
+        };
+        let (answered, answer) = mpsc::channel();
+        let serving = Arc::clone(&cache);
+        std::thread::spawn(move || {
+            let upstream: Arc<dyn Upstream> = Arc::new(OnThisWorker);
+            let _ = answered.send(serving.serve(request, &upstream));
+        });
+        let response = answer
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the worker fetched for itself instead of waiting on the revalidation");
+        assert_eq!(response.status, StatusCode::OK);
+        assert_eq!(response.body, b"from the backend\n");
+        drop(revalidation);
+    }
 }

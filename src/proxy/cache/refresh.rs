@@ -54,7 +54,7 @@ pub fn in_background(
         .stack_size(256 * 1024)
         .spawn(move || {
             // Another refresh may have started since the check above: then it does the work.
-            let Role::Leader(leader) = cache.flights.join(&owned_key) else {
+            let Role::Leader(leader) = cache.flights.join_in_background(&owned_key) else {
                 return;
             };
             let (_, outcome) = cache.fetch(&owned_key, refresh, Some(entry), &upstream);

@@ -294,6 +294,10 @@ impl Upstream for InlineUpstream {
     fn background(self: Arc<Self>) -> Arc<dyn Upstream> {
         Arc::clone(&self.queue)
     }
+
+    fn forwards_here(&self) -> bool {
+        true
+    }
 }
 
 /// The next job, after running every resume waiting: resumes first (answers already
