@@ -110,7 +110,7 @@ fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener, String>
 /// (`backend` and `tcp` have no configuration file to reload, no log file, and do not
 /// upgrade in place).
 fn wait_for_signal() -> Result<(), String> {
-    let events = signals::listen()?;
+    let events = signals::listen().map_err(|error| error.to_string())?;
     loop {
         match events.recv() {
             Ok(Event::Reload) => {
@@ -154,7 +154,7 @@ fn process_health(routing: Arc<RoutingTable>) -> HealthHook {
 
 fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> Result<(), String> {
     // First, so that a SIGHUP during start-up cannot kill the process.
-    let events = signals::listen()?;
+    let events = signals::listen().map_err(|error| error.to_string())?;
     let effective = roundhouse::config::load(flags, explicit).map_err(|problems| {
         for line in problems.lines() {
             eprintln!("{line}");
@@ -264,7 +264,7 @@ fn serve(flags: &ServeArgs, explicit: &Explicit, inherited: &mut Inherited) -> R
         None
     } else {
         let health = process_health(Arc::clone(balancer.routing()));
-        let supervisor = Supervisor::start(supervised, Some(health))?;
+        let supervisor = Supervisor::start(supervised, Some(health)).map_err(|error| error.to_string())?;
         let _ = balancer.stats().processes.set(supervisor.table());
         Some(supervisor)
     };

@@ -68,7 +68,9 @@ fn https_cluster(
 fn connect(addr: SocketAddr, ca: &Path) -> Result<TlsStream, String> {
     let trust = BackendTls::new(Some(ca)).unwrap();
     let socket = TcpStream::connect(addr).unwrap();
-    trust.connect(socket, "localhost", Instant::now() + Duration::from_secs(10))
+    trust
+        .connect(socket, "localhost", Instant::now() + Duration::from_secs(10))
+        .map_err(|error| error.to_string())
 }
 
 /// One GET on an open TLS connection; returns the status and the body.

@@ -124,10 +124,23 @@ pub struct Supervisor {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Why the supervised processes could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error(transparent)]
+    Signals(#[from] crate::sys::signals::SignalError),
+    #[error("cannot start the supervisor thread: {0}")]
+    Thread(std::io::Error),
+    #[error("cannot start process {name}: {source}")]
+    Process { name: String, source: std::io::Error },
+    #[error("the supervisor thread ended at start-up")]
+    Ended,
+}
+
 impl Supervisor {
     /// Starts every process in `specs` on the supervisor thread; returns once each has
     /// been started (or with the first that could not be).
-    pub fn start(specs: Vec<ProcessSpec>, health: Option<HealthHook>) -> Result<Supervisor, String> {
+    pub fn start(specs: Vec<ProcessSpec>, health: Option<HealthHook>) -> Result<Supervisor, SupervisorError> {
         let (exits, exits_handle) = crate::sys::signals::child_exits()?;
         let table = Arc::new(ProcessTable {
             statuses: Mutex::new(
@@ -165,7 +178,7 @@ impl Supervisor {
                 }
                 exits_handle.close();
             })
-            .map_err(|error| format!("cannot start the supervisor thread: {error}"))?;
+            .map_err(SupervisorError::Thread)?;
         let supervisor = Supervisor {
             table,
             stop,
@@ -174,7 +187,7 @@ impl Supervisor {
         match first_starts.recv() {
             Ok(Ok(())) => Ok(supervisor),
             Ok(Err(error)) => Err(error),
-            Err(_) => Err("the supervisor thread ended at start-up".into()),
+            Err(_) => Err(SupervisorError::Ended),
         }
     }
 
@@ -250,10 +263,12 @@ struct Run {
 }
 
 impl Run {
-    fn start_all(&mut self) -> Result<(), String> {
+    fn start_all(&mut self) -> Result<(), SupervisorError> {
         for index in 0..self.slots.len() {
-            self.start(index)
-                .map_err(|error| format!("cannot start process {}: {error}", self.slots[index].spec.name))?;
+            self.start(index).map_err(|source| SupervisorError::Process {
+                name: self.slots[index].spec.name.clone(),
+                source,
+            })?;
         }
         Ok(())
     }

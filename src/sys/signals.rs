@@ -36,6 +36,15 @@ pub enum Event {
     Upgrade,
 }
 
+/// Why the signals could not be set up (at start, so the message goes to the operator).
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    #[error("cannot install the signal handlers: {0}")]
+    Handlers(std::io::Error),
+    #[error("cannot start the {0} thread: {1}")]
+    Thread(&'static str, std::io::Error),
+}
+
 /// Every signal `listen` handles and what it means. A signal whose default action
 /// kills the process (SIGUSR1 and SIGUSR2 do) must be in this table before anyone is
 /// told to send it; adding one is one line here and one arm where `Event`s are read.
@@ -49,10 +58,9 @@ const HANDLED: &[(i32, Event)] = &[
 
 /// Installs the handlers and returns the channel their events arrive on. Call it once,
 /// early in `main`, before anything that a signal could interrupt.
-pub fn listen() -> Result<Receiver<Event>, String> {
+pub fn listen() -> Result<Receiver<Event>, SignalError> {
     let numbers: Vec<i32> = HANDLED.iter().map(|(signal, _)| *signal).collect();
-    let mut signals =
-        Signals::new(&numbers).map_err(|error| format!("cannot install the signal handlers: {error}"))?;
+    let mut signals = Signals::new(&numbers).map_err(SignalError::Handlers)?;
     // Unbounded: a burst of SIGHUPs must not block this thread, and each one is
     // cheap to handle (the kernel may also merge pending signals into one).
     let (sender, events) = crossbeam_channel::unbounded();
@@ -68,7 +76,7 @@ pub fn listen() -> Result<Receiver<Event>, String> {
                 }
             }
         })
-        .map_err(|error| format!("cannot start the signal thread: {error}"))?;
+        .map_err(|error| SignalError::Thread("signal", error))?;
     Ok(events)
 }
 
@@ -76,9 +84,8 @@ pub fn listen() -> Result<Receiver<Event>, String> {
 /// supervisor (src/process/supervisor.rs), which then asks each of its children with
 /// `waitpid(pid, WNOHANG)`. Signals of one kind merge while pending, so one message can
 /// stand for several exits: it means "look", not "one child".
-pub fn child_exits() -> Result<(Receiver<()>, signal_hook::iterator::Handle), String> {
-    let mut signals =
-        Signals::new([SIGCHLD]).map_err(|error| format!("cannot install the SIGCHLD handler: {error}"))?;
+pub fn child_exits() -> Result<(Receiver<()>, signal_hook::iterator::Handle), SignalError> {
+    let mut signals = Signals::new([SIGCHLD]).map_err(SignalError::Handlers)?;
     let handle = signals.handle();
     // Bounded to one: a pending "look" already covers every exit after it.
     let (sender, exits) = crossbeam_channel::bounded(1);
@@ -89,6 +96,6 @@ pub fn child_exits() -> Result<(Receiver<()>, signal_hook::iterator::Handle), St
                 let _ = sender.try_send(());
             }
         })
-        .map_err(|error| format!("cannot start the SIGCHLD thread: {error}"))?;
+        .map_err(|error| SignalError::Thread("SIGCHLD", error))?;
     Ok((exits, handle))
 }

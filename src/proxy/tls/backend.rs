@@ -72,20 +72,37 @@ impl BackendTls {
 
     /// Runs the client side of a handshake with the backend `host` (sent as SNI and
     /// checked against its certificate) on `socket`, until `deadline` at most.
-    pub fn connect(&self, socket: TcpStream, host: &str, deadline: Instant) -> Result<TlsStream, String> {
+    pub fn connect(
+        &self,
+        socket: TcpStream,
+        host: &str,
+        deadline: Instant,
+    ) -> Result<TlsStream, HandshakeError> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|_| format!("{host:?} is not a name TLS can check a certificate against"))?;
-        let session =
-            ClientConnection::new(Arc::clone(&self.config), name).map_err(|error| error.to_string())?;
+        let name =
+            ServerName::try_from(host.to_string()).map_err(|_| HandshakeError::NotAName(host.to_string()))?;
+        let session = ClientConnection::new(Arc::clone(&self.config), name).map_err(HandshakeError::Tls)?;
         let stream = TlsStream::new(Arc::new(socket), session);
-        stream.handshake(deadline).map_err(|error| match rustls_error(&error) {
-            Some(rustls::Error::InvalidCertificate(reason)) => format!(
-                "the backend's certificate was not accepted ({reason:?}); trust its CA with --backend-ca FILE"
-            ),
-            Some(other) => other.to_string(),
-            None => error.to_string(),
-        })?;
+        stream
+            .handshake(deadline)
+            .map_err(|error| match rustls_error(&error) {
+                Some(rustls::Error::InvalidCertificate(reason)) => HandshakeError::Untrusted(reason.clone()),
+                Some(other) => HandshakeError::Tls(other.clone()),
+                None => HandshakeError::Io(error),
+            })?;
         Ok(stream)
     }
+}
+
+/// Why a TLS handshake with a backend failed (each becomes a 502 naming it).
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error("{0:?} is not a name TLS can check a certificate against")]
+    NotAName(String),
+    #[error("the backend's certificate was not accepted ({0:?}); trust its CA with --backend-ca FILE")]
+    Untrusted(rustls::CertificateError),
+    #[error("{0}")]
+    Tls(rustls::Error),
+    #[error("{0}")]
+    Io(std::io::Error),
 }
