@@ -29,6 +29,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(value * scale))
 }
 
+/// A duration that must be more than zero: a timeout of nothing would end what it times
+/// at once (a socket timeout of zero is refused by the kernel interface, EINVAL).
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(format!("{text:?}: must be more than 0"));
+    }
+    Ok(duration)
+}
+
 /// `MIN..MAX` in milliseconds, e.g. `200..800`; a single number means exactly that.
 pub fn parse_millis_range(text: &str) -> Result<RangeInclusive<u64>, String> {
     let parse = |part: &str| {
@@ -71,6 +81,13 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_positive_duration_refuses_zero() {
+        assert!(parse_positive_duration("0").is_err());
+        assert!(parse_positive_duration("0ms").is_err());
+        assert_eq!(parse_positive_duration("2s"), Ok(Duration::from_secs(2)));
+    }
 
     #[test]
     fn durations() {

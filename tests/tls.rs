@@ -250,6 +250,49 @@ fn a_mismatched_or_expired_pair_on_reload_keeps_the_old_certificate() {
 }
 
 #[test]
+fn a_client_that_trickles_ciphertext_is_timed_out_like_a_slow_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = pair(dir.path(), "a");
+    each_front(|front| {
+        let cluster = https_cluster(front, &files, |config| {
+            config.server.client_timeout = Duration::from_millis(500);
+        });
+        let session = connect(cluster.addr, &files.cert).unwrap();
+        let socket = session.socket();
+        // The header of a full-size application-data record, then its bytes one at a
+        // time, each well inside the client timeout: no record ever completes, so no
+        // plaintext ever comes out. Once every read(2) was within the socket's timeout
+        // the server's TLS read never returned, however long the head took.
+        let out: &TcpStream = socket;
+        out.write_all(&[0x17, 0x03, 0x03, 0x40, 0x00]).unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let input: &TcpStream = socket;
+        let mut answer = [0u8; 256];
+        let closed = loop {
+            if Instant::now() > deadline {
+                break false;
+            }
+            if out.write_all(&[0]).is_err() {
+                break true;
+            }
+            match input.read(&mut answer) {
+                // Session tickets, then the encrypted 408 and close_notify: read on.
+                Ok(count) if count > 0 => {}
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                // The end of the stream or a reset: the server let the connection go.
+                _ => break true,
+            }
+        };
+        assert!(closed, "{front:?}: still open 10 s into a 0.5 s client timeout");
+    });
+}
+
+#[test]
 fn a_slow_handshake_times_out_like_a_slow_client_and_is_counted() {
     let dir = tempfile::tempdir().unwrap();
     let files = pair(dir.path(), "a");
@@ -544,6 +587,17 @@ fn https_backends_are_verified_and_kept_alive() {
     // (the health checker's own connection is kept alive too, by ureq's pool).
     let made = handshakes() - before;
     assert!((1..3).contains(&made), "{made} handshakes for 3 requests");
+    // An HTTP/1.0 client may send no Host; the backend then gets its own host:port
+    // (once it got the pool's key, `https://host:port`).
+    let reply = common::raw(trusting.local_addr(), b"GET /no-host HTTP/1.0\r\n\r\n").unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let host = &reply.json()["headers"]["host"];
+    assert_eq!(
+        host,
+        &format!("127.0.0.1:{}", backend.local_addr().port()),
+        "{}",
+        reply.text()
+    );
     let stats = common::get(trusting.local_addr(), "/stats").json();
     assert_eq!(stats["backends"][0]["healthy"], true, "{stats}");
 }

@@ -35,6 +35,20 @@ fn open(addr: SocketAddr) -> WebSocket<TcpStream> {
 }
 
 #[test]
+fn an_http_1_0_upgrade_is_ignored() {
+    // RFC 9110 section 7.8: a server must ignore Upgrade in an HTTP/1.0 request. The
+    // request is forwarded as a plain one; no 101, no tunnel.
+    each_front(|front| {
+        let cluster = cluster_on(front, 1, 0..=0, |_| {});
+        let request = b"GET /ws/echo HTTP/1.0\r\nHost: test\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        let reply = common::raw(cluster.addr, request).unwrap();
+        assert_ne!(reply.status, 101, "{}", reply.text());
+        assert_eq!(tunnels(cluster.addr, "opened"), 0);
+    });
+}
+
+#[test]
 fn a_websocket_client_exchanges_a_thousand_messages_with_the_echo_app() {
     each_front(|front| {
         let cluster = cluster_on(front, 1, 0..=0, |_| {});

@@ -30,7 +30,7 @@ use crate::proxy::forward::UpstreamTimeouts;
 use crate::proxy::front::{FrontKind, ServerConfig};
 use crate::proxy::strategy;
 use crate::proxy::tls::TlsFiles;
-use crate::units::{parse_duration, parse_millis_range, parse_size};
+use crate::units::{parse_duration, parse_millis_range, parse_positive_duration, parse_size};
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -211,7 +211,7 @@ pub struct ServeArgs {
 
     /// Close a tunnel when nothing has moved either way for this long (nginx's
     /// proxy_read_timeout default).
-    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "60s", value_parser = parse_positive_duration, value_name = "DURATION")]
     pub tunnel_idle_timeout: Duration,
 }
 

@@ -28,7 +28,7 @@ use crate::proxy::access_log::AccessLogTarget;
 use crate::proxy::backends::BackendSpec;
 use crate::proxy::clients::parse_net;
 use crate::proxy::front::FrontKind;
-use crate::units::{parse_duration, parse_millis_range, parse_size};
+use crate::units::{parse_duration, parse_millis_range, parse_positive_duration, parse_size};
 
 /// The flags given on the command line (clap's argument ids, which are `ServeArgs`'s
 /// field names: `workers`, `cache_ttl`, `backends`...).
@@ -347,7 +347,7 @@ pub fn settings(
         layer.set(
             "tunnel_idle_timeout",
             tunnels.idle_timeout.as_ref(),
-            duration,
+            |text: &String| parse_positive_duration(text),
             &mut args.tunnel_idle_timeout,
         );
     }

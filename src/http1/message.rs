@@ -57,9 +57,11 @@ impl Request {
     }
 
     /// Whether the client asks to switch protocols (`Upgrade`, RFC 9110 section 7.8),
-    /// with `upgrade` among its Connection options as the RFC requires.
+    /// with `upgrade` among its Connection options as the RFC requires. An HTTP/1.0
+    /// request's Upgrade is ignored, as the same section says a server must.
     pub fn wants_upgrade(&self) -> bool {
-        self.headers.contains_key(header::UPGRADE)
+        self.version == Version::HTTP_11
+            && self.headers.contains_key(header::UPGRADE)
             && super::fields::list_items(&self.headers, header::CONNECTION)
                 .any(|option| option.eq_ignore_ascii_case("upgrade"))
     }

@@ -17,12 +17,14 @@ use super::transport::Duplex;
 pub trait OnUpgrade: Send {
     /// Runs the new protocol on `client`, the stream the `101` went out on;
     /// `received` holds what the client sent after its request and was already read.
-    /// Runs on the connection's own thread and may keep it as long as it lasts.
+    /// Runs on a thread that HTTP no longer needs (the threaded front's connection
+    /// thread, or one the event loop starts for it) and may keep it as long as it lasts.
     fn run(self: Box<Self>, client: Arc<dyn Duplex>, received: Vec<u8>);
 }
 
 /// A response's upgrade, taken once by whoever writes the `101`. Shared, because a
-/// `Response` is `Clone` (the cache copies responses; it never stores a 101).
+/// `Response` is `Clone` (the cache copies responses; it never stores a 101); the mutex
+/// protects that one taking, held only to `take` it.
 #[derive(Clone)]
 pub struct Upgrade(Arc<Mutex<Option<Box<dyn OnUpgrade>>>>);
 

@@ -35,6 +35,7 @@ use crate::http1::interim::Interim;
 use crate::http1::spool::{BodyStream, SPOOL_THRESHOLD, SpooledBody};
 use crate::http1::upgrade::Upgrade;
 use crate::proxy::tls::BackendTls;
+use crate::proxy::tls::backend::HandshakeError;
 use crate::proxy::tunnel::{Slot, Tunnel};
 
 /// Response bodies up to this size are read whole; larger ones are streamed.
@@ -89,7 +90,8 @@ pub struct OutgoingRequest<'a> {
     /// Where the backend's interim responses go (`front::interim`), if anywhere.
     pub interim: Option<&'a Interim>,
     /// For a request that asks to switch protocols: the tunnel place reserved for it,
-    /// taken if the backend answers `101`. `None`: a `101` is refused.
+    /// taken if the backend answers `101`. `None`: a `101` is refused. The mutex protects
+    /// that one taking (the request is shared by reference), held only to `take`.
     pub tunnel: Option<&'a Mutex<Option<Slot>>>,
 }
 
@@ -198,7 +200,7 @@ impl ForwardClient {
         // A request we may not repeat only goes out on a connection known to be open.
         let pooled = pooled.filter(|conn| idempotent || !conn.closed_by_peer());
         if let Some(conn) = pooled {
-            match self.exchange(authority, conn, request) {
+            match self.exchange(authority, target.authority, conn, request) {
                 Ok(response) => return Ok(response),
                 Err(failure) if failure.stale && idempotent => {
                     log::debug!("{authority}: pooled connection was closed; retrying on a new one");
@@ -208,7 +210,7 @@ impl ForwardClient {
             }
         }
         let conn = self.connect(target)?;
-        self.exchange(authority, conn, request)
+        self.exchange(authority, target.authority, conn, request)
             .map_err(|failure| failure.error)
     }
 
@@ -231,8 +233,18 @@ impl ForwardClient {
             .map_or(target.authority, |(host, _)| host);
         let session = tls
             .connect(socket, host, started + self.config.timeouts.connect)
-            .map_err(|error| {
-                UpstreamError::Tls(format!("TLS handshake with {}: {error}", target.authority))
+            .map_err(|error| match error {
+                // A handshake that did not finish in time is a connect timeout (504, as
+                // nginx answers an upstream SSL handshake timeout), not a trust problem.
+                HandshakeError::Io(io)
+                    if matches!(
+                        io.kind(),
+                        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    UpstreamError::ConnectTimeout(format!("TLS handshake with {}: {io}", target.authority))
+                }
+                other => UpstreamError::Tls(format!("TLS handshake with {}: {other}", target.authority)),
             })?;
         Ok(BackendConn::over(Arc::new(session)))
     }
@@ -271,9 +283,12 @@ impl ForwardClient {
 
     /// One request and its answer on one connection; a connection that can carry
     /// another request goes back to the pool.
+    /// `key` names the connection pool (`https://` marks TLS); `host` is the backend's
+    /// own `host:port`, the Host of a request that came without one.
     fn exchange(
         &self,
-        authority: &str,
+        key: &str,
+        host: &str,
         mut conn: BackendConn,
         request: &OutgoingRequest<'_>,
     ) -> Result<Response, Failure> {
@@ -293,7 +308,7 @@ impl ForwardClient {
                 },
             }
         };
-        write_request(&mut conn.write_buffer, authority, request);
+        write_request(&mut conn.write_buffer, host, request);
         let deadline = Instant::now() + self.config.timeouts.response;
         let stream = Arc::clone(conn.reader.duplex());
         stream.write_all(&conn.write_buffer).map_err(broken)?;
@@ -376,7 +391,7 @@ impl ForwardClient {
             .map_err(not_stale)?;
             // Bytes after the answer belong to nothing we asked: the connection is unusable.
             if head.keep_alive && conn.reader.buffered().is_empty() {
-                with_worker_pool(|pool| pool.put(authority, conn));
+                with_worker_pool(|pool| pool.put(key, conn));
             }
             return Ok(response);
         }
@@ -394,7 +409,7 @@ impl ForwardClient {
             .map_err(|error| not_stale(UpstreamError::Incomplete(error.to_string())))?;
         if prefix.len() as u64 <= STREAM_THRESHOLD {
             if let Some(conn) = body.into_reusable_connection().filter(|_| head.keep_alive) {
-                with_worker_pool(|pool| pool.put(authority, conn));
+                with_worker_pool(|pool| pool.put(key, conn));
             }
             response.body = prefix;
         } else {

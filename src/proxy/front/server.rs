@@ -286,7 +286,13 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 // not preempt the worker that woke them (see sys::sched).
                 crate::sys::sched::batch_current_thread();
                 if let Some(conn) = secure(&thread_shared.config, &stream, peer) {
-                    serve_connection(&thread_shared, conn, stream, peer, &idle);
+                    serve_connection(&thread_shared, Arc::clone(&conn), stream, peer, &idle);
+                    // TLS ends with our close_notify (once: rustls sends it only the first
+                    // time), so a client can tell a whole close-delimited answer from a cut
+                    // one; nginx sends it too, and the event loop does (`secure.rs`).
+                    if !conn.is_plain() {
+                        let _ = conn.shutdown_write();
+                    }
                 }
             });
         if let Err(error) = spawned {

@@ -63,7 +63,9 @@ pub struct TlsAcceptor {
     /// Protects which configuration new connections get. Held to clone the `Arc` or to
     /// swap it, never while reading files or during a handshake.
     current: RwLock<Arc<ServerConfig>>,
-    /// When the certificate in force expires, for the banner and the reload log.
+    /// Protects when the certificate in force expires, for the banner and the reload
+    /// log; swapped just after `current` (a reader may see the two a moment apart, which
+    /// only a log line could show). Held only to clone or replace the string.
     expires: RwLock<String>,
     pub counters: TlsCounters,
 }

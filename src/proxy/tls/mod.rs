@@ -5,8 +5,10 @@
 //! OS concept: a protocol layered on a byte stream. TLS sits between TCP and HTTP; the
 //! codec above reads and writes plaintext through `Duplex` and never knows. The
 //! handshake costs a round trip (TLS 1.3) or two (TLS 1.2) and a public-key signature
-//! on the server, far more CPU than parsing a request, so it runs on the connection's
-//! own thread (or the event loop), never on a worker.
+//! on the server, far more CPU than parsing a request, so a client's handshake runs on
+//! the connection's own thread (or the event loop), never on a worker. The handshake
+//! with an https backend is the worker's own: it happens once per kept-alive backend
+//! connection, inside the connect timeout.
 //!
 //! Why rustls: memory-safe, no C library to link (OpenSSL's API is large and its
 //! defaults must be tightened by hand), TLS 1.0 and 1.1 and every weak suite simply

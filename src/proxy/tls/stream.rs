@@ -37,7 +37,8 @@ const READ_BYTES: usize = 8 * 1024;
 
 /// A TLS session (server or client side) and its socket.
 pub struct TlsStream {
-    /// Shared with the front's connection table, which shuts it down on a drain.
+    /// The TCP socket, shared with whoever else holds the connection (on the threaded
+    /// front, its connection table, which shuts idle ones on a drain).
     socket: Arc<TcpStream>,
     /// Protects the session: keys, record numbers and rustls' buffers. Held only to move
     /// bytes into or out of rustls and for non-blocking sends, never across a wait.
@@ -148,23 +149,42 @@ impl TlsStream {
 
     /// Waits, with no lock held, until the socket can take more bytes or `deadline`.
     fn wait_writable(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.wait_for(PollFlags::OUT, deadline, ErrorKind::TimedOut)
+    }
+
+    /// Waits, with no lock held, until bytes arrive or `deadline`; then the same error
+    /// a plain socket's read timeout gives (EAGAIN, `WouldBlock`).
+    fn wait_readable(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.wait_for(PollFlags::IN, deadline, ErrorKind::WouldBlock)
+    }
+
+    fn wait_for(&self, flags: PollFlags, deadline: Option<Instant>, expired: ErrorKind) -> io::Result<()> {
         let timeout = match deadline {
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(ErrorKind::TimedOut.into());
+                    return Err(expired.into());
                 }
                 Some(timespec(left))
             }
             None => None,
         };
-        let mut fds = [PollFd::new(&*self.socket, PollFlags::OUT)];
+        let mut fds = [PollFd::new(&*self.socket, flags)];
         match poll(&mut fds, timeout.as_ref()) {
-            Ok(0) => Err(ErrorKind::TimedOut.into()),
+            Ok(0) => Err(expired.into()),
             Ok(_) => Ok(()),
             Err(rustix::io::Errno::INTR) => Ok(()),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// When a blocked read gives up: the socket's read timeout, counted from the first
+    /// read of one call.
+    fn read_deadline(&self) -> io::Result<Option<Instant>> {
+        Ok(self
+            .socket
+            .read_timeout()?
+            .map(|timeout| Instant::now() + timeout))
     }
 
     /// When a blocked write gives up: the socket's write timeout, like a plain socket's.
@@ -194,6 +214,11 @@ impl TlsStream {
 impl Duplex for TlsStream {
     fn read(&self, out: &mut [u8]) -> io::Result<usize> {
         let mut raw = [0u8; READ_BYTES];
+        // A plain socket's read gives up after its read timeout; so does this one, over
+        // however many reads the peer spreads its records across: a byte now and then,
+        // never a whole record, must not hold a connection thread (or a worker reading a
+        // backend) past the timeout. Set at the first read(2), which SO_RCVTIMEO bounds.
+        let mut deadline: Option<Option<Instant>> = None;
         loop {
             {
                 let mut session = self.session.lock();
@@ -218,6 +243,10 @@ impl Duplex for TlsStream {
                     }
                 }
             }
+            match deadline {
+                None => deadline = Some(self.read_deadline()?),
+                Some(limit) => self.wait_readable(limit)?,
+            }
             let read = retry_interrupted(|| Read::read(&mut &*self.socket, &mut raw))?;
             if read == 0 {
                 return Ok(0);
@@ -227,13 +256,18 @@ impl Duplex for TlsStream {
     }
 
     fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
-        // Looked up only if the socket ever makes us wait.
+        // Looked up only if the socket ever makes us wait, and again after each progress:
+        // like a plain socket's SO_SNDTIMEO, the timeout is for no progress, not for the
+        // whole write (a 1 MiB answer to a slow but steady client must not be cut off).
         let mut deadline = None;
         loop {
             let sent = {
                 let mut session = self.session.lock();
                 // rustls takes what fits under its buffer limit (64 KiB by default).
                 let taken = session.conn.writer().write(bytes)?;
+                if taken > 0 {
+                    deadline = None;
+                }
                 bytes = &bytes[taken..];
                 self.send_pending(&mut session.conn)?
             };

@@ -6,7 +6,8 @@
 //! stay open for hours and send a byte a minute; if a worker copied it, four such
 //! clients would stop the balancer. So the worker only forwards the upgrade request
 //! and gets the `101`; the tunnel then runs on the client connection's own thread
-//! (which HTTP no longer needs) plus one more for the other direction, like the L4
+//! (which HTTP no longer needs; with the event loop, a thread started for it) plus one
+//! more for the other direction, like the L4
 //! mode's thread pair: with blocking sockets each direction needs its own waiting
 //! thread. Threads, not workers, are what a tunnel costs, and `--max-tunnels` bounds
 //! them (nginx bounds the same thing with `worker_connections`).

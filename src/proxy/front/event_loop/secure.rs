@@ -91,8 +91,9 @@ impl Secure {
             // plaintext, and refuses more ciphertext while that is full.
             closed |= self.drain(plaintext);
             if taken == 0 {
-                // Cannot happen with the plaintext drained; were it to, the bytes
-                // left would be lost, so the session is given up rather than garbled.
+                // With the plaintext drained this happens only after the client's
+                // close_notify (rustls takes nothing more then); the bytes left would be
+                // lost either way, so the session is given up rather than garbled.
                 self.fail("rustls took no more ciphertext");
                 break;
             }
