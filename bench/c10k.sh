@@ -73,14 +73,7 @@ cpu_ticks() { sed 's/.*) //' /proc/"$1"/stat | awk '{print $12 + $13}'; }
 
 # wrk's "requests rps p99_ms errors socket_errors".
 parse_wrk() {
-    awk '
-        function ms(text) {
-            if (text ~ /us$/) return substr(text, 1, length(text) - 2) / 1000
-            if (text ~ /ms$/) return substr(text, 1, length(text) - 2) + 0
-            if (text ~ /m$/) return substr(text, 1, length(text) - 1) * 60000
-            if (text ~ /s$/) return substr(text, 1, length(text) - 1) * 1000
-            return text + 0
-        }
+    awk "$WRK_MS"'
         $1 == "99%" { p99 = ms($2) }
         / requests in / { requests = $1 }
         /^Requests\/sec:/ { rps = $2 }

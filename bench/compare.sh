@@ -193,14 +193,7 @@ rss_kib() {
 
 # wrk's numbers as "requests rps p50_ms p99_ms avg_ms errors".
 parse_wrk() {
-    awk '
-        function ms(text) {
-            if (text ~ /us$/) return substr(text, 1, length(text) - 2) / 1000
-            if (text ~ /ms$/) return substr(text, 1, length(text) - 2) + 0
-            if (text ~ /m$/) return substr(text, 1, length(text) - 1) * 60000
-            if (text ~ /s$/) return substr(text, 1, length(text) - 1) * 1000
-            return text + 0
-        }
+    awk "$WRK_MS"'
         $1 == "Latency" && avg == "" { avg = ms($2) }
         $1 == "50%" { p50 = ms($2) }
         $1 == "99%" { p99 = ms($2) }

@@ -1,7 +1,8 @@
-# What the benchmark scripts share, sourced by compare.sh, bounds.sh, c10k.sh and tls.sh after
-# they set SCRIPT (their name, for messages): Debian packages installed when missing, a
-# scratch folder, the processes a script starts (stopped on exit, by PID, newest first,
-# so a benchmark never leaves a server behind), and waiting for a port to listen.
+# What the benchmark scripts share, sourced by compare.sh, bounds.sh, c10k.sh and tls.sh
+# after they set SCRIPT (their name, for messages): Debian packages installed when
+# missing, a scratch folder, the processes a script starts (stopped on exit, by PID,
+# newest first, so a benchmark never leaves a server behind), waiting for a port to
+# listen, and reading wrk's latencies.
 
 # bench_install PACKAGE...: install the Debian packages named, with sudo when not root.
 # nginx-light is gone from newer Debian releases; plain nginx serves as well.
@@ -57,3 +58,14 @@ ports_free() {
         fi
     done
 }
+
+# An awk function for the scripts that read wrk's output: ms("850.00us"), ms("1.20ms"),
+# ms("2.01s"), ms("1.5m") in milliseconds. Prefix an awk program with it: awk "$WRK_MS"'...'.
+WRK_MS='
+    function ms(text) {
+        if (text ~ /us$/) return substr(text, 1, length(text) - 2) / 1000
+        if (text ~ /ms$/) return substr(text, 1, length(text) - 2) + 0
+        if (text ~ /m$/) return substr(text, 1, length(text) - 1) * 60000
+        if (text ~ /s$/) return substr(text, 1, length(text) - 1) * 1000
+        return text + 0
+    }'
